@@ -1,0 +1,41 @@
+# tidegate — build, test and demo entry points (CONTRACT §1).
+#   make deps   install the Debian packages the build and tests need (no-op when present)
+#   make build  configure (RelWithDebInfo) into build/ and build build/tidegate
+#   make test   deps + build + the whole suite through ctest
+#   make run    deps + build, then the local demo (scripts/run-demo.sh)
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+# Everything the build and the tests use. Keep this list the single source of truth.
+DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
+  libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
+  libgtest-dev libgmock-dev \
+  openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
+  iproute2 procps
+
+.PHONY: deps build test run clean
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build:
+	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 600
+
+run: deps build
+	./scripts/run-demo.sh
+
+clean:
+	rm -rf $(BUILD_DIR)
