@@ -1,0 +1,79 @@
+// listener.h — one SMTP listener (a `listeners:` entry): accepts connections and runs a
+// Session coroutine for each, within the listener's connection limit.
+//
+// Lives on one asio::io_context and is used only from that context's thread, except Stop(),
+// which posts to it. The TLS context is built at Start() from the listener's certificate and key;
+// a reload (SIGHUP) swaps in new limits and TLS files for new connections via UpdateConfig().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "config/config.h"
+#include "inbound/acceptor.h"
+
+namespace tidegate::telemetry {
+class MailLog;
+}
+
+namespace tidegate::inbound {
+
+// What sessions need from the rest of the gateway. All members must outlive the listener.
+struct SessionServices {
+  std::function<std::uint64_t()> next_icid;
+  std::function<std::uint64_t()> next_mid;
+  telemetry::MailLog* log = nullptr;
+  MessageAcceptor* acceptor = nullptr;
+  const base::Clock* clock = nullptr;
+  // The current configuration snapshot (changes on reload).
+  std::function<std::shared_ptr<const config::GatewayConfig>()> config;
+};
+
+class Session;
+
+// Per-listener state shared by its sessions.
+struct ListenerRuntime {
+  config::Listener settings;                       // current limits (replaced on reload)
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null when the listener has no TLS
+  std::string bound_ip;
+  std::uint32_t active = 0;
+  bool stopping = false;
+  std::set<Session*> sessions;                     // for graceful shutdown
+};
+
+class Listener {
+ public:
+  Listener(boost::asio::io_context& io, config::Listener settings, SessionServices* services);
+  ~Listener();
+  // Binds and starts accepting. Errors name the listener and the address.
+  base::Status Start();
+  // Stops accepting; open sessions get 421 at their next command and close. Thread: io thread.
+  void Stop();
+  base::Status UpdateConfig(const config::Listener& settings);
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  std::uint32_t active_sessions() const { return runtime_->active; }
+
+ private:
+  void AcceptLoop();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<ListenerRuntime> runtime_;
+  SessionServices* services_;
+};
+
+// Builds a server-side TLS context (TLS 1.2+, the certificate chain and key). Thread-safe.
+base::Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerTlsContext(
+    const config::TlsFiles& files);
+
+}  // namespace tidegate::inbound

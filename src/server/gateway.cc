@@ -1,0 +1,170 @@
+// gateway.cc — see gateway.h.
+#include "server/gateway.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "base/filesystem.h"
+
+namespace tidegate::server {
+
+namespace asio = boost::asio;
+
+namespace {
+// How long a graceful shutdown waits for open sessions to finish their transaction.
+constexpr auto kDrainTimeout = std::chrono::seconds(30);
+}  // namespace
+
+Gateway::Gateway(std::shared_ptr<const config::GatewayConfig> config)
+    : config_(std::move(config)), signals_(io_, SIGTERM, SIGINT, SIGHUP) {}
+
+Gateway::~Gateway() = default;
+
+std::shared_ptr<const config::GatewayConfig> Gateway::config() const {
+  std::lock_guard lock(config_mu_);
+  return config_;
+}
+
+base::Status Gateway::Start() {
+  auto cfg = config();
+  telemetry::MailLogOptions log_options;
+  log_options.path = cfg->log.mail_log;
+  log_options.max_size = cfg->log.max_size;
+  log_options.rotate_interval = cfg->log.rotate_interval;
+  log_options.keep = cfg->log.keep;
+  auto log = telemetry::MailLog::Open(log_options);
+  if (!log) return log.error();
+  log_ = std::move(*log);
+  log_->Info(fmt::format("tidegate starting: config {}, data_dir {}", cfg->path, cfg->data_dir));
+
+  spool::Options spool_options;
+  spool_options.dir = base::JoinPath(cfg->data_dir, "spool");
+  spool_options.fs = &base::PosixFilesystem();
+  spool_options.clock = &base::SystemClock::Instance();
+  spool_options.segment_size = cfg->spool.segment_size;
+  auto spool = spool::Spool::Open(spool_options);
+  if (!spool) return spool.error();
+  spool_ = std::move(*spool);
+  const auto& report = spool_->recovery();
+  for (const std::string& note : report.notes) log_->Warning("Spool recovery: " + note);
+  log_->Info(fmt::format("Spool recovery: {} messages queued, {} corrupt regions moved aside, "
+                         "{} bytes of unfinished writes discarded",
+                         report.messages, report.corrupt_regions, report.truncated_bytes));
+
+  pipeline_ = std::make_unique<MessagePipeline>(spool_.get(), log_.get(),
+                                                [this] { return config(); });
+  services_.next_icid = [this] { return spool_->NextIcid(); };
+  services_.next_mid = [this] { return spool_->NextMid(); };
+  services_.log = log_.get();
+  services_.acceptor = pipeline_.get();
+  services_.clock = &base::SystemClock::Instance();
+  services_.config = [this] { return config(); };
+
+  for (const config::Listener& l : cfg->listeners) {
+    auto listener = std::make_unique<inbound::Listener>(io_, l, &services_);
+    if (base::Status s = listener->Start(); !s) return s;
+    log_->Info(fmt::format("Listener {} accepting on {}:{}", l.name, l.bind.host,
+                           listener->local_endpoint().port()));
+    listeners_[l.name] = std::move(listener);
+  }
+  return base::Status::Ok();
+}
+
+void Gateway::WaitForSignals() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      Reload();
+      WaitForSignals();
+      return;
+    }
+    BeginShutdown();
+  });
+}
+
+void Gateway::Reload() {
+  auto old_cfg = config();
+  auto loaded = config::LoadGatewayConfig(old_cfg->path);
+  if (!loaded) {
+    log_->Critical("Configuration reload refused, keeping the running configuration: " +
+                   loaded.error().message);
+    return;
+  }
+  std::shared_ptr<const config::GatewayConfig> cfg = *loaded;
+  if (cfg->data_dir != old_cfg->data_dir) {
+    log_->Critical("Configuration reload refused: data_dir cannot change while running");
+    return;
+  }
+  // Listeners: update in place, start new ones, stop removed ones. Open sessions keep going.
+  std::map<std::string, std::unique_ptr<inbound::Listener>> next;
+  for (const config::Listener& l : cfg->listeners) {
+    auto it = listeners_.find(l.name);
+    const config::Listener* old = nullptr;
+    for (const auto& ol : old_cfg->listeners) {
+      if (ol.name == l.name) old = &ol;
+    }
+    if (it != listeners_.end() && old != nullptr && old->bind.str() == l.bind.str()) {
+      if (base::Status s = it->second->UpdateConfig(l); !s) {
+        log_->Critical("Configuration reload refused: " + s.error().message);
+        return;
+      }
+      next[l.name] = std::move(it->second);
+      listeners_.erase(it);
+      continue;
+    }
+    auto listener = std::make_unique<inbound::Listener>(io_, l, &services_);
+    if (base::Status s = listener->Start(); !s) {
+      log_->Critical("Configuration reload: " + s.error().message);
+      continue;
+    }
+    next[l.name] = std::move(listener);
+  }
+  for (auto& [name, listener] : listeners_) listener->Stop();
+  // Stopped listeners are kept alive until shutdown: their sessions still reference them.
+  for (auto& [name, listener] : listeners_) next["~retired~" + name] = std::move(listener);
+  listeners_ = std::move(next);
+  {
+    std::lock_guard lock(config_mu_);
+    config_ = cfg;
+  }
+  log_->Info("Configuration reloaded from " + cfg->path);
+}
+
+void Gateway::BeginShutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  log_->Info("Shutting down: no new connections, draining open sessions");
+  for (auto& [name, listener] : listeners_) listener->Stop();
+  auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
+  auto timer = std::make_shared<asio::steady_timer>(io_);
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, timer, deadline, poll] {
+    std::uint32_t active = 0;
+    for (auto& [name, listener] : listeners_) active += listener->active_sessions();
+    if (active == 0 || std::chrono::steady_clock::now() >= deadline) {
+      signals_.cancel();
+      io_.stop();
+      *poll = nullptr;  // break the self-reference
+      return;
+    }
+    timer->expires_after(std::chrono::milliseconds(50));
+    timer->async_wait([poll](const boost::system::error_code&) {
+      if (*poll) (*poll)();
+    });
+  };
+  (*poll)();
+}
+
+int Gateway::Run() {
+  WaitForSignals();
+  io_.run();
+  listeners_.clear();
+  pipeline_.reset();
+  spool_.reset();  // finishes queued commits
+  if (log_) log_->Info("tidegate stopped");
+  log_.reset();
+  return 0;
+}
+
+}  // namespace tidegate::server

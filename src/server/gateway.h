@@ -1,0 +1,54 @@
+// gateway.h — the running gateway: owns the configuration snapshot, the mail log, the spool, the
+// listeners and the event loop, and handles SIGTERM (drain) and SIGHUP (reload).
+//
+// This is the only place that knows every module. Construct, call Run() on the main thread; it
+// returns after a graceful shutdown. Not thread-safe except where noted.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "base/result.h"
+#include "config/config.h"
+#include "inbound/listener.h"
+#include "server/message_pipeline.h"
+#include "spool/spool.h"
+#include "telemetry/mail_log.h"
+
+namespace tidegate::server {
+
+class Gateway {
+ public:
+  explicit Gateway(std::shared_ptr<const config::GatewayConfig> config);
+  ~Gateway();
+  // Opens the log and the spool (running recovery), binds the listeners. Errors are fatal.
+  base::Status Start();
+  // Runs until SIGTERM/SIGINT, then drains. Returns the process exit code.
+  int Run();
+
+  // The current configuration (thread-safe).
+  std::shared_ptr<const config::GatewayConfig> config() const;
+
+ private:
+  void WaitForSignals();
+  void Reload();
+  void BeginShutdown();
+
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const config::GatewayConfig> config_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  std::unique_ptr<telemetry::MailLog> log_;
+  std::unique_ptr<spool::Spool> spool_;
+  std::unique_ptr<MessagePipeline> pipeline_;
+  inbound::SessionServices services_;
+  std::map<std::string, std::unique_ptr<inbound::Listener>> listeners_;
+  bool stopping_ = false;
+};
+
+}  // namespace tidegate::server

@@ -1,0 +1,172 @@
+"""harness.py — shared fixtures for tidegate's end-to-end tests.
+
+Starts the real `tidegate` binary with a generated config on loopback ports, generates TLS
+certificates with the openssl CLI, reads the mail log, and inspects the spool through the binary's
+own `spool-dump` command. Every helper has a bounded wait; nothing here sleeps for long.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("TIDEGATE_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tidegate")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def make_certs(directory, names=("localhost",), ips=("127.0.0.1",)):
+    """A test CA and a server certificate signed by it. Returns dict of paths."""
+    os.makedirs(directory, exist_ok=True)
+    ca_key = os.path.join(directory, "ca.key")
+    ca = os.path.join(directory, "ca.pem")
+    key = os.path.join(directory, "server.key")
+    csr = os.path.join(directory, "server.csr")
+    cert = os.path.join(directory, "server.pem")
+    ext = os.path.join(directory, "ext.cnf")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=tidegate test CA")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", f"/CN={names[0]}")
+    san = ",".join([f"DNS:{n}" for n in names] + [f"IP:{i}" for i in ips])
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "2", "-extfile", ext)
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+DEFAULT_POLICIES = """\
+incoming_mail_policies:
+  - name: DEFAULT
+    threat_defense_connector: off
+"""
+
+
+class Gateway:
+    """A tidegate gateway process with its own data_dir under a temp folder."""
+
+    def __init__(self, workdir=None, tls=False, extra_yaml="", listener_extra="",
+                 max_message_size="10M", accepted=("example.com", ".example.org"),
+                 policies=DEFAULT_POLICIES):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="tidegate-e2e-")
+        self.data_dir = os.path.join(self.workdir, "data")
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.certs = make_certs(os.path.join(self.workdir, "certs")) if tls else None
+        self.config_path = os.path.join(self.workdir, "gateway.yaml")
+        self.proc = None
+        tls_line = ""
+        if self.certs:
+            tls_line = (f"    tls: {{certificate: {self.certs['cert']}, "
+                        f"key: {self.certs['key']}}}\n")
+        with open(os.path.join(self.workdir, "admin.password"), "w") as f:
+            f.write("test-password\n")
+        self.yaml = (
+            "hostname: gw.test.example\n"
+            f"data_dir: {self.data_dir}\n"
+            "listeners:\n"
+            "  - name: IncomingMail\n"
+            f"    bind: 127.0.0.1:{self.port}\n"
+            f"{tls_line}"
+            f"    max_message_size: {max_message_size}\n"
+            "    max_connections: 1000\n"
+            "    max_recipients: 1000\n"
+            f"{listener_extra}"
+            f"accepted_domains: [{', '.join(accepted)}]\n"
+            "admin:\n"
+            f"  bind: 127.0.0.1:{self.admin_port}\n"
+            "  user: admin\n"
+            "  password_file: admin.password\n"
+            f"{extra_yaml}"
+            f"{policies}")
+        with open(self.config_path, "w") as f:
+            f.write(self.yaml)
+
+    # -- process control ------------------------------------------------------------------
+    def start(self, timeout=15.0):
+        self.stderr = open(os.path.join(self.workdir, "stderr.log"), "ab")
+        self.proc = subprocess.Popen([BIN, "-c", self.config_path, "serve"],
+                                     stdout=self.stderr, stderr=self.stderr)
+        wait_port(self.port, timeout=timeout, proc=self.proc)
+        return self
+
+    def stop(self, timeout=30.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("gateway did not stop on SIGTERM")
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if os.environ.get("KEEP_TEST_DIRS") != "1":
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    # -- inspection -------------------------------------------------------------------------
+    def mail_log(self):
+        path = os.path.join(self.data_dir, "mail_logs", "mail.current")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, needle, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if needle in self.mail_log():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"log line containing {needle!r} not seen; log:\n{self.mail_log()}")
+
+    def spool_dump(self):
+        """Every live message in the spool (gateway must be stopped): list of dicts."""
+        out = subprocess.run([BIN, "-c", self.config_path, "spool-dump", "--bodies"],
+                             check=True, capture_output=True, timeout=60)
+        return json.loads(out.stdout)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
