@@ -6,8 +6,14 @@
 #include <cstdio>
 #include <iostream>
 
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/filesystem.h"
 #include "config/config.h"
 #include "server/gateway.h"
+#include "spool/spool.h"
 
 namespace {
 
@@ -18,6 +24,79 @@ int CheckConfig(const std::string& path) {
     return 2;
   }
   std::cout << path << ": ok\n";
+  return 0;
+}
+
+std::string Base64(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+const char* StateName(tidegate::spool::RecipientState s) {
+  switch (s) {
+    case tidegate::spool::RecipientState::kPending: return "pending";
+    case tidegate::spool::RecipientState::kDelivered: return "delivered";
+    case tidegate::spool::RecipientState::kBounced: return "bounced";
+    case tidegate::spool::RecipientState::kExpired: return "expired";
+    case tidegate::spool::RecipientState::kRemoved: return "removed";
+  }
+  return "unknown";
+}
+
+// Offline inspection of the spool (the gateway must not be running: the spool is locked).
+int SpoolDump(const std::string& path, bool bodies) {
+  auto cfg = tidegate::config::LoadGatewayConfig(path);
+  if (!cfg) {
+    std::cerr << cfg.error().message << "\n";
+    return 2;
+  }
+  tidegate::spool::Options options;
+  options.dir = tidegate::base::JoinPath((*cfg)->data_dir, "spool");
+  options.fs = &tidegate::base::PosixFilesystem();
+  options.clock = &tidegate::base::SystemClock::Instance();
+  options.segment_size = (*cfg)->spool.segment_size;
+  auto spool = tidegate::spool::Spool::Open(options);
+  if (!spool) {
+    std::cerr << "tidegate: " << spool.error().message << "\n";
+    return 1;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& meta : (*spool)->TakeRecovered()) {
+    nlohmann::json m;
+    m["mid"] = meta.mid;
+    m["icid"] = meta.icid;
+    m["parent_mid"] = meta.parent_mid;
+    m["kind"] = static_cast<int>(meta.kind);
+    m["sender"] = meta.sender;
+    m["policy"] = meta.policy;
+    m["destination"] = meta.destination;
+    m["body_size"] = meta.body_size;
+    m["received"] = std::chrono::duration_cast<std::chrono::seconds>(
+                        meta.received.time_since_epoch()).count();
+    nlohmann::json rcpts = nlohmann::json::array();
+    for (const auto& r : meta.recipients) {
+      rcpts.push_back({{"rid", r.rid}, {"address", r.address}, {"state", StateName(r.state)}});
+    }
+    m["recipients"] = rcpts;
+    nlohmann::json attrs = nlohmann::json::object();
+    for (const auto& [k, v] : meta.attrs) attrs[k] = v;
+    m["attrs"] = attrs;
+    if (bodies) {
+      std::string body;
+      if (auto s = (*spool)->ReadBody(meta.mid, body); !s) {
+        std::cerr << "tidegate: MID " << meta.mid << ": " << s.error().message << "\n";
+        return 1;
+      }
+      m["body_base64"] = Base64(body);
+    }
+    out.push_back(std::move(m));
+  }
+  std::cout << out.dump(bodies ? -1 : 2, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
   return 0;
 }
 
@@ -47,6 +126,10 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "run the gateway in the foreground");
   auto* check = app.add_subcommand("check-config", "validate the configuration and exit");
+  auto* dump = app.add_subcommand(
+      "spool-dump", "print the messages in the spool as JSON (the gateway must be stopped)");
+  bool dump_bodies = false;
+  dump->add_flag("--bodies", dump_bodies, "include each message body (base64)");
 
   try {
     app.parse(argc, argv);
@@ -56,5 +139,6 @@ int main(int argc, char** argv) {
   }
   if (*serve) return Serve(config_path);
   if (*check) return CheckConfig(config_path);
+  if (*dump) return SpoolDump(config_path, dump_bodies);
   return 2;
 }
