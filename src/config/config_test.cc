@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "config/test_util.h"
 
@@ -652,6 +655,38 @@ TEST(GatewayConfig, AllErrorsAreReportedSortedByLine) {
             "gw.yaml:1: hostname: invalid host name 'not a host' (expected e.g. gw.example.com)\n"
             "gw.yaml:6: log.keep: expected an integer from 1 to 4294967295, got '0'\n"
             "gw.yaml:7: delivery.tls: expected none, preferred or required, got 'maybe'");
+}
+
+// Every prefix and many single-byte corruptions of the example: no crash, no exception, and
+// every error line has the FILE:LINE: form (the parser's robustness, fuzz-style, in bounded time).
+TEST(GatewayConfig, MangledInputAlwaysGivesFileLineErrors) {
+  std::ifstream in(std::string(TIDEGATE_SOURCE_DIR) + "/examples/gateway.yaml");
+  const std::string example((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(example.size(), 1000u);
+  auto check = [](const std::string& yaml) {
+    auto c = ParseGatewayConfig(yaml, "gw.yaml");
+    if (c.ok()) return;
+    std::string_view rest = c.error().message;
+    while (!rest.empty()) {
+      const std::string_view line = rest.substr(0, rest.find('\n'));
+      rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+      ASSERT_EQ(line.substr(0, 7), "gw.yaml") << line;
+      ASSERT_EQ(line[7], ':') << line;
+      const size_t colon = line.find(':', 8);
+      ASSERT_NE(colon, std::string_view::npos) << line;
+      const std::string_view number = line.substr(8, colon - 8);
+      ASSERT_FALSE(number.empty()) << line;
+      ASSERT_TRUE(std::all_of(number.begin(), number.end(), ::isdigit)) << line;
+      ASSERT_GE(std::stoi(std::string(number)), 1) << line;
+    }
+  };
+  for (size_t n = 0; n < example.size(); n += 7) check(example.substr(0, n));
+  const std::string noise = "\t:{}[]-'\"&*!|>%@`#,? \n\x01\xff";
+  for (size_t i = 0; i < example.size(); i += 3) {
+    std::string mangled = example;
+    mangled[i] = noise[i % noise.size()];
+    check(mangled);
+  }
 }
 
 TEST(GatewayConfig, SnapshotsAreIndependent) {

@@ -89,8 +89,8 @@ std::optional<DomainPattern> ReadDomainPattern(Context& ctx, const Field& f) {
   }
   if (!mail::IsValidDomain(domain)) {
     ctx.Fail(f.mark, f.path,
-             "invalid domain '" + *s +
-                 "' (expected e.g. example.com, or .example.org for any "
+             "invalid domain " + internal::Quote(*s) +
+                 " (expected e.g. example.com, or .example.org for any "
                  "subdomain)");
     return std::nullopt;
   }
@@ -119,7 +119,7 @@ void ReadSmtpRoutes(Context& ctx, MapReader& root,
   const EndpointRules rules{.allow_names = true, .allow_port_zero = false, .default_port = 25};
   for (const auto& [domain, route] : m.Entries()) {
     if (!mail::IsValidDomain(domain)) {
-      ctx.Fail(route.key_mark, route.path, "invalid domain '" + domain + "'");
+      ctx.Fail(route.key_mark, route.path, "invalid domain " + internal::Quote(domain));
       continue;
     }
     const std::string key = mail::AsciiLower(domain);
@@ -172,7 +172,8 @@ void ReadDelivery(Context& ctx, MapReader& root, Delivery* out) {
       } else if (*s == "required") {
         out->tls = TlsMode::kRequired;
       } else {
-        ctx.Fail(tls->mark, tls->path, "expected none, preferred or required, got '" + *s + "'");
+        ctx.Fail(tls->mark, tls->path,
+                 "expected none, preferred or required, got " + internal::Quote(*s));
       }
     }
   }
@@ -236,7 +237,7 @@ std::optional<std::string> ReadPolicyPattern(Context& ctx, const Field& f) {
   if (!s) return std::nullopt;
   auto fail = [&](const std::string& why) -> std::optional<std::string> {
     ctx.Fail(f.mark, f.path,
-             "invalid pattern '" + *s + "': " + why +
+             "invalid pattern " + internal::Quote(*s) + ": " + why +
                  " (expected user@domain, @domain, @.domain or user@)");
     return std::nullopt;
   };
@@ -298,7 +299,7 @@ std::optional<PolicyTdc> ReadPolicyTdc(Context& ctx, const Field& f, bool is_def
     ctx.Fail(f.mark, f.path, "the DEFAULT policy cannot use 'default'; expected " + choices);
     return std::nullopt;
   }
-  ctx.Fail(f.mark, f.path, "expected " + choices + ", got '" + s + "'");
+  ctx.Fail(f.mark, f.path, "expected " + choices + ", got " + internal::Quote(s));
   return std::nullopt;
 }
 

@@ -17,8 +17,6 @@
 namespace tidegate::config::internal {
 namespace {
 
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
-
 std::string Describe(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Null:
@@ -74,7 +72,34 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+// Control characters from the document would break the one-line-per-error promise.
+std::string EscapeControls(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string Quote(std::string_view s) {
+  constexpr size_t kMax = 80;  // a runaway multi-line scalar should not flood the terminal
+  if (s.size() > kMax) return "'" + EscapeControls(s.substr(0, kMax)) + "...'";
+  return "'" + EscapeControls(s) + "'";
+}
 
 // ---- Context ----
 
@@ -87,6 +112,7 @@ void Context::Fail(const YAML::Mark& mark, std::string_view path, std::string_vi
   std::string text = file_ + ":" + std::to_string(line) + ": ";
   if (!path.empty()) text += std::string(path) + ": ";
   text += message;
+  text = EscapeControls(text);
   for (const Entry& e : errors_) {
     if (e.text == text) return;
   }

@@ -52,6 +52,9 @@ class Context {
   std::vector<Entry> errors_;
 };
 
+// A document value for a message: in single quotes, control characters escaped, long values cut.
+std::string Quote(std::string_view s);
+
 // Reads the single YAML document of `yaml`. Syntax errors are recorded; on failure returns
 // nullopt. An empty document yields a null node (reported by the caller as "not a mapping").
 std::optional<YAML::Node> LoadDocument(Context& ctx, std::string_view yaml);

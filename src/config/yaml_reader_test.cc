@@ -89,5 +89,12 @@ TEST(Context, ErrorsAreSortedByLineAndDeduplicated) {
             "f.yaml:1: a: first\nf.yaml:1: unknown position\nf.yaml:3: b: second");
 }
 
+TEST(Context, MessagesStayOnOneLine) {
+  Context ctx("f.yaml", "/");
+  ctx.Fail(YAML::Mark(), "odd\nkey", "got " + Quote("a\tb\x01"));
+  EXPECT_EQ(ctx.ToError().message, "f.yaml:1: odd\\nkey: got 'a\\tb\\x01'");
+  EXPECT_EQ(Quote(std::string(100, 'x')), "'" + std::string(80, 'x') + "...'");
+}
+
 }  // namespace
 }  // namespace tidegate::config::internal
