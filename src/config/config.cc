@@ -1,0 +1,69 @@
+// config.cc — the small methods of the snapshot types (see config.h). The loaders live in
+// gateway_config.cc and intake_config.cc.
+#include "config/config.h"
+
+#include <cassert>
+
+namespace tidegate::config {
+
+std::string Endpoint::str() const {
+  const std::string p = std::to_string(port);
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + p : host + ":" + p;
+}
+
+bool DomainPattern::Matches(std::string_view domain_lower) const {
+  if (!subdomains) return domain_lower == domain;
+  // ".example.org" matches "a.example.org" and "a.b.example.org", never "example.org" nor
+  // "badexample.org".
+  return domain_lower.size() > domain.size() + 1 && domain_lower.ends_with(domain) &&
+         domain_lower[domain_lower.size() - domain.size() - 1] == '.';
+}
+
+bool GatewayConfig::IsAcceptedDomain(std::string_view domain) const {
+  const std::string lower = mail::AsciiLower(domain);
+  for (const DomainPattern& pattern : accepted_domains) {
+    if (pattern.Matches(lower)) return true;
+  }
+  return false;
+}
+
+const Policy* GatewayConfig::FindPolicy(std::string_view name) const {
+  for (const Policy& policy : policies) {
+    if (policy.name == name) return &policy;
+  }
+  return nullptr;
+}
+
+std::optional<mail::Address> GatewayConfig::JournalAddress(const Policy& policy) const {
+  if (!tdc.enabled) return std::nullopt;
+  switch (policy.tdc.mode) {
+    case PolicyTdcMode::kOff:
+      return std::nullopt;
+    case PolicyTdcMode::kGlobal:
+      return tdc.intake_address;
+    case PolicyTdcMode::kCustom:
+      return policy.tdc.intake_address;
+    case PolicyTdcMode::kDefault:
+      // The loader guarantees DEFAULT never says "default", so this recurses at most once.
+      assert(DefaultPolicy().tdc.mode != PolicyTdcMode::kDefault);
+      return JournalAddress(DefaultPolicy());
+  }
+  return std::nullopt;
+}
+
+const IntakeAccount* IntakeConfig::FindAccountByAddress(const mail::Address& address) const {
+  const std::string wanted = mail::AsciiLower(address.str());
+  for (const IntakeAccount& account : accounts) {
+    if (mail::AsciiLower(account.intake_address.str()) == wanted) return &account;
+  }
+  return nullptr;
+}
+
+const IntakeAccount* IntakeConfig::FindAccountByName(std::string_view name) const {
+  for (const IntakeAccount& account : accounts) {
+    if (account.name == name) return &account;
+  }
+  return nullptr;
+}
+
+}  // namespace tidegate::config

@@ -1,0 +1,214 @@
+// config.h — the gateway's and the intake's YAML configuration as validated, immutable snapshots.
+//
+// LoadGatewayConfig()/ParseGatewayConfig() read the schema of CONTRACT §3 (docs/configuration.md
+// is the operator reference) and LoadIntakeConfig()/ParseIntakeConfig() the one of CONTRACT §8.
+// Every check happens here, once: a snapshot that loaded is complete and consistent, so the
+// modules that use it never re-validate. Failures are base::Error values whose message is one
+// line per problem, each `FILE:LINE: key.path: message` (LINE 1-based; a missing key points at
+// its enclosing mapping), sorted by line; a file that cannot be read gives `FILE: cannot read:
+// <reason>`. Unknown keys, wrong types and duplicate keys are errors.
+//
+// Relative file names (TLS files, CA files, password files, data_dir) are resolved against the
+// directory of the config file; named files must exist (they are not opened). log.mail_log is
+// relative to data_dir.
+//
+// Ownership: a snapshot is shared as std::shared_ptr<const ...>; holders keep it alive as long
+// as they use it, and a reload simply publishes a new snapshot. Thread-safety: the functions are
+// reentrant and may run on any thread; a snapshot is immutable and may be read from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "mail/address.h"
+
+namespace tidegate::config {
+
+using Duration = std::chrono::milliseconds;
+
+// A host and port. host is an IP address (IPv6 without brackets) or, where names are allowed
+// (smtp_routes), a host name. Port 0 appears only in listening endpoints ("any free port").
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string str() const;  // "127.0.0.1:2525", "[::1]:25"
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// PEM files for a server certificate, absolute paths (checked to exist, not read).
+struct TlsFiles {
+  std::string certificate;
+  std::string key;
+};
+
+struct Listener {
+  std::string name;
+  Endpoint bind;
+  std::optional<TlsFiles> tls;  // present: STARTTLS is offered
+  std::uint64_t max_message_size = 10 << 20;
+  std::uint32_t max_connections = 1000;
+  std::uint32_t max_recipients = 1000;
+  Duration idle_timeout = std::chrono::minutes(5);
+  Duration session_timeout = std::chrono::minutes(30);
+  Duration greeting_delay{0};
+  bool require_tls = false;  // STARTTLS required before MAIL (needs tls)
+};
+
+// One accepted_domains entry: "example.com" matches exactly that domain; ".example.org" matches
+// any subdomain of example.org (not example.org itself). domain is stored lower-case, without
+// the leading dot.
+struct DomainPattern {
+  std::string domain;
+  bool subdomains = false;
+  bool Matches(std::string_view domain_lower) const;
+};
+
+enum class TlsMode { kNone, kPreferred, kRequired };
+
+struct Retry {
+  Duration initial = std::chrono::seconds(60);  // first retry delay; doubles up to max_interval
+  Duration max_interval = std::chrono::seconds(3600);
+  Duration max_queue_time = std::chrono::hours(72);  // then the message bounces
+};
+
+struct Delivery {
+  TlsMode tls = TlsMode::kPreferred;
+  std::string tls_ca_file;  // absolute, or empty: the system trust store
+  std::uint32_t max_connections_per_host = 50;
+  Retry retry;
+  Duration connect_timeout = std::chrono::seconds(30);
+  Duration command_timeout = std::chrono::seconds(300);
+  Duration data_timeout = std::chrono::seconds(600);
+};
+
+// The global Threat Defense Connector settings (the rules of the.tdc.queue).
+struct ThreatDefenseConnector {
+  bool enabled = false;
+  std::optional<mail::Address> intake_address;  // always present when enabled
+  std::string service_name = "Secure Email Threat Defense";
+  std::string remote_ip_header = "X-IronPort-RemoteIP";
+  std::uint32_t min_connections = 3;
+  std::uint32_t max_connections = 20;  // >= min_connections
+  Duration max_queue_time = std::chrono::seconds(120);
+  Duration retry_delay = std::chrono::seconds(10);
+  std::string tls_ca_file;  // absolute, or empty: the system trust store
+};
+
+// A policy's TDC setting, as in the Web UI: kDefault "(use default)" = whatever DEFAULT says
+// (never on DEFAULT itself), kGlobal "Use Global Settings", kOff "No", kCustom "Use custom
+// Message Intake Address" (intake_address set).
+enum class PolicyTdcMode { kDefault, kGlobal, kOff, kCustom };
+struct PolicyTdc {
+  PolicyTdcMode mode = PolicyTdcMode::kDefault;
+  std::optional<mail::Address> intake_address;  // set iff mode == kCustom
+};
+
+// An incoming mail policy. Patterns are validated and normalised (domain lower-case) but not
+// compiled: "user@domain", "@domain", "@.domain" (any subdomain), "user@" (any domain).
+// Empty recipients = any recipient, empty senders = any sender; a non-DEFAULT policy has at
+// least one pattern, DEFAULT has none. line is the 1-based line of the policy's entry.
+struct Policy {
+  std::string name;
+  std::vector<std::string> recipients;
+  std::vector<std::string> senders;
+  PolicyTdc tdc;
+  int line = 0;
+};
+
+inline constexpr std::string_view kDefaultPolicyName = "DEFAULT";
+
+struct Admin {
+  Endpoint bind{"127.0.0.1", 8080};
+  std::string user = "admin";
+  std::string password_file;  // absolute; empty only when the config has no admin section
+};
+
+struct Log {
+  std::string mail_log;  // absolute (default data_dir/mail_logs/mail.current)
+  std::uint64_t max_size = 100 << 20;
+  Duration rotate_interval = std::chrono::hours(24);  // 0 = rotate by size only
+  std::uint32_t keep = 20;                            // rotated files kept
+};
+
+struct Spool {
+  std::uint64_t segment_size = 64 << 20;
+};
+
+struct Dns {
+  std::vector<Endpoint> servers;  // empty: the system resolver
+  Duration timeout = std::chrono::seconds(5);
+};
+
+struct GatewayConfig {
+  std::string path;                             // the config file, as given to Load/Parse
+  std::string hostname;                         // greeting, Received:, DSN sender
+  std::string data_dir;                         // absolute
+  std::vector<Listener> listeners;              // at least one; unique names
+  std::vector<DomainPattern> accepted_domains;  // at least one
+  std::map<std::string, std::vector<Endpoint>> smtp_routes;  // key: lower-case domain
+  Dns dns;
+  Delivery delivery;
+  ThreatDefenseConnector tdc;
+  std::vector<Policy> policies;  // in match order; the last one is DEFAULT
+  Admin admin;
+  Log log;
+  Spool spool;
+
+  // Case-insensitive: is mail for this domain accepted (not relayed)?
+  bool IsAcceptedDomain(std::string_view domain) const;
+  // The policy of that name (exact), or nullptr.
+  const Policy* FindPolicy(std::string_view name) const;
+  const Policy& DefaultPolicy() const { return policies.back(); }
+  // Where journal copies for this policy go (CONTRACT §3): nothing while the TDC is disabled;
+  // kDefault follows DEFAULT, kGlobal the global intake address, kCustom its own, kOff none.
+  std::optional<mail::Address> JournalAddress(const Policy& policy) const;
+};
+
+base::Result<std::shared_ptr<const GatewayConfig>> LoadGatewayConfig(const std::string& path);
+// Parses YAML text as if it were the file `path` (errors name it; relative files resolve
+// against its directory). The file itself is not read.
+base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::string_view yaml,
+                                                                      const std::string& path);
+
+// ---- The intake service (CONTRACT §8) ----
+
+struct IntakeAccount {
+  std::string name;              // unique
+  mail::Address intake_address;  // unique (case-insensitive)
+};
+
+struct Console {
+  Endpoint bind{"127.0.0.1", 8081};
+  std::string user = "admin";
+  std::string password_file;  // absolute; empty only when the config has no console section
+};
+
+struct IntakeConfig {
+  std::string path;
+  std::string hostname = "localhost";
+  Endpoint listen;  // required
+  std::optional<TlsFiles> tls;
+  bool require_tls = false;  // needs tls
+  std::string remote_ip_header = "X-IronPort-RemoteIP";
+  std::string data_dir;                       // absolute
+  std::uint64_t max_message_size = 64 << 20;  // journal reports wrap whole messages
+  Console console;
+  std::vector<IntakeAccount> accounts;  // at least one
+
+  // The account whose intake address this is (case-insensitive), or nullptr.
+  const IntakeAccount* FindAccountByAddress(const mail::Address& address) const;
+  const IntakeAccount* FindAccountByName(std::string_view name) const;
+};
+
+base::Result<std::shared_ptr<const IntakeConfig>> LoadIntakeConfig(const std::string& path);
+base::Result<std::shared_ptr<const IntakeConfig>> ParseIntakeConfig(std::string_view yaml,
+                                                                    const std::string& path);
+
+}  // namespace tidegate::config
