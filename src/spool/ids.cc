@@ -11,7 +11,8 @@ constexpr const char* kNames[3] = {"mid", "icid", "dcid"};
 
 std::string Format(const std::array<std::uint64_t, 3>& limits) {
   std::string out = "tidegate-ids 1\n";
-  for (int k = 0; k < 3; ++k) out += std::string(kNames[k]) + " " + std::to_string(limits[k]) + "\n";
+  for (int k = 0; k < 3; ++k)
+    out += std::string(kNames[k]) + " " + std::to_string(limits[k]) + "\n";
   return out;
 }
 
@@ -35,15 +36,15 @@ base::Result<std::array<std::uint64_t, 3>> Parse(const std::string& text, const 
     }
   }
   if (!in.eof() || !seen[0] || !seen[1] || !seen[2]) {
-    return base::MakeError("ids file " + path + ": damaged (refusing to guess, ids must not repeat)");
+    return base::MakeError("ids file " + path +
+                           ": damaged (refusing to guess, ids must not repeat)");
   }
   return out;
 }
 
 }  // namespace
 
-base::Result<std::unique_ptr<IdAllocator>> IdAllocator::Open(base::Filesystem& fs,
-                                                             std::string path,
+base::Result<std::unique_ptr<IdAllocator>> IdAllocator::Open(base::Filesystem& fs, std::string path,
                                                              std::array<std::uint64_t, 3> floor,
                                                              std::uint64_t block) {
   std::array<std::uint64_t, 3> start = {1, 1, 1};
@@ -54,7 +55,8 @@ base::Result<std::unique_ptr<IdAllocator>> IdAllocator::Open(base::Filesystem& f
     if (!parsed) return parsed.error();
     start = *parsed;
   }
-  std::unique_ptr<IdAllocator> ids(new IdAllocator(fs, std::move(path), std::max<std::uint64_t>(block, 1)));
+  std::unique_ptr<IdAllocator> ids(
+      new IdAllocator(fs, std::move(path), std::max<std::uint64_t>(block, 1)));
   for (int k = 0; k < 3; ++k) {
     ids->next_[k] = std::max({start[k], floor[k], std::uint64_t{1}});
     // Nothing is reserved yet in this process: the first Next() writes a new block.

@@ -130,8 +130,8 @@ EncodedRecord EncodeMessage(RecordType type, const MessageMeta& meta, std::strin
   PutU64(p, meta.icid);
   PutU64(p, meta.parent_mid);
   PutU8(p, static_cast<std::uint8_t>(meta.kind));
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      meta.received.time_since_epoch());
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(meta.received.time_since_epoch());
   PutU64(p, static_cast<std::uint64_t>(ns.count()));
   PutString(p, meta.sender);
   PutString(p, meta.policy);
@@ -168,8 +168,7 @@ EncodedRecord EncodeFinish(std::uint64_t mid, std::uint32_t salt) {
   return Finish(RecordType::kFinish, std::move(p), {}, salt);
 }
 
-std::optional<RawRecord> ParseRecordAt(std::string_view data, std::size_t pos,
-                                       std::uint32_t salt) {
+std::optional<RawRecord> ParseRecordAt(std::string_view data, std::size_t pos, std::uint32_t salt) {
   if (pos > data.size() || data.size() - pos < kRecordHeaderSize) return std::nullopt;
   const char* h = data.data() + pos;
   if (GetU32(h) != kRecordMagic) return std::nullopt;
@@ -191,9 +190,8 @@ base::Result<DecodedMessage> DecodeMessage(std::string_view payload) {
   std::uint64_t received;
   if (!r.U8(version)) return Bad("empty message");
   if (version != kPayloadVersion) return Bad("unknown message version");
-  if (!r.U64(m.mid) || !r.U64(m.icid) || !r.U64(m.parent_mid) || !r.U8(kind) ||
-      !r.U64(received) || !r.String(m.sender) || !r.String(m.policy) ||
-      !r.String(m.destination)) {
+  if (!r.U64(m.mid) || !r.U64(m.icid) || !r.U64(m.parent_mid) || !r.U8(kind) || !r.U64(received) ||
+      !r.String(m.sender) || !r.String(m.policy) || !r.String(m.destination)) {
     return Bad("short message header");
   }
   if (kind > static_cast<std::uint8_t>(MessageKind::kDsn)) return Bad("unknown message kind");

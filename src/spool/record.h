@@ -45,16 +45,16 @@ EncodedRecord EncodeFinish(std::uint64_t mid, std::uint32_t salt);
 
 // A structurally valid record found in a buffer.
 struct RawRecord {
-  RecordType type;            // may be an unknown value: decoders reject it
+  RecordType type;  // may be an unknown value: decoders reject it
   std::string_view payload;
-  std::uint64_t size = 0;     // header + payload
+  std::uint64_t size = 0;  // header + payload
 };
 
 // The record starting at data[pos] if magic, length and crc are right; nullopt otherwise.
 std::optional<RawRecord> ParseRecordAt(std::string_view data, std::size_t pos, std::uint32_t salt);
 
 struct DecodedMessage {
-  MessageMeta meta;                    // body_size set
+  MessageMeta meta;  // body_size set
   std::uint64_t body_offset_in_payload = 0;
 };
 base::Result<DecodedMessage> DecodeMessage(std::string_view payload);

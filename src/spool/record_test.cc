@@ -52,7 +52,8 @@ TEST(RecordTest, StateAndFinishRoundTrip) {
 
 TEST(RecordTest, AnyFlippedByteOrWrongSaltIsRejected) {
   NewMessage m = testing::MakeMessage(5, 2, 100);
-  const std::string bytes = Flatten(record::EncodeMessage(RecordType::kMessage, m.meta, m.body, 99));
+  const std::string bytes =
+      Flatten(record::EncodeMessage(RecordType::kMessage, m.meta, m.body, 99));
   ASSERT_TRUE(record::ParseRecordAt(bytes, 0, 99));
   // The salt is secret per segment: a record built for another segment never validates.
   EXPECT_FALSE(record::ParseRecordAt(bytes, 0, 98));

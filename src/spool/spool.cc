@@ -4,20 +4,22 @@
 // mutates the index; the index and segment table are guarded by index_mu_ so that ReadBody(),
 // GetMeta() and stats() can run on any thread. Maintenance (deletion, compaction) runs on the
 // commit thread between batches, so it never overlaps a write.
+#include "spool/spool.h"
+
 #include <algorithm>
-#include <cassert>
 #include <atomic>
+#include <cassert>
 #include <condition_variable>
 #include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "spool/ids.h"
 #include "spool/record.h"
 #include "spool/segment.h"
-#include "spool/spool.h"
 
 namespace tidegate::spool {
 namespace {
@@ -62,9 +64,9 @@ bool IsLive(const MessageMeta& meta) {
 // What one encoded record means for the index once it is durable.
 struct Applied {
   RecordType type;
-  MessageMeta* meta = nullptr;         // kMessage / kRelocated
-  const StateUpdate* update = nullptr; // kState
-  std::uint64_t mid = 0;               // kFinish / kRelocated
+  MessageMeta* meta = nullptr;          // kMessage / kRelocated
+  const StateUpdate* update = nullptr;  // kState
+  std::uint64_t mid = 0;                // kFinish / kRelocated
 };
 
 }  // namespace
@@ -86,7 +88,9 @@ class Spool::Impl {
   }
 
   base::Status Recover();
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
 
   void Enqueue(Request request) {
     {
@@ -190,8 +194,8 @@ void Spool::Impl::ApplyUpdateLocked(const StateUpdate& update) {
   if (!IsLive(it->second.meta)) RemoveLocked(update.mid);
 }
 
-void Spool::Impl::MoveLocked(Entry& e, std::uint64_t seq, std::uint64_t offset,
-                             std::uint64_t size, std::uint64_t body_offset) {
+void Spool::Impl::MoveLocked(Entry& e, std::uint64_t seq, std::uint64_t offset, std::uint64_t size,
+                             std::uint64_t body_offset) {
   Segment& from = segments_.at(e.seq);
   from.live.erase(e.meta.mid);
   from.live_bytes -= e.record_size;
@@ -208,6 +212,9 @@ void Spool::Impl::MoveLocked(Entry& e, std::uint64_t seq, std::uint64_t offset,
 
 base::Status Spool::Impl::Recover() {
   if (base::Status s = fs_->CreateDirs(base::JoinPath(opts_.dir, kCorruptDir)); !s) return s;
+  // Make the directories themselves durable before anything in them is acknowledged.
+  if (base::Status s = fs_->SyncDir(base::DirName(base::JoinPath(opts_.dir, "x"))); !s) return s;
+  if (base::Status s = fs_->SyncDir(base::DirName(opts_.dir)); !s) return s;
   auto names = fs_->List(opts_.dir);
   if (!names) return names.error();
   std::vector<std::uint64_t> seqs;
@@ -368,8 +375,8 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
   bool any_records = false;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Request& r = batch[i];
-    if (results[i] && (r.kind == Request::Kind::kFinish || !r.messages.empty() ||
-                       !r.updates.empty())) {
+    if (results[i] &&
+        (r.kind == Request::Kind::kFinish || !r.messages.empty() || !r.updates.empty())) {
       any_records = true;
     }
   }
@@ -468,8 +475,8 @@ void Spool::Impl::Maintain() {
       segments_.erase(seq);
       continue;
     }
-    const bool sparse = static_cast<double>(live_bytes) <
-                        opts_.compact_live_ratio * static_cast<double>(size);
+    const bool sparse =
+        static_cast<double>(live_bytes) < opts_.compact_live_ratio * static_cast<double>(size);
     // Relocating a segment that is more than half live would not reduce the count: churn.
     const bool crowded =
         segment_count > opts_.max_segments_before_compaction && live_bytes * 2 <= size;
@@ -574,7 +581,8 @@ Spool::Stats Spool::Impl::GetStats() const {
 
 base::Result<std::unique_ptr<Spool>> Spool::Open(Options options) {
   if (options.dir.empty()) return base::MakeError("spool: no directory given");
-  if (options.segment_size < kMinSegmentSize) return base::MakeError("spool: segment_size too small");
+  if (options.segment_size < kMinSegmentSize)
+    return base::MakeError("spool: segment_size too small");
   if (!(options.compact_live_ratio >= 0 && options.compact_live_ratio <= 1)) {
     return base::MakeError("spool: compact_live_ratio must be within 0..1");
   }
@@ -588,7 +596,7 @@ Spool::Spool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Spool::~Spool() = default;
 
 const RecoveryReport& Spool::recovery() const { return impl_->report_; }
-std::vector<MessageMeta> Spool::TakeRecovered() { return std::move(impl_->recovered_); }
+std::vector<MessageMeta> Spool::TakeRecovered() { return std::exchange(impl_->recovered_, {}); }
 
 std::uint64_t Spool::NextMid() { return impl_->ids_->Next(IdAllocator::kMid); }
 std::uint64_t Spool::NextIcid() { return impl_->ids_->Next(IdAllocator::kIcid); }

@@ -49,13 +49,13 @@ struct MessageMeta {
   std::uint64_t icid = 0;
   std::uint64_t parent_mid = 0;  // split/journal/DSN origin
   MessageKind kind = MessageKind::kOriginal;
-  base::SystemTime received;     // if left at the epoch, the spool fills in Clock::Now()
-  std::string sender;            // envelope sender, "" = null sender
+  base::SystemTime received;  // if left at the epoch, the spool fills in Clock::Now()
+  std::string sender;         // envelope sender, "" = null sender
   std::vector<Recipient> recipients;
-  std::string policy;            // incoming mail policy name
-  std::string destination;       // queue name, e.g. "example.com" or "the.tdc.queue" ("" = later)
+  std::string policy;       // incoming mail policy name
+  std::string destination;  // queue name, e.g. "example.com" or "the.tdc.queue" ("" = later)
   std::map<std::string, std::string> attrs;  // extension fields (client ip, helo, subject...)
-  std::uint64_t body_size = 0;   // filled by the spool
+  std::uint64_t body_size = 0;               // filled by the spool
   friend bool operator==(const MessageMeta&, const MessageMeta&) = default;
 };
 
@@ -72,8 +72,8 @@ struct StateUpdate {
 
 struct Options {
   std::string dir;
-  base::Filesystem* fs = nullptr;     // nullptr = base::PosixFilesystem()
-  const base::Clock* clock = nullptr; // nullptr = base::SystemClock
+  base::Filesystem* fs = nullptr;      // nullptr = base::PosixFilesystem()
+  const base::Clock* clock = nullptr;  // nullptr = base::SystemClock
   std::uint64_t segment_size = 64 << 20;
   // Relocate the oldest segment's live messages when they fill less than this share of it.
   double compact_live_ratio = 0.25;
@@ -82,10 +82,10 @@ struct Options {
 };
 
 struct RecoveryReport {
-  std::size_t messages = 0;         // live messages recovered
-  std::size_t corrupt_regions = 0;  // regions (or whole files) moved to corrupt/
+  std::size_t messages = 0;           // live messages recovered
+  std::size_t corrupt_regions = 0;    // regions (or whole files) moved to corrupt/
   std::uint64_t truncated_bytes = 0;  // torn tails cut away (never acknowledged)
-  std::vector<std::string> notes;   // one line per repair, for the operator log
+  std::vector<std::string> notes;     // one line per repair, for the operator log
 };
 
 class Spool {
@@ -129,9 +129,9 @@ class Spool {
   struct Stats {
     std::size_t live_messages = 0;
     std::size_t segments = 0;
-    std::uint64_t bytes = 0;    // total size of all segment files
-    std::uint64_t commits = 0;  // Commit/Finish requests completed successfully
-    std::uint64_t fsyncs = 0;   // fdatasync + directory fsync calls issued by the spool
+    std::uint64_t bytes = 0;      // total size of all segment files
+    std::uint64_t commits = 0;    // Commit/Finish requests completed successfully
+    std::uint64_t fsyncs = 0;     // fdatasync + directory fsync calls issued by the spool
     std::uint64_t relocated = 0;  // messages copied forward by compaction
   };
   Stats stats() const;

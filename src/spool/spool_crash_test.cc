@@ -95,8 +95,8 @@ CrashOutcome RunCrashes(bool sync_lies, int iterations, std::uint32_t seed) {
           if (r() % 10 < 7) {
             const std::uint64_t mid = spool->NextMid();
             if (mid == 0) continue;
-            NewMessage m = testing::MakeMessage(mid, 1 + static_cast<int>(r() % 3),
-                                                100 + r() % 3000);
+            NewMessage m =
+                testing::MakeMessage(mid, 1 + static_cast<int>(r() % 3), 100 + r() % 3000);
             m.meta.body_size = m.body.size();
             if (testing::CommitAndWait(*spool, {m})) {
               std::lock_guard lock(mu);

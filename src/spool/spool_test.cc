@@ -142,8 +142,8 @@ TEST_F(SpoolTest, ConcurrentCommitsShareFsyncs) {
     EXPECT_EQ(commits, std::uint64_t{kThreads * kPerThread});
     // Group commit: while one fdatasync runs the other sessions queue up behind it.
     EXPECT_LT(fsyncs, commits / 2) << "fsyncs=" << fsyncs << " commits=" << commits;
-    std::printf("8 threads: %llu commits, %llu fsyncs\n",
-                static_cast<unsigned long long>(commits), static_cast<unsigned long long>(fsyncs));
+    std::printf("8 threads: %llu commits, %llu fsyncs\n", static_cast<unsigned long long>(commits),
+                static_cast<unsigned long long>(fsyncs));
   }
   EXPECT_EQ(failures.load(), 0);
   for (int n = 0; n < kThreads * kPerThread; ++n) ASSERT_EQ(calls[n].load(), 1) << n;
@@ -203,8 +203,8 @@ TEST_F(SpoolTest, CorruptionInTheMiddleIsMovedAsideAndLaterMessagesSurvive) {
   // The damaged bytes are kept for the operator, not deleted.
   auto bad = *base::PosixFilesystem().List(base::JoinPath(MakeOptions().dir, "corrupt"));
   ASSERT_EQ(bad.size(), 1u);
-  const std::string saved =
-      *base::PosixFilesystem().ReadWholeFile(base::JoinPath(MakeOptions().dir, "corrupt/" + bad[0]));
+  const std::string saved = *base::PosixFilesystem().ReadWholeFile(
+      base::JoinPath(MakeOptions().dir, "corrupt/" + bad[0]));
   EXPECT_NE(saved.find(b.body.substr(0, 500)), std::string::npos);
   EXPECT_EQ(bad[0].find(seg.substr(0, 20)), 0u) << bad[0];
 }
@@ -221,8 +221,8 @@ TEST_F(SpoolTest, DamagedSegmentHeaderKeepsTheWholeFile) {
   auto spool = OpenOrDie(MakeOptions());
   ASSERT_TRUE(spool);
   EXPECT_EQ(spool->recovery().corrupt_regions, 1u);
-  EXPECT_TRUE(base::PosixFilesystem().Exists(
-      base::JoinPath(MakeOptions().dir, "corrupt/" + seg + ".bad")));
+  EXPECT_TRUE(
+      base::PosixFilesystem().Exists(base::JoinPath(MakeOptions().dir, "corrupt/" + seg + ".bad")));
 }
 
 TEST_F(SpoolTest, DeliveredAndFinishedMessagesDisappear) {
@@ -249,7 +249,7 @@ TEST_F(SpoolTest, InvalidRequestsFailAlone) {
   auto spool = OpenOrDie(MakeOptions());
   ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(5)}));
   EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(0)}));
-  EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(5)}));            // already stored
+  EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(5)}));  // already stored
   EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(6), MakeMessage(6)}));
   EXPECT_TRUE(CommitAndWait(*spool, {MakeMessage(6)}));
   EXPECT_EQ(spool->stats().live_messages, 2u);
@@ -269,8 +269,7 @@ TEST_F(SpoolTest, SegmentsRollAndEmptyOnesAreDeletedOldestFirst) {
     ASSERT_TRUE(CommitAndWait(*spool, {}, {{mid, {0}, RecipientState::kDelivered}}));
   }
   testing::Barrier(*spool);
-  EXPECT_TRUE(Eventually([&] { return spool->stats().segments == 1; }))
-      << spool->stats().segments;
+  EXPECT_TRUE(Eventually([&] { return spool->stats().segments == 1; })) << spool->stats().segments;
   EXPECT_EQ(SegmentFiles().size(), 1u);
   EXPECT_EQ(spool->stats().live_messages, 0u);
   spool.reset();
@@ -348,9 +347,8 @@ TEST_F(SpoolTest, CrashBetweenRelocationAndDeletionLeavesOneCopy) {
   EXPECT_EQ(spool->stats().live_messages, 1u);
   // Now that unlink works again, the old segment goes.
   testing::Barrier(*spool);
-  EXPECT_TRUE(Eventually([&] {
-    return !base::PosixFilesystem().Exists(base::JoinPath(o.dir, first_segment));
-  }));
+  EXPECT_TRUE(Eventually(
+      [&] { return !base::PosixFilesystem().Exists(base::JoinPath(o.dir, first_segment)); }));
 }
 
 TEST_F(SpoolTest, DiskFullFailsTheBatchAndTheSpoolRecovers) {

@@ -52,8 +52,8 @@ class FaultFilesystem final : public base::Filesystem {
  private:
   friend class FaultAppendFile;
   struct FileState {
-    std::uint64_t synced = 0;   // bytes that survive a crash
-    bool entry_durable = false; // the directory entry survives a crash
+    std::uint64_t synced = 0;    // bytes that survive a crash
+    bool entry_durable = false;  // the directory entry survives a crash
   };
   // Requires mu_. Error if crashed, or if `generation` is from before the last crash.
   base::Status CheckAliveLocked(std::uint64_t generation) const;

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "spool/spool.h"
@@ -38,9 +38,9 @@ inline NewMessage MakeMessage(std::uint64_t mid, int rcpts = 1, std::size_t body
   m.meta.icid = mid * 7;
   m.meta.sender = "sender" + std::to_string(mid) + "@example.org";
   for (int i = 0; i < rcpts; ++i) {
-    m.meta.recipients.push_back(
-        {static_cast<std::uint32_t>(i), "user" + std::to_string(i) + "@example.com",
-         RecipientState::kPending});
+    m.meta.recipients.push_back({static_cast<std::uint32_t>(i),
+                                 "user" + std::to_string(i) + "@example.com",
+                                 RecipientState::kPending});
   }
   m.meta.policy = "DEFAULT";
   m.meta.destination = "example.com";
@@ -48,7 +48,8 @@ inline NewMessage MakeMessage(std::uint64_t mid, int rcpts = 1, std::size_t body
   m.meta.received = base::SystemTime(std::chrono::seconds(1700000000 + mid));
   std::string head = "Subject: message " + std::to_string(mid) + "\r\n\r\n";
   m.body = head;
-  while (m.body.size() + 2 < body_size) m.body += static_cast<char>('a' + (mid + m.body.size()) % 26);
+  while (m.body.size() + 2 < body_size)
+    m.body += static_cast<char>('a' + (mid + m.body.size()) % 26);
   m.body += "\r\n";
   return m;
 }
