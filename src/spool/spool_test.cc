@@ -1,0 +1,412 @@
+#include "spool/spool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "spool/segment.h"
+#include "spool/testing/fault_filesystem.h"
+#include "spool/testing/test_util.h"
+
+namespace tidegate::spool {
+namespace {
+
+using testing::CommitAndWait;
+using testing::Eventually;
+using testing::FinishAndWait;
+using testing::MakeMessage;
+
+class SpoolTest : public ::testing::Test {
+ protected:
+  Options MakeOptions(base::Filesystem* fs = nullptr) {
+    Options o;
+    o.dir = base::JoinPath(tmp_.path(), "spool");
+    o.fs = fs != nullptr ? fs : &base::PosixFilesystem();
+    o.clock = &clock_;
+    return o;
+  }
+  std::unique_ptr<Spool> OpenOrDie(const Options& o) {
+    auto spool = Spool::Open(o);
+    EXPECT_TRUE(spool) << (spool ? "" : spool.error().message);
+    return spool ? std::move(*spool) : nullptr;
+  }
+  std::vector<std::string> SegmentFiles() {
+    std::vector<std::string> out;
+    auto names = base::PosixFilesystem().List(MakeOptions().dir);
+    EXPECT_TRUE(names);
+    if (!names) return out;
+    for (const std::string& n : *names) {
+      if (ParseSegmentFileName(n)) out.push_back(n);
+    }
+    return out;
+  }
+  std::string ReadFile(const std::string& name) {
+    return *base::PosixFilesystem().ReadWholeFile(base::JoinPath(MakeOptions().dir, name));
+  }
+  void WriteFile(const std::string& name, const std::string& data) {
+    std::ofstream(base::JoinPath(MakeOptions().dir, name), std::ios::binary | std::ios::trunc)
+        << data;
+  }
+
+  testing::TempDir tmp_;
+  base::FakeClock clock_;
+};
+
+std::map<std::uint64_t, MessageMeta> ByMid(std::vector<MessageMeta> metas) {
+  std::map<std::uint64_t, MessageMeta> out;
+  for (MessageMeta& m : metas) out[m.mid] = std::move(m);
+  return out;
+}
+
+TEST_F(SpoolTest, CommitThenReopenReturnsMetaBodiesAndStatesExactly) {
+  std::vector<NewMessage> originals;
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(spool);
+    EXPECT_TRUE(spool->TakeRecovered().empty());
+    NewMessage a = MakeMessage(spool->NextMid(), 3, 5000);
+    a.meta.attrs["helo"] = "client.example.net";
+    a.meta.attrs["empty"] = "";
+    NewMessage b = MakeMessage(spool->NextMid(), 1, 0);
+    b.body.clear();  // an empty body is legal
+    b.meta.kind = MessageKind::kJournal;
+    b.meta.parent_mid = a.meta.mid;
+    b.meta.destination = "the.tdc.queue";
+    b.meta.sender = "";
+    NewMessage c = MakeMessage(spool->NextMid(), 2, 300);
+    c.meta.received = {};  // the spool stamps it from the injected clock
+    c.meta.kind = MessageKind::kDsn;
+    originals = {a, b, c};
+    ASSERT_TRUE(CommitAndWait(*spool, {a, b}));
+    ASSERT_TRUE(CommitAndWait(*spool, {c}, {{a.meta.mid, {0, 2}, RecipientState::kDelivered}}));
+    std::string body;
+    ASSERT_TRUE(spool->ReadBody(a.meta.mid, body));
+    EXPECT_EQ(body, a.body);
+  }
+  originals[0].meta.recipients[0].state = RecipientState::kDelivered;
+  originals[0].meta.recipients[2].state = RecipientState::kDelivered;
+  originals[2].meta.received = clock_.Now();
+  for (NewMessage& m : originals) m.meta.body_size = m.body.size();
+
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(spool->recovery().messages, 3u);
+  EXPECT_EQ(spool->recovery().corrupt_regions, 0u);
+  EXPECT_EQ(spool->recovery().truncated_bytes, 0u);
+  auto recovered = spool->TakeRecovered();
+  ASSERT_EQ(recovered.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(recovered[i], originals[i].meta) << "message " << i;
+    std::string body;
+    ASSERT_TRUE(spool->ReadBody(originals[i].meta.mid, body));
+    EXPECT_EQ(body, originals[i].body);
+  }
+  // Ids continue above what the first run handed out.
+  EXPECT_GT(spool->NextMid(), originals[2].meta.mid);
+}
+
+TEST_F(SpoolTest, ConcurrentCommitsShareFsyncs) {
+  constexpr int kThreads = 8, kPerThread = 500;
+  std::vector<std::atomic<int>> calls(kThreads * kPerThread);
+  std::atomic<int> failures{0};
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(spool);
+    const auto before = spool->stats();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          const int n = t * kPerThread + i;
+          // Each "session" waits for its 250 before sending the next message, like SMTP.
+          std::promise<void> fired;
+          spool->Commit({MakeMessage(static_cast<std::uint64_t>(n) + 1, 1, 300)}, {},
+                        [&, n](base::Status s) {
+                          if (!s) ++failures;
+                          if (calls[n]++ == 0) fired.set_value();
+                        });
+          fired.get_future().wait();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    testing::Barrier(*spool);
+    const auto after = spool->stats();
+    const std::uint64_t commits = after.commits - before.commits - 1;  // minus the barrier
+    const std::uint64_t fsyncs = after.fsyncs - before.fsyncs;
+    EXPECT_EQ(commits, std::uint64_t{kThreads * kPerThread});
+    // Group commit: while one fdatasync runs the other sessions queue up behind it.
+    EXPECT_LT(fsyncs, commits / 2) << "fsyncs=" << fsyncs << " commits=" << commits;
+    std::printf("8 threads: %llu commits, %llu fsyncs\n", static_cast<unsigned long long>(commits),
+                static_cast<unsigned long long>(fsyncs));
+  }
+  EXPECT_EQ(failures.load(), 0);
+  for (int n = 0; n < kThreads * kPerThread; ++n) ASSERT_EQ(calls[n].load(), 1) << n;
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(spool->TakeRecovered().size(), std::size_t{kThreads * kPerThread});
+}
+
+TEST_F(SpoolTest, TornTailIsTruncated) {
+  NewMessage a = MakeMessage(1), b = MakeMessage(2);
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(CommitAndWait(*spool, {a}));
+    ASSERT_TRUE(CommitAndWait(*spool, {b}));
+  }
+  const std::string seg = SegmentFiles().front();
+  const std::string good = ReadFile(seg);
+  // Half of a record, as a crash in the middle of a write leaves it: starts like one.
+  const std::string torn = good.substr(kSegmentHeaderSize, 150);
+  WriteFile(seg, good + torn);
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(spool->recovery().truncated_bytes, torn.size());
+  EXPECT_EQ(spool->recovery().corrupt_regions, 0u);
+  EXPECT_EQ(spool->TakeRecovered().size(), 2u);
+  EXPECT_EQ(ReadFile(seg).size(), good.size());
+}
+
+TEST_F(SpoolTest, CorruptionInTheMiddleIsMovedAsideAndLaterMessagesSurvive) {
+  NewMessage a = MakeMessage(1), b = MakeMessage(2, 1, 2000), c = MakeMessage(3);
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(CommitAndWait(*spool, {a}));
+    ASSERT_TRUE(CommitAndWait(*spool, {b}));
+    ASSERT_TRUE(CommitAndWait(*spool, {c}));
+  }
+  const std::string seg = SegmentFiles().front();
+  std::string data = ReadFile(seg);
+  const std::size_t at = data.find(b.body);
+  ASSERT_NE(at, std::string::npos);
+  data[at + 1000] ^= 0x01;  // bit rot inside message 2's body
+  WriteFile(seg, data);
+
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(spool);
+  const RecoveryReport& r = spool->recovery();
+  EXPECT_EQ(r.corrupt_regions, 1u);
+  EXPECT_EQ(r.truncated_bytes, 0u);
+  ASSERT_FALSE(r.notes.empty());
+  auto recovered = ByMid(spool->TakeRecovered());
+  EXPECT_EQ(recovered.size(), 2u);
+  EXPECT_TRUE(recovered.count(1));
+  EXPECT_TRUE(recovered.count(3));
+  std::string body;
+  ASSERT_TRUE(spool->ReadBody(3, body));
+  EXPECT_EQ(body, c.body);
+  // The damaged bytes are kept for the operator, not deleted.
+  auto bad = *base::PosixFilesystem().List(base::JoinPath(MakeOptions().dir, "corrupt"));
+  ASSERT_EQ(bad.size(), 1u);
+  const std::string saved = *base::PosixFilesystem().ReadWholeFile(
+      base::JoinPath(MakeOptions().dir, "corrupt/" + bad[0]));
+  EXPECT_NE(saved.find(b.body.substr(0, 500)), std::string::npos);
+  EXPECT_EQ(bad[0].find(seg.substr(0, 20)), 0u) << bad[0];
+}
+
+TEST_F(SpoolTest, DamagedSegmentHeaderKeepsTheWholeFile) {
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(1)}));
+  }
+  const std::string seg = SegmentFiles().front();
+  std::string data = ReadFile(seg);
+  data[2] ^= 0x40;
+  WriteFile(seg, data);
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(spool->recovery().corrupt_regions, 1u);
+  EXPECT_TRUE(
+      base::PosixFilesystem().Exists(base::JoinPath(MakeOptions().dir, "corrupt/" + seg + ".bad")));
+}
+
+TEST_F(SpoolTest, DeliveredAndFinishedMessagesDisappear) {
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(1, 2), MakeMessage(2), MakeMessage(3)}));
+    ASSERT_TRUE(CommitAndWait(*spool, {}, {{1, {0}, RecipientState::kDelivered}}));
+    EXPECT_EQ(spool->stats().live_messages, 3u);  // one recipient still pending
+    ASSERT_TRUE(CommitAndWait(*spool, {}, {{1, {1}, RecipientState::kBounced}}));
+    ASSERT_TRUE(FinishAndWait(*spool, 2));
+    EXPECT_EQ(spool->stats().live_messages, 1u);
+    std::string body;
+    EXPECT_FALSE(spool->ReadBody(1, body));
+    EXPECT_FALSE(spool->ReadBody(2, body));
+    ASSERT_TRUE(spool->ReadBody(3, body));
+  }
+  auto spool = OpenOrDie(MakeOptions());
+  auto recovered = spool->TakeRecovered();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].mid, 3u);
+}
+
+TEST_F(SpoolTest, InvalidRequestsFailAlone) {
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(5)}));
+  EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(0)}));
+  EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(5)}));  // already stored
+  EXPECT_FALSE(CommitAndWait(*spool, {MakeMessage(6), MakeMessage(6)}));
+  EXPECT_TRUE(CommitAndWait(*spool, {MakeMessage(6)}));
+  EXPECT_EQ(spool->stats().live_messages, 2u);
+}
+
+TEST_F(SpoolTest, SegmentsRollAndEmptyOnesAreDeletedOldestFirst) {
+  Options o = MakeOptions();
+  o.segment_size = 4096;
+  auto spool = OpenOrDie(o);
+  for (std::uint64_t mid = 1; mid <= 40; ++mid) {
+    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(mid, 1, 1000)}));
+  }
+  EXPECT_GE(spool->stats().segments, 8u);
+  EXPECT_EQ(spool->stats().relocated, 0u);  // every segment is fully live: nothing to compact
+  EXPECT_EQ(SegmentFiles().size(), spool->stats().segments);
+  for (std::uint64_t mid = 1; mid <= 40; ++mid) {
+    ASSERT_TRUE(CommitAndWait(*spool, {}, {{mid, {0}, RecipientState::kDelivered}}));
+  }
+  testing::Barrier(*spool);
+  EXPECT_TRUE(Eventually([&] { return spool->stats().segments == 1; })) << spool->stats().segments;
+  EXPECT_EQ(SegmentFiles().size(), 1u);
+  EXPECT_EQ(spool->stats().live_messages, 0u);
+  spool.reset();
+  spool = OpenOrDie(o);
+  EXPECT_TRUE(spool->TakeRecovered().empty());
+}
+
+// A message that stays while everything around it is delivered: compaction carries it forward.
+void Churn(Spool& spool, std::uint64_t first, int count) {
+  for (int i = 0; i < count; ++i) {
+    const std::uint64_t mid = first + static_cast<std::uint64_t>(i);
+    ASSERT_TRUE(CommitAndWait(spool, {MakeMessage(mid, 1, 900)}));
+    ASSERT_TRUE(CommitAndWait(spool, {}, {{mid, {0}, RecipientState::kDelivered}}));
+  }
+}
+
+TEST_F(SpoolTest, CompactionRelocatesALongLivedMessage) {
+  Options o = MakeOptions();
+  o.segment_size = 4096;
+  NewMessage keep = MakeMessage(1, 2, 300);
+  {
+    auto spool = OpenOrDie(o);
+    ASSERT_TRUE(CommitAndWait(*spool, {keep}, {{1, {0}, RecipientState::kDelivered}}));
+    const std::string first_segment = SegmentFiles().front();
+    Churn(*spool, 100, 30);
+    testing::Barrier(*spool);
+    EXPECT_TRUE(Eventually([&] { return spool->stats().segments <= 2; }));
+    EXPECT_GE(spool->stats().relocated, 1u);
+    EXPECT_FALSE(base::PosixFilesystem().Exists(base::JoinPath(o.dir, first_segment)));
+    std::string body;
+    ASSERT_TRUE(spool->ReadBody(1, body));
+    EXPECT_EQ(body, keep.body);
+  }
+  auto spool = OpenOrDie(o);
+  auto recovered = spool->TakeRecovered();
+  ASSERT_EQ(recovered.size(), 1u);
+  keep.meta.recipients[0].state = RecipientState::kDelivered;
+  keep.meta.body_size = keep.body.size();
+  EXPECT_EQ(recovered[0], keep.meta);
+  std::string body;
+  ASSERT_TRUE(spool->ReadBody(1, body));
+  EXPECT_EQ(body, keep.body);
+}
+
+TEST_F(SpoolTest, CrashBetweenRelocationAndDeletionLeavesOneCopy) {
+  testing::FaultFilesystem fs(base::PosixFilesystem());
+  Options o = MakeOptions(&fs);
+  o.segment_size = 4096;
+  NewMessage keep = MakeMessage(1, 2, 300);
+  std::string first_segment;
+  {
+    auto spool = OpenOrDie(o);
+    first_segment = SegmentFiles().front();
+    ASSERT_TRUE(CommitAndWait(*spool, {keep}));
+    fs.SetFailRemove(true);  // compaction copies forward, then the crash comes before unlink
+    Churn(*spool, 100, 12);
+    testing::Barrier(*spool);
+    ASSERT_TRUE(Eventually([&] { return spool->stats().relocated >= 1; }));
+    // The relocated copy is durable; update it afterwards so states must come from the log.
+    ASSERT_TRUE(CommitAndWait(*spool, {}, {{1, {1}, RecipientState::kExpired}}));
+    fs.Crash();
+  }
+  fs.Revive();
+  fs.SetFailRemove(false);
+  ASSERT_TRUE(base::PosixFilesystem().Exists(base::JoinPath(o.dir, first_segment)));
+  auto spool = OpenOrDie(o);
+  auto recovered = spool->TakeRecovered();
+  ASSERT_EQ(recovered.size(), 1u);  // exactly one live copy: the relocated one superseded
+  keep.meta.recipients[1].state = RecipientState::kExpired;
+  keep.meta.body_size = keep.body.size();
+  EXPECT_EQ(recovered[0], keep.meta);
+  std::string body;
+  ASSERT_TRUE(spool->ReadBody(1, body));
+  EXPECT_EQ(body, keep.body);
+  EXPECT_EQ(spool->stats().live_messages, 1u);
+  // Now that unlink works again, the old segment goes.
+  testing::Barrier(*spool);
+  EXPECT_TRUE(Eventually(
+      [&] { return !base::PosixFilesystem().Exists(base::JoinPath(o.dir, first_segment)); }));
+}
+
+TEST_F(SpoolTest, DiskFullFailsTheBatchAndTheSpoolRecovers) {
+  testing::FaultFilesystem fs(base::PosixFilesystem());
+  Options o = MakeOptions(&fs);
+  auto spool = OpenOrDie(o);
+  NewMessage a = MakeMessage(1), b = MakeMessage(2, 1, 3000), c = MakeMessage(3),
+             d = MakeMessage(4);
+  ASSERT_TRUE(CommitAndWait(*spool, {a}));
+  fs.SetSpaceLeft(1000);  // b is written in part, then ENOSPC
+  EXPECT_FALSE(CommitAndWait(*spool, {b}));
+  EXPECT_FALSE(CommitAndWait(*spool, {c}));  // still full: not even a new segment fits
+  std::string body;
+  EXPECT_FALSE(spool->ReadBody(2, body));
+  fs.UnlimitedSpace();
+  ASSERT_TRUE(CommitAndWait(*spool, {d}));
+  ASSERT_TRUE(CommitAndWait(*spool, {}, {{1, {0}, RecipientState::kDelivered}}));
+  fs.Crash();
+  spool.reset();
+  fs.Revive();
+  spool = OpenOrDie(o);
+  auto recovered = ByMid(spool->TakeRecovered());
+  EXPECT_FALSE(recovered.count(1));  // its delivery was acknowledged
+  EXPECT_FALSE(recovered.count(2));  // failed batches were taken back
+  EXPECT_FALSE(recovered.count(3));
+  ASSERT_TRUE(recovered.count(4));
+  ASSERT_TRUE(spool->ReadBody(4, body));
+  EXPECT_EQ(body, d.body);
+}
+
+TEST_F(SpoolTest, IdsNeverRepeatAcrossReopenAndCrashCycles) {
+  testing::FaultFilesystem fs(base::PosixFilesystem());
+  Options o = MakeOptions(&fs);
+  std::set<std::uint64_t> mids, icids, dcids;
+  std::mt19937 rng(7);
+  for (int cycle = 0; cycle < 20; ++cycle) {
+    auto spool = OpenOrDie(o);
+    ASSERT_TRUE(spool);
+    const int n = static_cast<int>(rng() % 1500) + 1;  // crosses block boundaries
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t mid = spool->NextMid();
+      ASSERT_NE(mid, 0u);
+      ASSERT_TRUE(mids.insert(mid).second) << "MID " << mid << " repeated in cycle " << cycle;
+      if (i % 3 == 0) {
+        ASSERT_TRUE(icids.insert(spool->NextIcid()).second);
+      }
+      if (i % 5 == 0) {
+        ASSERT_TRUE(dcids.insert(spool->NextDcid()).second);
+      }
+    }
+    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(*mids.rbegin())}));
+    if (cycle % 2 == 1) fs.Crash();
+    spool.reset();
+    fs.Revive();
+  }
+  EXPECT_EQ(*mids.begin(), 1u);
+  EXPECT_FALSE(icids.count(0));
+}
+
+}  // namespace
+}  // namespace tidegate::spool
