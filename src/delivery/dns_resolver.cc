@@ -16,22 +16,21 @@
 #include <ares.h>
 
 #include <algorithm>
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 #include <cstring>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <utility>
-
-#include <boost/asio/append.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace tidegate::delivery {
 
@@ -117,8 +116,8 @@ DnsResolver::MxResult ParseMxAnswer(const std::string& domain, const RawAnswer& 
     return result;
   }
   ares_mx_reply* replies = nullptr;
-  int rc = ares_parse_mx_reply(answer.packet.data(), static_cast<int>(answer.packet.size()),
-                               &replies);
+  int rc =
+      ares_parse_mx_reply(answer.packet.data(), static_cast<int>(answer.packet.size()), &replies);
   if (rc != ARES_SUCCESS) {
     // ENODATA: the answer section held no MX (e.g. only a CNAME to a name without MX).
     result.status = rc == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
@@ -130,8 +129,9 @@ DnsResolver::MxResult ParseMxAnswer(const std::string& domain, const RawAnswer& 
     result.records.push_back(MxRecord{r->priority, host.empty() ? std::string(".") : host});
   }
   ares_free_data(replies);
-  std::stable_sort(result.records.begin(), result.records.end(),
-                   [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+  std::stable_sort(
+      result.records.begin(), result.records.end(),
+      [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
   result.status = DnsStatus::kOk;
   return result;
 }
@@ -195,7 +195,7 @@ DnsResolver::AddrResult CombineAddressResults(DnsResolver::AddrResult v4,
   } else {
     out.status = DnsStatus::kNoData;
   }
-  out.error = v4.error.empty() ? v6.error
+  out.error = v4.error.empty()   ? v6.error
               : v6.error.empty() ? v4.error
                                  : v4.error + "; " + v6.error;
   return out;
@@ -228,7 +228,8 @@ class PendingBase {
   void Deliver(std::size_t index, int status, const unsigned char* packet, int len) {
     RawAnswer& a = answers_[index];
     a.ares_status = status;
-    if (status == ARES_SUCCESS && packet != nullptr && len > 0) a.packet.assign(packet, packet + len);
+    if (status == ARES_SUCCESS && packet != nullptr && len > 0)
+      a.packet.assign(packet, packet + len);
     assert(remaining_ > 0);
     if (--remaining_ == 0) Complete();
   }
@@ -358,7 +359,7 @@ class ResolverCore : public std::enable_shared_from_this<ResolverCore> {
   void Shutdown() {
     if (channel_ != nullptr) {
       ares_channel channel = channel_;
-      channel_ = nullptr;  // from here on, handlers that still run see a dead core
+      channel_ = nullptr;     // from here on, handlers that still run see a dead core
       ares_destroy(channel);  // closes sockets (OnSocketState(fd, 0, 0)) and runs callbacks
     }
     for (auto& [fd, watch] : watches_) CloseWatch(*watch);

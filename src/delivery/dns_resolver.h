@@ -18,16 +18,15 @@
 // usually does too (c-ares 1.18 sees it only on the socket's next read or send).
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
 
 #include "base/result.h"
 
@@ -57,7 +56,7 @@ struct DnsServer {
 };
 
 struct ResolverOptions {
-  std::vector<DnsServer> servers;  // empty = the system resolver (/etc/resolv.conf)
+  std::vector<DnsServer> servers;           // empty = the system resolver (/etc/resolv.conf)
   std::chrono::milliseconds timeout{5000};  // per attempt (see the time bound above)
   int tries = 2;                            // attempts per server
 };
@@ -133,8 +132,8 @@ boost::asio::awaitable<std::vector<RawAnswer>> QueryAll(std::shared_ptr<Resolver
                                                         std::vector<Question> questions);
 boost::asio::awaitable<DnsResolver::MxResult> LookupMx(std::shared_ptr<ResolverCore> core,
                                                        std::string domain);
-boost::asio::awaitable<DnsResolver::AddrResult> LookupAddresses(
-    std::shared_ptr<ResolverCore> core, std::string host);
+boost::asio::awaitable<DnsResolver::AddrResult> LookupAddresses(std::shared_ptr<ResolverCore> core,
+                                                                std::string host);
 // Resolves many hosts at once (all A and AAAA questions in flight together); results in order.
 boost::asio::awaitable<std::vector<DnsResolver::AddrResult>> LookupManyAddresses(
     std::shared_ptr<ResolverCore> core, std::vector<std::string> hosts);

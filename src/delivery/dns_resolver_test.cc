@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <chrono>
 
 #include "delivery/dns_resolver_testing.h"
 
@@ -43,8 +42,8 @@ struct Rr {
 
 std::vector<unsigned char> Response(const std::string& qname, int qtype,
                                     const std::vector<Rr>& answers) {
-  std::vector<unsigned char> p = {0x12, 0x34, 0x81, 0x80, 0, 1, 0,
-                                  static_cast<unsigned char>(answers.size()), 0, 0, 0, 0};
+  std::vector<unsigned char> p = {
+      0x12, 0x34, 0x81, 0x80, 0, 1, 0, static_cast<unsigned char>(answers.size()), 0, 0, 0, 0};
   auto name = EncodeName(qname);
   p.insert(p.end(), name.begin(), name.end());
   p.insert(p.end(), {0, static_cast<unsigned char>(qtype), 0, 1});
@@ -59,17 +58,18 @@ std::vector<unsigned char> Response(const std::string& qname, int qtype,
 }
 
 Rr Mx(std::uint16_t preference, const std::string& host) {
-  Rr rr{15, {static_cast<unsigned char>(preference >> 8),
-             static_cast<unsigned char>(preference & 0xff)}};
+  Rr rr{
+      15,
+      {static_cast<unsigned char>(preference >> 8), static_cast<unsigned char>(preference & 0xff)}};
   auto name = EncodeName(host);
   rr.rdata.insert(rr.rdata.end(), name.begin(), name.end());
   return rr;
 }
 
 TEST(DnsParseTest, MxRecordsSortedByPreferenceAndNormalized) {
-  detail::RawAnswer answer{ARES_SUCCESS,
-                           Response("d.test", 15, {Mx(20, "B.d.test"), Mx(10, "a.D.test"),
-                                                   Mx(10, "c.d.test")})};
+  detail::RawAnswer answer{
+      ARES_SUCCESS,
+      Response("d.test", 15, {Mx(20, "B.d.test"), Mx(10, "a.D.test"), Mx(10, "c.d.test")})};
   auto result = detail::ParseMxAnswer("d.test", answer);
   ASSERT_EQ(result.status, DnsStatus::kOk) << result.error;
   std::vector<MxRecord> want = {{10, "a.d.test"}, {10, "c.d.test"}, {20, "b.d.test"}};
@@ -356,8 +356,8 @@ TEST_F(DnsResolverTest, ServfailAndRefusedAreTempFail) {
 }
 
 TEST_F(DnsResolverTest, RefusedPortIsTempFailAtOnce) {
-  auto resolver = MakeResolver({DnsServer{"127.0.0.1", testing::UnusedUdpPort()}},
-                               milliseconds(3000), 2);
+  auto resolver =
+      MakeResolver({DnsServer{"127.0.0.1", testing::UnusedUdpPort()}}, milliseconds(3000), 2);
   auto start = std::chrono::steady_clock::now();
   auto result = RunFor(io_, resolver->LookupMx("multi.test"));
   ASSERT_TRUE(result.has_value());

@@ -98,11 +98,18 @@ base::Result<std::unique_ptr<DnsmasqServer>> DnsmasqServer::Start(
     if (probe < 0) return base::MakeError("cannot bind a loopback UDP socket");
     ::close(probe);
 
-    std::vector<std::string> args = {
-        kDnsmasqPath, "--keep-in-foreground", "--conf-file=/dev/null", "--pid-file=",
-        "--no-resolv", "--no-hosts", "--no-negcache", "--port=" + std::to_string(port),
-        "--listen-address=127.0.0.1", "--bind-interfaces", "--local=/test/",
-        std::string("--host-record=") + kReadyName + ",127.0.0.254"};
+    std::vector<std::string> args = {kDnsmasqPath,
+                                     "--keep-in-foreground",
+                                     "--conf-file=/dev/null",
+                                     "--pid-file=",
+                                     "--no-resolv",
+                                     "--no-hosts",
+                                     "--no-negcache",
+                                     "--port=" + std::to_string(port),
+                                     "--listen-address=127.0.0.1",
+                                     "--bind-interfaces",
+                                     "--local=/test/",
+                                     std::string("--host-record=") + kReadyName + ",127.0.0.254"};
     args.insert(args.end(), records.begin(), records.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -153,8 +160,8 @@ RcodeUdpServer::RcodeUdpServer(int rcode) {
       unsigned char packet[512];
       sockaddr_in peer{};
       socklen_t peer_len = sizeof(peer);
-      ssize_t n = ::recvfrom(fd_, packet, sizeof(packet), 0, reinterpret_cast<sockaddr*>(&peer),
-                             &peer_len);
+      ssize_t n =
+          ::recvfrom(fd_, packet, sizeof(packet), 0, reinterpret_cast<sockaddr*>(&peer), &peer_len);
       if (n < 12) continue;
       ++queries_;
       packet[2] = static_cast<unsigned char>(0x80 | (packet[2] & 0x79));  // QR, keep OPCODE/RD

@@ -123,8 +123,8 @@ asio::awaitable<NextHop> ResolveByDns(std::shared_ptr<detail::ResolverCore> core
   std::vector<std::string> errors;
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (results[i].status == DnsStatus::kOk) {
-      AddCandidates(records[i].host, results[i].addresses, default_port, records[i].preference,
-                    hop, seen);
+      AddCandidates(records[i].host, results[i].addresses, default_port, records[i].preference, hop,
+                    seen);
     } else {
       errors.push_back(results[i].error);
     }
@@ -160,12 +160,12 @@ bool IsNullMx(const std::vector<MxRecord>& records) {
 
 std::vector<MxRecord> OrderMxRecords(std::vector<MxRecord> records, std::mt19937& rng) {
   std::erase_if(records, [](const MxRecord& r) { return r.host == "." || r.host.empty(); });
-  std::stable_sort(records.begin(), records.end(),
-                   [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+  std::stable_sort(records.begin(), records.end(), [](const MxRecord& a, const MxRecord& b) {
+    return a.preference < b.preference;
+  });
   for (auto first = records.begin(); first != records.end();) {
-    auto last = std::find_if(first, records.end(), [&](const MxRecord& r) {
-      return r.preference != first->preference;
-    });
+    auto last = std::find_if(first, records.end(),
+                             [&](const MxRecord& r) { return r.preference != first->preference; });
     std::shuffle(first, last, rng);
     first = last;
   }

@@ -18,15 +18,14 @@
 // may be destroyed while the awaitable runs (it then completes with kTempFail).
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <cstdint>
 #include <map>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/address.hpp>
 
 #include "delivery/dns_resolver.h"
 

@@ -20,8 +20,8 @@ asio::ip::address Ip(const char* text) { return asio::ip::make_address(text); }
 // Pure parts.
 
 TEST(NextHopPureTest, OrderMxRecordsSortsAndShufflesTies) {
-  std::vector<MxRecord> records = {{20, "c"}, {10, "a1"}, {10, "a2"}, {0, "."}, {10, "a3"},
-                                   {30, "d"}};
+  std::vector<MxRecord> records = {{20, "c"}, {10, "a1"}, {10, "a2"},
+                                   {0, "."},  {10, "a3"}, {30, "d"}};
   std::set<std::string> firsts;
   for (unsigned seed = 0; seed < 40; ++seed) {
     std::mt19937 rng(seed);
@@ -115,8 +115,7 @@ class NextHopTest : public ::testing::Test {
     return r.ok() ? std::move(r.value()) : nullptr;
   }
 
-  NextHop Resolve(const std::string& domain, const Routes& routes = {},
-                  std::uint16_t port = 25) {
+  NextHop Resolve(const std::string& domain, const Routes& routes = {}, std::uint16_t port = 25) {
     auto hop = RunFor(io_, ResolveNextHop(*resolver_, domain, routes, port));
     EXPECT_TRUE(hop.has_value()) << "ResolveNextHop did not finish";
     return hop.value_or(NextHop{});
