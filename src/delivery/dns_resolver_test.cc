@@ -427,6 +427,8 @@ TEST(DnsResolverCreateTest, RejectsBadOptions) {
   EXPECT_FALSE(tries.ok());
   auto v6 = DnsResolver::Create(io, ResolverOptions{{DnsServer{"[::1]", 5353}}});
   EXPECT_TRUE(v6.ok());
+  auto system = DnsResolver::Create(io, ResolverOptions{});  // /etc/resolv.conf
+  EXPECT_TRUE(system.ok()) << (system.ok() ? "" : system.error().message);
 }
 
 }  // namespace
