@@ -96,7 +96,8 @@ class Scheduler {
   // Removes entries of expire_while_queued queues whose lifetime is over (ready or scheduled; an
   // entry in flight is decided by its Complete()), returning one Plan each with `expired` filled;
   // then moves due scheduled entries to the back of their ready queues, in order of due time, then
-  // id. Call it at NextWakeup() and after Add()/Complete().
+  // id. Call it when NextWakeup() is reached; Add(), Complete() and OnConnectionFailed() may move
+  // NextWakeup() earlier, so re-read it after them.
   std::vector<Plan> Tick();
 
   // The earliest due time of a scheduled entry or lifetime end of an expiring entry; nullopt if
@@ -119,7 +120,8 @@ class Scheduler {
   // is empty with entry_finished set.
   Plan Complete(EntryId id, const AttemptOutcome& outcome);
 
-  // Connection feedback. Established: the destination is up (clears down).
+  // Connection feedback. Established: the destination is up (clears down). The window's positive
+  // feedback comes from Complete(): an attempt with at least one delivered rid is one success.
   void OnConnectionEstablished(const std::string& destination);
   // Failed (before any entry was taken for it): the destination is marked down, its window
   // shrinks, and every READY entry of it is failed with `failure`, one attempt counted each.
