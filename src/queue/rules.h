@@ -1,0 +1,86 @@
+// rules.h — queue rules: how a destination queue treats its entries, and what a failure means.
+//
+// A destination queue is an ordinary queue whose behaviour is set by one QueueRules value. Normal
+// mail uses exponential backoff until its lifetime ends; `the.tdc.queue` (journal copies) uses the
+// Threat Defense Connector retry table of CONTRACT §4 and expires copies while they wait. All the
+// knowledge of those two tables lives in Decide() and nowhere else, so that the scheduler and the
+// delivery code treat both kinds of queue alike.
+//
+// Pure functions and plain values: no I/O, no clock (the caller passes `now`); thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "base/clock.h"
+
+namespace tidegate::queue {
+
+using Time = base::SystemTime;
+using Duration = std::chrono::milliseconds;
+
+// What went wrong with one recipient in one delivery attempt.
+enum class FailureClass {
+  kTemporary,     // SMTP 4xx
+  kPermanent,     // SMTP 5xx
+  kTls,           // handshake, certificate verification, STARTTLS missing
+  kNetwork,       // connection refused, reset, timeout
+  kDnsTemporary,  // SERVFAIL, resolver timeout
+  kDnsHard,       // NXDOMAIN, null MX
+};
+
+struct Failure {
+  FailureClass cls = FailureClass::kTemporary;
+  int smtp_code = 0;  // the reply code, 0 if the failure was not an SMTP reply
+};
+
+struct QueueRules {
+  std::uint32_t min_connections = 0;   // kept open while the queue holds entries (TDC: 3)
+  std::uint32_t max_connections = 50;  // window ceiling (delivery.max_connections_per_host)
+  std::uint32_t initial_window = 5;
+  Duration max_queue_time = std::chrono::hours(72);
+  bool expire_while_queued = false;  // TDC: removed once max_queue_time old, even while waiting
+  enum class Retry { kBackoff, kTdcTable } retry = Retry::kBackoff;
+  // kBackoff: initial_retry, doubling per attempt, capped at max_retry_interval.
+  Duration initial_retry = std::chrono::seconds(60);
+  Duration max_retry_interval = std::chrono::seconds(3600);
+  Duration retry_delay = std::chrono::seconds(10);  // kTdcTable: delay before the single retry
+  bool send_dsn = true;  // informational for the caller: false for journal copies
+};
+
+// The rules for `the.tdc.queue`, from the threat_defense_connector settings.
+QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connections,
+                         Duration max_queue_time, Duration retry_delay);
+
+enum class Verdict {
+  kRetry,   // try again at Decision::retry_at
+  kBounce,  // permanent failure (hard bounce)
+  kExpire,  // lifetime over or retries used up
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kRetry;
+  Time retry_at{};  // only meaningful for kRetry
+};
+
+// The end of an entry's life: queued_at + max_queue_time. An entry is expired at this instant
+// (age >= max_queue_time), which is also how a caller tells "queued longer than N seconds" from
+// "retries exhausted" when it logs a kExpire.
+Time Deadline(const QueueRules& rules, Time queued_at);
+
+// What to do with one recipient after a failed attempt. `attempts` counts the attempts made so far
+// INCLUDING the one that just failed (>= 1); `queued_at` is when the message was received.
+//  kBackoff:  kPermanent, kDnsHard → kBounce; otherwise kExpire if now >= deadline, else kRetry at
+//             now + min(initial_retry * 2^(attempts-1), max_retry_interval), but no later than the
+//             deadline (one last attempt exactly at the deadline).
+//  kTdcTable: 5xx except 503/552, kTls, kDnsHard → kBounce; 4xx, 503, 552, kNetwork, kDnsTemporary
+//             → one retry after retry_delay: kRetry after attempt 1, kExpire after attempt 2;
+//             kExpire at once if now >= deadline or the retry would fall at or after the deadline.
+// A permanent failure is reported as kBounce even past the deadline: the peer's answer is the more
+// precise reason.
+Decision Decide(const QueueRules& rules, const Failure& failure, std::uint32_t attempts,
+                Time queued_at, Time now);
+
+const char* FailureClassName(FailureClass cls);
+
+}  // namespace tidegate::queue
