@@ -1,5 +1,7 @@
 #include "mail/dsn.h"
 
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "mail/headers.h"
@@ -40,18 +42,21 @@ DsnInput SampleInput() {
   return in;
 }
 
-// The DSN as a reader sees it: top-level header section, boundary, parts.
+// The DSN as a reader sees it: top-level header section, boundary, parts. Owns the text (on
+// the heap, so that the views stay valid when the struct moves).
 struct Parsed {
+  std::shared_ptr<const std::string> text;
   std::string headers;
   ContentType type;
   Multipart mp;
 };
 
-Parsed Parse(const std::string& dsn) {
+Parsed Parse(std::string dsn) {
   Parsed p;
-  p.headers = std::string(HeaderSection(dsn));
+  p.text = std::make_shared<const std::string>(std::move(dsn));
+  p.headers = std::string(HeaderSection(*p.text));
   p.type = ParseContentType(FirstHeaderValue(p.headers, "Content-Type").value_or(""));
-  p.mp = SplitMultipart(BodyOf(dsn), p.type.Param("boundary"), 10);
+  p.mp = SplitMultipart(BodyOf(*p.text), p.type.Param("boundary"), 10);
   return p;
 }
 

@@ -341,8 +341,8 @@ ContentType ParseContentType(std::string_view v) {
       } else if (v[i] == '(') {
         int depth = 0;
         for (; i < v.size(); ++i) {
-          if (v[i] == '\\') {
-            ++i;
+          if (v[i] == '\\' && i + 1 < v.size()) {
+            ++i;  // a quoted-pair: the next character is literal
           } else if (v[i] == '(') {
             ++depth;
           } else if (v[i] == ')' && --depth == 0) {

@@ -117,6 +117,8 @@ TEST(Mime, ContentTypeParameters) {
   EXPECT_EQ(ct.Param("boundary"), "");
   ct = ParseContentType("");
   EXPECT_EQ(ct.type, "");
+  ct = ParseContentType("a/b (unterminated \\");  // found by headers_fuzz: read past the end
+  EXPECT_TRUE(ct.Is("a", "b"));
 }
 
 TEST(Mime, SplitMultipartGivesExactParts) {
