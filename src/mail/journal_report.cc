@@ -12,6 +12,9 @@ namespace {
 constexpr std::size_t kMaxLine = 998;
 // RFC 2046 allows 70; a little slack for senders that overstep, but no unbounded compare.
 constexpr std::size_t kMaxBoundary = 200;
+// Our report's header section is under 1 KiB; relays add a few trace fields. A megabyte of
+// header fields is not a report, and not worth indexing field by field.
+constexpr std::size_t kMaxTopHeaders = 1 << 20;
 
 bool EqualsNoCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -117,6 +120,7 @@ std::string BuildJournalReport(const JournalInput& in) {
 ParsedJournal ParseJournalReport(std::string_view message) {
   ParsedJournal none;
   const std::string_view headers = HeaderSection(message);
+  if (headers.size() > kMaxTopHeaders) return none;
   if (CountHeaders(headers, "X-MS-Journal-Report") == 0) return none;
   const std::optional<std::string> ct_value = FirstHeaderValue(headers, "Content-Type");
   if (!ct_value) return none;

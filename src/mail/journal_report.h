@@ -45,10 +45,10 @@ struct ParsedJournal {
 };
 
 // Never fails: is_journal is false (and the other fields empty) unless `message` carries the
-// X-MS-Journal-Report header, is multipart with a boundary, has a text/plain first part with a
-// "Sender:" line and a message/rfc822 second part ended by a delimiter line. Recipients come from
-// "To:", "Cc:", "Bcc:" and "Recipient:" lines (an Exchange ", Expanded: …"/", Forwarded: …" suffix
-// is dropped). Linear in the input size.
+// X-MS-Journal-Report header in a header section of at most 1 MiB, is multipart with a boundary,
+// has a text/plain first part with a "Sender:" line, and a message/rfc822 second part ended by a
+// delimiter line. Recipients come from "To:", "Cc:", "Bcc:" and "Recipient:" lines (Exchange's
+// ", Expanded: …" / ", Forwarded: …" suffix is dropped). Linear in the input size.
 ParsedJournal ParseJournalReport(std::string_view message);
 
 }  // namespace tidegate::mail

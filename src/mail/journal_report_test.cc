@@ -244,6 +244,13 @@ TEST(JournalReport, RejectsWhatIsNotAJournalReport) {
   std::string typed = good;
   typed.replace(typed.find("message/rfc822"), 14, "text/plain;x=1");
   EXPECT_FALSE(ParseJournalReport(typed).is_journal);
+  // Relays may add trace fields, but not a megabyte of them.
+  std::string padded = "Received: from relay.example.net\r\n" + good;
+  EXPECT_TRUE(ParseJournalReport(padded).is_journal);
+  std::string pad;
+  for (int i = 0; i < 60000; ++i) pad += "X-Pad: 0123456789\r\n";
+  padded = pad + padded;
+  EXPECT_FALSE(ParseJournalReport(padded).is_journal);
   // Huge garbage: bounded and not a report.
   std::string garbage(4 << 20, '-');
   EXPECT_FALSE(ParseJournalReport(garbage).is_journal);
