@@ -382,12 +382,10 @@ Want ClientSession::OnTlsFailed(std::string detail) {
 // ---- Transactions --------------------------------------------------------------------------
 
 Want ClientSession::StartTransaction(Envelope envelope, std::string body) {
-  assert(phase_ == Phase::kIdle);
+  // After kDone/kFailed this is a harmless no-op (the caller may race a failure); mid-handshake
+  // or mid-transaction it is a caller bug.
+  assert(phase_ == Phase::kIdle || phase_ == Phase::kDone || phase_ == Phase::kFailed);
   if (phase_ != Phase::kIdle) return want();
-  if (parser_.buffered() > 0) {
-    FailProtocol("unsolicited partial reply while idle");
-    return want();
-  }
   envelope_ = std::move(envelope);
   body_ = std::move(body);
   std::size_t count = envelope_.recipients.size();
@@ -398,6 +396,13 @@ Want ClientSession::StartTransaction(Envelope envelope, std::string body) {
   next_rcpt_ = 0;
   mail_failed_ = false;
   body_sent_ = false;
+  if (parser_.buffered() > 0) {
+    // Whatever those bytes are, the next reply would be misread: give up on the connection, but
+    // still give every recipient an outcome.
+    phase_ = Phase::kTransaction;
+    FailProtocol("unsolicited partial reply while idle");
+    return want();
+  }
 
   // Failures decided locally, before anything is sent: they would fail at the server anyway,
   // or (SMTPUTF8) the server could not be given the message without corrupting it.

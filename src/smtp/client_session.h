@@ -84,9 +84,10 @@ class ClientSession {
   Want OnBytes(std::string_view data);
   Want OnTlsEstablished();               // only after kStartTls: sends EHLO again
   Want OnTlsFailed(std::string detail);  // only after kStartTls: kFailed/kTlsHandshake
-  // Only when kReady. May complete at once (kReady again) when every recipient fails locally:
-  // SMTPUTF8 needed but not offered (5.6.7), size over the server's SIZE (5.3.4), or an address
-  // containing control characters (5.1.7/5.1.3) — nothing is sent for those.
+  // Only when kReady (a no-op returning kDone/kFailed after those). May complete at once (kReady
+  // again) when every recipient fails locally: SMTPUTF8 needed but not offered (5.6.7), size over
+  // the server's SIZE (5.3.4), or an address containing control characters (5.1.7/5.1.3) — nothing
+  // is sent for those.
   Want StartTransaction(Envelope envelope, std::string body);
   // When kReady: sends QUIT (kWrite, then kDone on any reply). Otherwise abandons the session:
   // kDone, unfinished recipients temp-fail, nothing is sent.

@@ -656,9 +656,11 @@ TEST(ClientSessionHostileTest, PartialBytesWhileIdleBlockTheNextTransaction) {
   ClientSession session(Options());
   ASSERT_EQ(server.Run(session, Want::kRead), Want::kReady);
   EXPECT_EQ(session.OnBytes("250 ok"), Want::kReady);
-  EXPECT_EQ(session.StartTransaction(MakeEnvelope({"a@x.net"}), kBody), Want::kFailed);
+  EXPECT_EQ(session.StartTransaction(MakeEnvelope({"a@x.net", "b@x.net"}), kBody), Want::kFailed);
   EXPECT_EQ(session.failure(), Failure::kProtocol);
   EXPECT_TRUE(session.TakeOutput().empty());
+  ASSERT_EQ(session.result().recipients.size(), 2u);
+  EXPECT_EQ(OutcomeAt(session, 1), RecipientOutcome::kTempFail);
 }
 
 TEST(ClientSessionHostileTest, BareLfRepliesAcceptedAndNoted) {
