@@ -2,10 +2,12 @@
 #include "server/gateway.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/filesystem.h"
+#include "server/data_dir_lock.h"
 
 namespace tidegate::server {
 
@@ -19,7 +21,9 @@ constexpr auto kDrainTimeout = std::chrono::seconds(30);
 Gateway::Gateway(std::shared_ptr<const config::GatewayConfig> config)
     : config_(std::move(config)), signals_(io_, SIGTERM, SIGINT, SIGHUP) {}
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 std::shared_ptr<const config::GatewayConfig> Gateway::config() const {
   std::lock_guard lock(config_mu_);
@@ -28,6 +32,9 @@ std::shared_ptr<const config::GatewayConfig> Gateway::config() const {
 
 base::Status Gateway::Start() {
   auto cfg = config();
+  auto lock = LockDataDir(cfg->data_dir);
+  if (!lock) return lock.error();
+  lock_fd_ = *lock;
   telemetry::MailLogOptions log_options;
   log_options.path = cfg->log.mail_log;
   log_options.max_size = cfg->log.max_size;
@@ -52,8 +59,14 @@ base::Status Gateway::Start() {
                          "{} bytes of unfinished writes discarded",
                          report.messages, report.corrupt_regions, report.truncated_bytes));
 
-  pipeline_ = std::make_unique<MessagePipeline>(spool_.get(), log_.get(),
-                                                [this] { return config(); });
+  queue_ = std::make_unique<delivery::QueueManager>(io_, spool_.get(), log_.get(), &counters_,
+                                                    &base::SystemClock::Instance(),
+                                                    [this] { return config(); });
+  if (base::Status s = queue_->Start(); !s) return s;
+  queue_->Enqueue(spool_->TakeRecovered());
+  pipeline_ = std::make_unique<MessagePipeline>(
+      spool_.get(), log_.get(), &counters_, [this] { return config(); },
+      [this](std::vector<spool::MessageMeta> metas) { queue_->Enqueue(std::move(metas)); });
   services_.next_icid = [this] { return spool_->NextIcid(); };
   services_.next_mid = [this] { return spool_->NextMid(); };
   services_.log = log_.get();
@@ -128,6 +141,7 @@ void Gateway::Reload() {
     std::lock_guard lock(config_mu_);
     config_ = cfg;
   }
+  queue_->ConfigChanged();
   log_->Info("Configuration reloaded from " + cfg->path);
 }
 
@@ -136,12 +150,14 @@ void Gateway::BeginShutdown() {
   stopping_ = true;
   log_->Info("Shutting down: no new connections, draining open sessions");
   for (auto& [name, listener] : listeners_) listener->Stop();
+  queue_->Stop();
   auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
   auto timer = std::make_shared<asio::steady_timer>(io_);
   auto poll = std::make_shared<std::function<void()>>();
   *poll = [this, timer, deadline, poll] {
     std::uint32_t active = 0;
     for (auto& [name, listener] : listeners_) active += listener->active_sessions();
+    active += queue_->open_connections();
     if (active == 0 || std::chrono::steady_clock::now() >= deadline) {
       signals_.cancel();
       io_.stop();
@@ -162,6 +178,7 @@ int Gateway::Run() {
   listeners_.clear();
   pipeline_.reset();
   spool_.reset();  // finishes queued commits
+  queue_.reset();
   if (log_) log_->Info("tidegate stopped");
   log_.reset();
   return 0;

@@ -15,9 +15,11 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "delivery/queue_manager.h"
 #include "inbound/listener.h"
 #include "server/message_pipeline.h"
 #include "spool/spool.h"
+#include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::server {
@@ -44,7 +46,10 @@ class Gateway {
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   std::unique_ptr<telemetry::MailLog> log_;
+  int lock_fd_ = -1;  // flock on data_dir/LOCK: one gateway per data_dir
   std::unique_ptr<spool::Spool> spool_;
+  telemetry::Counters counters_;
+  std::unique_ptr<delivery::QueueManager> queue_;
   std::unique_ptr<MessagePipeline> pipeline_;
   inbound::SessionServices services_;
   std::map<std::string, std::unique_ptr<inbound::Listener>> listeners_;

@@ -12,6 +12,7 @@
 
 #include "base/filesystem.h"
 #include "config/config.h"
+#include "server/data_dir_lock.h"
 #include "server/gateway.h"
 #include "spool/spool.h"
 
@@ -53,6 +54,11 @@ int SpoolDump(const std::string& path, bool bodies) {
   if (!cfg) {
     std::cerr << cfg.error().message << "\n";
     return 2;
+  }
+  auto lock = tidegate::server::LockDataDir((*cfg)->data_dir);
+  if (!lock) {
+    std::cerr << "tidegate: " << lock.error().message << "\n";
+    return 1;
   }
   tidegate::spool::Options options;
   options.dir = tidegate::base::JoinPath((*cfg)->data_dir, "spool");

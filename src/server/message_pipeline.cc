@@ -3,14 +3,20 @@
 
 #include <fmt/format.h>
 
+#include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::server {
 
 MessagePipeline::MessagePipeline(
-    spool::Spool* spool, telemetry::MailLog* log,
-    std::function<std::shared_ptr<const config::GatewayConfig>()> config)
-    : spool_(spool), log_(log), config_(std::move(config)) {}
+    spool::Spool* spool, telemetry::MailLog* log, telemetry::Counters* counters,
+    std::function<std::shared_ptr<const config::GatewayConfig>()> config,
+    std::function<void(std::vector<spool::MessageMeta>)> queued)
+    : spool_(spool),
+      log_(log),
+      counters_(counters),
+      config_(std::move(config)),
+      queued_(std::move(queued)) {}
 
 void MessagePipeline::Accept(inbound::ReceivedMessage message,
                              std::function<void(inbound::AcceptResult)> done) {
@@ -34,12 +40,25 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
   if (!message.subject.empty()) meta.attrs["subject"] = message.subject;
   record.body = std::move(message.body);
 
+  meta.body_size = record.body.size();
+  std::vector<spool::MessageMeta> metas{meta};
   std::vector<spool::NewMessage> batch;
   batch.push_back(std::move(record));
-  const std::uint64_t mid = message.mid;
   spool_->Commit(std::move(batch), {},
-                 [this, mid, done = std::move(done)](base::Status status) {
-                   if (status.ok()) log_->Info(fmt::format("MID {} queued for delivery", mid));
+                 [this, metas = std::move(metas), done = std::move(done)](
+                     base::Status status) mutable {
+                   if (status.ok()) {
+                     std::uint64_t recipients = 0;
+                     for (const auto& m : metas) {
+                       log_->Info(fmt::format("MID {} queued for delivery", m.mid));
+                       recipients += m.recipients.size();
+                     }
+                     counters_->UpdateGlobal([&](telemetry::GlobalCounters& g) {
+                       g.messages_received += metas.size();
+                       g.recipients_received += recipients;
+                     });
+                     queued_(std::move(metas));
+                   }
                    done(inbound::AcceptResult{std::move(status)});
                  });
 }

@@ -16,21 +16,26 @@
 
 namespace tidegate::telemetry {
 class MailLog;
+class Counters;
 }
 
 namespace tidegate::server {
 
 class MessagePipeline final : public inbound::MessageAcceptor {
  public:
-  MessagePipeline(spool::Spool* spool, telemetry::MailLog* log,
-                  std::function<std::shared_ptr<const config::GatewayConfig>()> config);
+  // `queued` receives every message once it is durable (the delivery engine's Enqueue).
+  MessagePipeline(spool::Spool* spool, telemetry::MailLog* log, telemetry::Counters* counters,
+                  std::function<std::shared_ptr<const config::GatewayConfig>()> config,
+                  std::function<void(std::vector<spool::MessageMeta>)> queued);
   void Accept(inbound::ReceivedMessage message,
               std::function<void(inbound::AcceptResult)> done) override;
 
  private:
   spool::Spool* spool_;
   telemetry::MailLog* log_;
+  telemetry::Counters* counters_;
   std::function<std::shared_ptr<const config::GatewayConfig>()> config_;
+  std::function<void(std::vector<spool::MessageMeta>)> queued_;
 };
 
 }  // namespace tidegate::server

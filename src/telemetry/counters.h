@@ -1,0 +1,63 @@
+// counters.h — the gateway's counters: per destination (the tophosts rows) and global (status).
+//
+// One place for every figure an operator sees, updated by the delivery engine and the SMTP
+// sessions, read by the admin API. Counters are since the process started. Thread-safe (one
+// mutex; updates are a few per message).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace tidegate::telemetry {
+
+struct DestinationCounters {
+  std::uint64_t delivered = 0;      // recipients delivered
+  std::uint64_t soft_bounced = 0;   // soft-bounce events (4xx, network errors, each retry)
+  std::uint64_t hard_bounced = 0;   // recipients hard-bounced (TDC: copies removed unsent)
+  std::uint32_t connections_out = 0;  // open outbound connections now
+  bool down = false;                // as of the last delivery attempt
+  std::string last_error;           // last 4xx/5xx/TLS/network error text
+};
+
+struct GlobalCounters {
+  std::uint64_t connections_in = 0;      // accepted inbound connections
+  std::uint64_t messages_received = 0;   // messages that got a 250
+  std::uint64_t recipients_received = 0;
+  std::uint64_t recipients_delivered = 0;
+  std::uint64_t recipients_bounced = 0;
+  std::uint64_t journal_copies = 0;      // journal copies generated
+  std::uint64_t journal_delivered = 0;
+  std::uint64_t journal_failed = 0;
+  std::uint64_t dsns_generated = 0;
+};
+
+class Counters {
+ public:
+  void Delivered(const std::string& destination, std::uint64_t recipients);
+  void SoftBounced(const std::string& destination, std::uint64_t events, std::string error);
+  void HardBounced(const std::string& destination, std::uint64_t recipients, std::string error);
+  void ConnectionOpened(const std::string& destination);
+  void ConnectionClosed(const std::string& destination);
+  void SetDown(const std::string& destination, bool down);
+  // Ensures a row exists (the.tdc.queue is listed while the TDC is enabled, even when idle).
+  void Touch(const std::string& destination);
+
+  template <typename F>
+  void UpdateGlobal(F&& f) {
+    std::lock_guard lock(mu_);
+    f(global_);
+  }
+
+  std::map<std::string, DestinationCounters> Destinations() const;
+  GlobalCounters Global() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, DestinationCounters> destinations_;
+  GlobalCounters global_;
+};
+
+}  // namespace tidegate::telemetry
