@@ -83,6 +83,7 @@ struct Delivery {
   std::string tls_ca_file;  // absolute, or empty: the system trust store
   std::uint32_t max_connections_per_host = 50;
   Retry retry;
+  std::uint16_t port = 25;  // SMTP port of MX (and implicit MX) hosts; routes name their own
   Duration connect_timeout = std::chrono::seconds(30);
   Duration command_timeout = std::chrono::seconds(300);
   Duration data_timeout = std::chrono::seconds(600);

@@ -307,7 +307,7 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
   const auto never = std::chrono::steady_clock::time_point::max();
   AttemptContext failure_context;
 
-  NextHop hop = co_await ResolveNextHop(*resolver_, ds.next_hop_domain, routes_, 25);
+  NextHop hop = co_await ResolveNextHop(*resolver_, ds.next_hop_domain, routes_, config_->delivery.port);
   if (!*alive) co_return;
   Transport transport(io_.get_executor());
   std::uint64_t dcid = 0;
