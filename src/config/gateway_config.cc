@@ -118,7 +118,10 @@ void ReadSmtpRoutes(Context& ctx, MapReader& root,
   if (!m.valid()) return;
   const EndpointRules rules{.allow_names = true, .allow_port_zero = false, .default_port = 25};
   for (const auto& [domain, route] : m.Entries()) {
-    if (!mail::IsValidDomain(domain)) {
+    // ".example.org" routes every subdomain of example.org (as in accepted_domains).
+    const std::string_view bare =
+        domain.size() > 1 && domain[0] == '.' ? std::string_view(domain).substr(1) : domain;
+    if (!mail::IsValidDomain(bare)) {
       ctx.Fail(route.key_mark, route.path, "invalid domain " + internal::Quote(domain));
       continue;
     }

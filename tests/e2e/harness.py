@@ -84,6 +84,12 @@ class Gateway:
         if self.certs:
             tls_line = (f"    tls: {{certificate: {self.certs['cert']}, "
                         f"key: {self.certs['key']}}}\n")
+        if "smtp_routes:" not in extra_yaml:
+            # No next hop given: route our domains to a port where nothing listens, so that
+            # accepted mail stays queued (retried later) instead of going out via DNS.
+            dead = free_port()
+            extra_yaml += "smtp_routes:\n" + "".join(
+                f"  {d}: [127.0.0.1:{dead}]\n" for d in accepted)
         with open(os.path.join(self.workdir, "admin.password"), "w") as f:
             f.write("test-password\n")
         self.yaml = (
