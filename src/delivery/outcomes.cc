@@ -245,10 +245,9 @@ void QueueManager::LogPlan(const queue::Plan& plan, const AttemptContext& contex
   if (!plan.delivered.empty()) {
     log_->Info(fmt::format("Message done DCID {} MID {} to RID [{}]", dcid, plan.mid,
                            fmt::join(plan.delivered, ", ")));
-    auto [code, enhanced, text] = reply_of(plan.delivered[0]);
+    const std::string text = std::get<2>(reply_of(plan.delivered[0]));
     log_->Info(fmt::format("MID {} RID [{}] Response '{}'", plan.mid,
-                           fmt::join(plan.delivered, ", "),
-                           code > 0 ? fmt::format("{} {}", enhanced, text) : text));
+                           fmt::join(plan.delivered, ", "), text));
     for (std::uint32_t rid : plan.delivered) {
       emit(plan.mid, fmt::format("Message {} to {} received remote SMTP response '{}'", plan.mid,
                                  ms.rcpts.count(rid) ? ms.rcpts.at(rid) : "?", text));

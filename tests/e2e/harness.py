@@ -72,7 +72,7 @@ class Gateway:
 
     def __init__(self, workdir=None, tls=False, extra_yaml="", listener_extra="",
                  max_message_size="10M", accepted=("example.com", ".example.org"),
-                 policies=DEFAULT_POLICIES):
+                 policies=DEFAULT_POLICIES, hold=True):
         self.workdir = workdir or tempfile.mkdtemp(prefix="tidegate-e2e-")
         self.data_dir = os.path.join(self.workdir, "data")
         self.port = free_port()
@@ -84,7 +84,7 @@ class Gateway:
         if self.certs:
             tls_line = (f"    tls: {{certificate: {self.certs['cert']}, "
                         f"key: {self.certs['key']}}}\n")
-        if "smtp_routes:" not in extra_yaml:
+        if hold and "smtp_routes:" not in extra_yaml:
             # No next hop given: route our domains to a port where nothing listens, so that
             # accepted mail stays queued (retried later) instead of going out via DNS.
             dead = free_port()

@@ -64,7 +64,7 @@ def test_mx_via_dnsmasq_and_required_verified_tls(tmp_path):
                      "--host-record=mx1.mail.test,127.0.0.1"]) as dns:
         g = Gateway(extra_yaml=(f"dns: {{servers: [127.0.0.1:{dns.port}]}}\n"
                                 "delivery:\n  tls: required\n"
-                                f"  tls_ca_file: {certs['ca']}\n  port: {sink.port}\n")).start()
+                                f"  tls_ca_file: {certs['ca']}\n  port: {sink.port}\n"), hold=False).start()
         try:
             send(g, "carol@example.com", "viamx")
             m = sink.wait_messages(1)[0]
@@ -106,7 +106,7 @@ def test_550_to_one_of_two_gives_exactly_one_dsn():
             m = sink.wait_messages(1)[0]
             assert m.rcpt_tos == ["bob@example.com"]
             dsn = dsn_sink.wait_messages(1)[0]
-            assert dsn.mail_from == "" and dsn.rcpt_tos == ["alice@sender.test"]
+            assert dsn.mail_from in ("", "<>") and dsn.rcpt_tos == ["alice@sender.test"]
             assert b"multipart/report" in dsn.data and b"nobody@example.com" in dsn.data
             assert b"5.1.1" in dsn.data
             g.wait_log("was generated for bounce of MID")
