@@ -100,6 +100,9 @@ struct ThreatDefenseConnector {
   Duration max_queue_time = std::chrono::seconds(120);
   Duration retry_delay = std::chrono::seconds(10);
   std::string tls_ca_file;  // absolute, or empty: the system trust store
+  // The TDC's spool quota: journal copies queued at once. Beyond it new copies are not made
+  // (logged), so a dead intake can never fill the disk that the original mail needs.
+  std::uint32_t max_queued = 100000;
 };
 
 // A policy's TDC setting, as in the Web UI: kDefault "(use default)" = whatever DEFAULT says

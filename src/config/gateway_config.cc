@@ -231,6 +231,7 @@ void ReadThreatDefenseConnector(Context& ctx, MapReader& root, ThreatDefenseConn
   }
   m.DurationAtLeast("max_queue_time", &out->max_queue_time, kOneSecond);
   m.DurationAtLeast("retry_delay", &out->retry_delay, kZero);
+  m.Uint32("max_queued", &out->max_queued, 1);
   m.Path("tls_ca_file", &out->tls_ca_file, /*must_exist=*/true);
   m.Finish();
 }

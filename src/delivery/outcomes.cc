@@ -148,6 +148,7 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
     }
     if (status.ok() && !dsn_meta.empty()) EnqueueOnLoop(std::move(dsn_meta));
     if (finished) {
+      if (it->second->kind == spool::MessageKind::kJournal) --journal_backlog_;
       log_->Info(fmt::format("Message finished MID {} done", mid));
       messages_.erase(it);
     }

@@ -173,6 +173,7 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
       }
     }
     if (ms->pending == 0) continue;
+    if (ms->kind == spool::MessageKind::kJournal) ++journal_backlog_;
     for (auto& [destination, rids] : by_destination) {
       auto& ds = destinations_[destination];
       if (!ds) {

@@ -14,6 +14,7 @@
 // returned and the context was stopped).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -70,6 +71,8 @@ class QueueManager {
   // No new attempts; idle connections close, busy ones finish their transaction. Any thread.
   void Stop();
   std::uint32_t open_connections() const { return open_total_; }
+  // Journal copies queued and not finished (the TDC spool quota). Any thread.
+  std::size_t journal_backlog() const { return journal_backlog_.load(); }
 
   // io thread only:
   std::vector<queue::Scheduler::DestinationStatus> Status() const;
@@ -123,6 +126,7 @@ class QueueManager {
   std::map<std::string, std::unique_ptr<DestinationState>> destinations_;
   std::function<void(const DeliveryEvent&)> sink_;
   std::uint32_t open_total_ = 0;
+  std::atomic<std::size_t> journal_backlog_{0};
   bool stopping_ = false;
   std::shared_ptr<bool> alive_;
 };

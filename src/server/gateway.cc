@@ -66,7 +66,11 @@ base::Status Gateway::Start() {
   queue_->Enqueue(spool_->TakeRecovered());
   pipeline_ = std::make_unique<MessagePipeline>(
       spool_.get(), log_.get(), &counters_, [this] { return config(); },
-      [this](std::vector<spool::MessageMeta> metas) { queue_->Enqueue(std::move(metas)); });
+      MessagePipeline::Hooks{
+          .queued = [this](std::vector<spool::MessageMeta> metas) {
+            queue_->Enqueue(std::move(metas));
+          },
+          .journal_backlog = [this] { return queue_->journal_backlog(); }});
   services_.next_icid = [this] { return spool_->NextIcid(); };
   services_.next_mid = [this] { return spool_->NextMid(); };
   services_.log = log_.get();
