@@ -398,7 +398,14 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
           failure_context.code = r->code;
         }
         if (failure_context.enhanced.empty()) {
-          failure_context.enhanced = failure.cls == queue::FailureClass::kTls ? "4.7.5" : "4.4.2";
+          // RFC 3463: X.7.10 encryption needed (STARTTLS missing), X.7.5 cryptographic failure.
+          // Permanent for the TDC, whose table never retries a TLS error; temporary otherwise.
+          const bool missing = session.failure() == F::kTlsUnavailable;
+          const char cls = ds.tdc ? '5' : '4';
+          failure_context.enhanced =
+              failure.cls == queue::FailureClass::kTls
+                  ? fmt::format("{}.7.{}", cls, missing ? 10 : 5)
+                  : "4.4.2";
         }
         if (ds.tdc) {
           log_->Info(fmt::format(

@@ -102,6 +102,13 @@ class Sink:
 
     def start(self):
         self.controller.start()
+        # The controller connects to itself to check readiness: that is not a client.
+        deadline = time.time() + 2
+        while self.open_now and time.time() < deadline:
+            time.sleep(0.01)
+        with self.lock:
+            self.connections = 0
+            self.max_concurrent = 0
         return self
 
     def stop(self):
