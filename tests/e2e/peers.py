@@ -130,6 +130,37 @@ class Sink:
         self.stop()
 
 
+def established(port):
+    """TCP connections established to 127.0.0.1:port right now, as the kernel sees them (ss)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    return len([line for line in out.splitlines() if line.strip()])
+
+
+class ConnectionWatch:
+    """Polls established() in the background; .max is the most seen at once."""
+
+    def __init__(self, port, interval=0.02):
+        self.port = port
+        self.interval = interval
+        self.max = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while self.running:
+            self.max = max(self.max, established(self.port))
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join(timeout=5)
+
+
 class Blackhole:
     """Accepts TCP connections and never says anything."""
 

@@ -1,5 +1,6 @@
 """Delivery engine (issue 3): routes and MX, verified TLS, retries, bounces and DSNs, NXDOMAIN,
 and fault isolation between destinations. Real peers: aiosmtpd sinks, dnsmasq on loopback."""
+import os
 import re
 import smtplib
 import subprocess
@@ -42,7 +43,14 @@ def test_route_delivery_is_byte_exact():
         g = gw_with({"example.com": sink.port}).start()
         try:
             body = MSG.format(to="bob@example.com", subject="exact")
-            send(g, "bob@example.com", "exact", body=body.encode("latin-1"))
+            data_file = os.path.join(g.workdir, "message.eml")
+            with open(data_file, "wb") as f:
+                # swaks ends the data with CRLF "." CRLF itself
+                f.write(body.encode("latin-1")[:-2])
+            r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(g.port),
+                                "--from", "alice@sender.test", "--to", "bob@example.com",
+                                "--data", data_file], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
             m = sink.wait_messages(1)[0]
             assert m.rcpt_tos == ["bob@example.com"] and m.mail_from == "alice@sender.test"
             assert strip_trace(m.data) == body.encode("latin-1")
