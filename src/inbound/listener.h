@@ -21,6 +21,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "inbound/acceptor.h"
+#include "smtp/server_session.h"
 
 namespace tidegate::telemetry {
 class MailLog;
@@ -28,15 +29,24 @@ class MailLog;
 
 namespace tidegate::inbound {
 
-// What sessions need from the rest of the gateway. All members must outlive the listener.
+// What a session needs to know from its server's configuration: a snapshot taken at connect, so
+// a reload never changes the rules under an open session. The gateway derives it from
+// GatewayConfig (accepted_domains → relay check), the intake from its accounts.
+struct SessionPolicy {
+  std::string hostname;
+  std::string remote_ip_header;  // the header added with the client IP ("" = none)
+  std::function<smtp::RcptVerdict(const mail::Address&)> check_recipient;
+};
+
+// What sessions need from the rest of the server. All members must outlive the listener.
 struct SessionServices {
   std::function<std::uint64_t()> next_icid;
   std::function<std::uint64_t()> next_mid;
   telemetry::MailLog* log = nullptr;
   MessageAcceptor* acceptor = nullptr;
   const base::Clock* clock = nullptr;
-  // The current configuration snapshot (changes on reload).
-  std::function<std::shared_ptr<const config::GatewayConfig>()> config;
+  // The current session policy (changes on reload).
+  std::function<std::shared_ptr<const SessionPolicy>()> policy;
 };
 
 class Session;

@@ -59,21 +59,16 @@ Session::Session(asio::ip::tcp::socket socket, std::shared_ptr<ListenerRuntime> 
     : socket_(std::move(socket)),
       listener_(std::move(listener)),
       services_(services),
-      config_(services->config()),
+      policy_(services->policy()),
       protocol_(
           smtp::SessionOptions{
-              .hostname = config_->hostname,
+              .hostname = policy_->hostname,
               .max_message_size = listener_->settings.max_message_size,
               .max_recipients = listener_->settings.max_recipients,
               .tls_available = listener_->tls != nullptr,
               .require_tls = listener_->settings.require_tls,
           },
-          [cfg = config_](const mail::Address& rcpt) {
-            if (rcpt.domain_literal() || !cfg->IsAcceptedDomain(rcpt.domain_lower())) {
-              return smtp::RcptVerdict::kRelayDenied;
-            }
-            return smtp::RcptVerdict::kAccept;
-          }),
+          policy_->check_recipient),
       watchdog_(socket_.get_executor()),
       read_buffer_(new char[kReadChunk]) {
   boost::system::error_code ec;
@@ -255,7 +250,7 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
       .helo = message.helo,
       .client_ip = client_ip_,
       .reverse_dns = "",
-      .hostname = config_->hostname,
+      .hostname = policy_->hostname,
       .mid = mid_,
       .esmtp = protocol_.esmtp(),
       .tls = message.tls,
@@ -264,8 +259,10 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
       .for_recipient = tx.recipients.size() == 1 ? tx.recipients[0].str() : std::string(),
       .when = message.received,
   };
-  std::string prefix = BuildReceivedHeader(trace) +
-                       BuildRemoteIpHeader(config_->tdc.remote_ip_header, client_ip_);
+  std::string prefix = BuildReceivedHeader(trace);
+  if (!policy_->remote_ip_header.empty()) {
+    prefix += BuildRemoteIpHeader(policy_->remote_ip_header, client_ip_);
+  }
   message.body.reserve(prefix.size() + tx.body.size());
   message.body = std::move(prefix);
   message.body += tx.body;
@@ -370,7 +367,7 @@ asio::awaitable<void> Session::Run() {
   if (listener_->active > listener_->settings.max_connections) {
     log.Info(fmt::format("ICID {} refused: too many connections on {}", icid_,
                          listener_->settings.name));
-    co_await Write("421 4.7.0 " + config_->hostname +
+    co_await Write("421 4.7.0 " + policy_->hostname +
                    " Too many connections, try again later\r\n");
     Close();
   } else if (listener_->stopping) {
@@ -386,7 +383,7 @@ asio::awaitable<void> Session::Run() {
     if (!closed_ && socket_.available(ec) > 0 && !ec) {
       // The client talked before our greeting: not a conforming SMTP client (RFC 5321 §3.1).
       log.Info(fmt::format("ICID {} pre-greeting traffic, refused", icid_));
-      co_await Write("554 5.5.1 " + config_->hostname +
+      co_await Write("554 5.5.1 " + policy_->hostname +
                      " Error: SMTP protocol violation (talked before the greeting)\r\n");
       Close();
     } else if (co_await HandleStep(protocol_.Greeting()) && co_await Flush()) {
@@ -408,7 +405,7 @@ asio::awaitable<void> Session::CommandLoop() {
         in_.clear();
         if (discarded > kMaxDiscard) {
           out_ += protocol_.OnLineTooLong().output;
-          out_ += "421 4.7.0 " + config_->hostname + " Line too long, closing connection\r\n";
+          out_ += "421 4.7.0 " + policy_->hostname + " Line too long, closing connection\r\n";
           co_await Flush();
           Close();
           co_return;

@@ -54,7 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_stream_;
   std::shared_ptr<ListenerRuntime> listener_;
   SessionServices* services_;
-  std::shared_ptr<const config::GatewayConfig> config_;  // snapshot taken at connect
+  std::shared_ptr<const SessionPolicy> policy_;  // snapshot taken at connect
   smtp::ServerSession protocol_;
   boost::asio::steady_timer watchdog_;
   std::optional<boost::asio::steady_timer> watchdog_greeting_;

@@ -19,7 +19,24 @@ constexpr auto kDrainTimeout = std::chrono::seconds(30);
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::GatewayConfig> config)
-    : config_(std::move(config)), signals_(io_, SIGTERM, SIGINT, SIGHUP) {}
+    : config_(std::move(config)),
+      session_policy_(MakeSessionPolicy(config_)),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP) {}
+
+std::shared_ptr<const inbound::SessionPolicy> Gateway::MakeSessionPolicy(
+    const std::shared_ptr<const config::GatewayConfig>& cfg) {
+  auto policy = std::make_shared<inbound::SessionPolicy>();
+  policy->hostname = cfg->hostname;
+  policy->remote_ip_header = cfg->tdc.remote_ip_header;
+  // Never an open relay: only accepted domains, never address literals.
+  policy->check_recipient = [cfg](const mail::Address& rcpt) {
+    if (rcpt.domain_literal() || !cfg->IsAcceptedDomain(rcpt.domain_lower())) {
+      return smtp::RcptVerdict::kRelayDenied;
+    }
+    return smtp::RcptVerdict::kAccept;
+  };
+  return policy;
+}
 
 Gateway::~Gateway() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -76,7 +93,10 @@ base::Status Gateway::Start() {
   services_.log = log_.get();
   services_.acceptor = pipeline_.get();
   services_.clock = &base::SystemClock::Instance();
-  services_.config = [this] { return config(); };
+  services_.policy = [this] {
+    std::lock_guard lock(config_mu_);
+    return session_policy_;
+  };
 
   for (const config::Listener& l : cfg->listeners) {
     auto listener = std::make_unique<inbound::Listener>(io_, l, &services_);
@@ -144,6 +164,7 @@ void Gateway::Reload() {
   {
     std::lock_guard lock(config_mu_);
     config_ = cfg;
+    session_policy_ = MakeSessionPolicy(cfg);
   }
   queue_->ConfigChanged();
   log_->Info("Configuration reloaded from " + cfg->path);

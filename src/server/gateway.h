@@ -37,12 +37,15 @@ class Gateway {
   std::shared_ptr<const config::GatewayConfig> config() const;
 
  private:
+  static std::shared_ptr<const inbound::SessionPolicy> MakeSessionPolicy(
+      const std::shared_ptr<const config::GatewayConfig>& cfg);
   void WaitForSignals();
   void Reload();
   void BeginShutdown();
 
   mutable std::mutex config_mu_;
   std::shared_ptr<const config::GatewayConfig> config_;
+  std::shared_ptr<const inbound::SessionPolicy> session_policy_;  // derived from config_
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   std::unique_ptr<telemetry::MailLog> log_;
