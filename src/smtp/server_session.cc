@@ -40,7 +40,7 @@ bool IsPlausibleHeloName(std::string_view s) {
 
 bool CountsAsBadCommand(int code) { return (code >= 500 && code <= 504) || code == 555; }
 
-Reply NotImplemented() { return MakeReply(502, "5.5.1", "Error: command not implemented"); }
+Reply NotOffered() { return MakeReply(502, "5.5.1", "Error: command not available"); }
 
 }  // namespace
 
@@ -137,7 +137,7 @@ Step ServerSession::OnCommand(std::string_view line) {
       return Finish(MakeReply(252, "2.5.0",
                               "Cannot VRFY user, but will accept message and attempt delivery"));
     case Verb::kExpn:
-      return Finish(NotImplemented());
+      return Finish(NotOffered());
     case Verb::kHelp:
       return Finish(MakeReply(214, "2.0.0",
                               "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS"));
@@ -145,7 +145,7 @@ Step ServerSession::OnCommand(std::string_view line) {
       return Finish(MakeReply(502, "5.5.1", "Error: authentication not enabled"));
     case Verb::kBdat:
       // CHUNKING is not offered; a client that sends BDAT anyway breaks RFC 3030.
-      return Finish(NotImplemented());
+      return Finish(NotOffered());
     case Verb::kUnknown:
       break;
   }
@@ -282,7 +282,7 @@ Step ServerSession::Rset(const Command& command) {
 }
 
 Step ServerSession::StartTls(const Command& command) {
-  if (!options_.tls_available) return Finish(NotImplemented());
+  if (!options_.tls_available) return Finish(NotOffered());
   if (tls_active_) return Finish(MakeReply(503, "5.5.1", "Error: TLS already active"));
   if (!command.arg.empty()) return Finish(MakeReply(501, "5.5.4", "Syntax: STARTTLS"));
   if (in_transaction_)
