@@ -1,0 +1,92 @@
+// editor.h — validated, surgical, atomically committed edits of the gateway's config file: the
+// live TDC settings (`tdcconfig`, `policyconfig`, the Web UI's TDC and policy pages).
+//
+// A ConfigEditor loads the file's text, applies edits to it in memory and commits the result.
+// Each edit changes only the bytes it must: the value of a key is replaced in place (keeping its
+// quoting), a new key or policy is inserted as whole lines in the document's indentation and
+// line endings (or as `key: value` inside a flow mapping), a removed policy takes its lines (and
+// the comment lines directly above it) with it. Comments, blank lines and every untouched line
+// stay byte-identical; the document is never re-emitted. Every edit is validated by parsing the
+// resulting text exactly as the file would be (ParseGatewayConfig); an edit that would not
+// validate, or whose layout the editor cannot measure with certainty, returns an operator-facing
+// error and changes nothing. Several edits may be made before one Commit().
+//
+// Commit() writes the text next to the file, fsyncs it and renames it over the file (so readers
+// see the old or the new content, never a mix, and the file never goes missing), after keeping
+// the previous content as `<file>.prev`. It refuses when the file changed on disk since it was
+// loaded (or last committed), so that two administrators never overwrite each other; commits
+// from several processes are serialised by an flock on the file. The caller applies the change
+// live by publishing the snapshot of Validate() (or reloading text()).
+//
+// Ownership: a ConfigEditor is a value owned by one caller (an admin request, a CLI command).
+// Thread-safety: none; use one editor from one thread at a time. Nothing throws.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+
+namespace tidegate::config {
+
+// An incoming mail policy as the operator describes it (CONTRACT §3). Patterns are written as
+// given; the loader normalises them. tdc.intake_address is set iff tdc.mode == kCustom.
+struct PolicySpec {
+  std::string name;
+  std::vector<std::string> recipients;
+  std::vector<std::string> senders;
+  PolicyTdc tdc;
+};
+
+class ConfigEditor {
+ public:
+  // Reads the file; its text must load (ParseGatewayConfig), else that error is returned.
+  static base::Result<ConfigEditor> Load(const std::string& path);
+
+  // Each edit returns an error (no change made) when the result would not validate.
+  // Enabling without an intake address set is an error; disabling a connector that has no
+  // section is a no-op.
+  base::Status SetTdcEnabled(bool enabled);
+  // A mailbox with a real domain name (no address literal), as the loader requires. Adds the
+  // threat_defense_connector section (before incoming_mail_policies) when there is none.
+  base::Status SetTdcIntakeAddress(const std::string& address);
+  // kDefault is refused for DEFAULT; kCustom needs a valid intake address.
+  base::Status SetPolicyTdc(const std::string& policy, PolicyTdc tdc);
+  // Inserts so that the new policy has index `position` (0 = first); DEFAULT stays last, so
+  // position may be at most the index of DEFAULT. Names are unique (case-insensitive).
+  base::Status AddPolicy(const PolicySpec& spec, std::size_t position);
+  // Replaces name, recipients, senders and TDC setting; unchanged values keep their text.
+  // DEFAULT cannot be renamed and takes no patterns; no other policy may be named DEFAULT.
+  base::Status UpdatePolicy(const std::string& name, const PolicySpec& spec);
+  // Moves the policy to index new_position (before DEFAULT, which never moves).
+  base::Status MovePolicy(const std::string& name, std::size_t new_position);
+  base::Status DeletePolicy(const std::string& name);  // not DEFAULT
+
+  const std::string& path() const { return path_; }
+  // The edited document.
+  const std::string& text() const { return text_; }
+  // The snapshot of text() (always valid: every edit was validated).
+  const std::shared_ptr<const GatewayConfig>& config() const { return config_; }
+  // Parses text() as the file would be (relative names against the file's directory).
+  base::Result<std::shared_ptr<const GatewayConfig>> Validate() const;
+  // Writes text() to path.tmp, fsyncs it, keeps the current file as path.prev, renames tmp to
+  // path and fsyncs the directory. Refuses (nothing written) if the file's content changed since
+  // Load() or the last Commit(). Committing an unchanged text writes nothing.
+  base::Status Commit();
+
+ private:
+  ConfigEditor(std::string path, std::string text, std::shared_ptr<const GatewayConfig> config);
+
+  // Validates candidate; on success it becomes text() and config().
+  base::Status Accept(std::string candidate);
+
+  std::string path_;
+  std::string on_disk_;  // the file's content when loaded or last committed
+  std::string text_;
+  std::shared_ptr<const GatewayConfig> config_;
+};
+
+}  // namespace tidegate::config
