@@ -241,7 +241,9 @@ HttpResponse Console::Route(const HttpRequest& req, const std::string& session) 
   }
   if (path == "/api/v1/accounts") {
     nlohmann::json list = nlohmann::json::array();
-    for (const AccountRecord& a : accounts_->List()) list.push_back(AccountJson(a, count_of(a.name)));
+    for (const AccountRecord& a : accounts_->List()) {
+      list.push_back(AccountJson(a, count_of(a.name)));
+    }
     return Json(req, http::status::ok, list);
   }
   if (path == "/api/v1/messages") {

@@ -67,7 +67,8 @@ class ConsoleTest : public ::testing::Test {
     std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
     std::smatch m;
     const std::string body = page.body();
-    EXPECT_TRUE(std::regex_search(body, m, std::regex("name=\"csrf_token\" value=\"([0-9a-f]+)\"")));
+    const std::regex token("name=\"csrf_token\" value=\"([0-9a-f]+)\"");
+    EXPECT_TRUE(std::regex_search(body, m, token));
     return {cookie, m.size() > 1 ? m[1].str() : ""};
   }
 

@@ -76,8 +76,9 @@ base::Status IntakeServer::Start() {
                            a.intake_address));
   }
 
-  acceptor_ = std::make_unique<IntakeAcceptor>(store_.get(), accounts_.get(), log_.get(),
-                                               [this] { return ids_->Next(spool::IdAllocator::kMid); });
+  acceptor_ = std::make_unique<IntakeAcceptor>(
+      store_.get(), accounts_.get(), log_.get(),
+      [this] { return ids_->Next(spool::IdAllocator::kMid); });
 
   auto policy = std::make_shared<inbound::SessionPolicy>();
   policy->hostname = cfg.hostname;
