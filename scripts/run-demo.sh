@@ -1,14 +1,36 @@
 #!/usr/bin/env bash
 # run-demo.sh — `make run`: the local demo on loopback. Generates (once) a CA and certificates under
-# run/ (git-ignored), then starts a next-hop mailbox and the gateway (examples/gateway.yaml), and
-# prints where to send mail. Ctrl-C stops everything.
+# run/ (git-ignored), then starts a DNS server (dnsmasq), a next-hop mailbox, the intake
+# (examples/intake.yaml) and the gateway (examples/gateway.yaml), and prints where to send mail
+# and where to look. Ctrl-C (or SIGTERM) stops everything it started.
+# TIDEGATE_BIN overrides the binary (default build/tidegate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUN=$ROOT/run
-BIN=$ROOT/build/tidegate
+BIN=${TIDEGATE_BIN:-$ROOT/build/tidegate}
 PY=/usr/bin/python3
-mkdir -p "$RUN/tls" "$RUN/gateway" "$RUN/intake"
+DNSMASQ=/usr/sbin/dnsmasq
+mkdir -p "$RUN/tls" "$RUN/gateway" "$RUN/intake" "$RUN/logs"
+
+# Every fixed port the demo uses: gateway SMTP, mailbox, intake SMTP, admin, intake console, DNS.
+PORTS=(2525 2626 2727 8080 8081 5353)
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+udp_busy() { ss -Hlun "( sport = :$1 )" 2>/dev/null | grep -q .; }
+busy=()
+for p in "${PORTS[@]}"; do
+  if port_open "$p" || { [ "$p" = 5353 ] && udp_busy "$p"; }; then busy+=("$p"); fi
+done
+# The gateway's admin Web UI is optional (8080); everything else must be free.
+for p in "${busy[@]}"; do
+  if [ "$p" != 8080 ]; then
+    echo "run-demo: port 127.0.0.1:$p is already in use (another demo running?);" \
+         "the demo needs ${PORTS[*]}" >&2
+    exit 1
+  fi
+done
+admin_was_busy=no
+[ "${#busy[@]}" -gt 0 ] && admin_was_busy=yes
 
 cert() {  # cert NAME CN SAN
   local name=$1 cn=$2 san=$3
@@ -32,34 +54,77 @@ for f in admin intake; do
 done
 
 PIDS=()
+STOPPING=
 stop() {
   trap - INT TERM EXIT
+  STOPPING=1
   echo; echo "Stopping ..."
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "Stopped."
 }
 trap stop INT TERM EXIT
 
+wait_port() {  # wait_port PORT NAME PID: up to 15 s, failing early if the process died
+  for _ in $(seq 150); do
+    port_open "$1" && return 0
+    kill -0 "$3" 2>/dev/null || { echo "run-demo: $2 exited; see run/logs/" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "run-demo: $2 is not listening on 127.0.0.1:$1 after 15 s; see run/logs/" >&2
+  return 1
+}
+
 "$BIN" -c examples/gateway.yaml check-config >/dev/null
-$PY -m aiosmtpd -n -l 127.0.0.1:2626 -c aiosmtpd.handlers.Mailbox "$RUN/mailbox" &
+
+# DNS for the demo names only; NXDOMAIN for everything else, at once (no upstream, no timeouts).
+dns_user=()
+[ "$(id -u)" = 0 ] && dns_user=(--user=root)
+"$DNSMASQ" --no-daemon --no-resolv --no-hosts --no-poll --port=5353 --listen-address=127.0.0.1 \
+  --bind-interfaces "${dns_user[@]}" --local=/#/ --log-facility="$RUN/logs/dnsmasq.log" \
+  --host-record=gw.example.com,127.0.0.1 --host-record=intake.example.net,127.0.0.1 \
+  --host-record=mail.example.com,127.0.0.1 --mx-host=example.com,mail.example.com,10 \
+  --mx-host=intake.example.net,intake.example.net,10 2>>"$RUN/logs/dnsmasq.log" &
 PIDS+=($!)
-"$BIN" -c examples/gateway.yaml serve &
-PIDS+=($!)
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null && break
+for _ in $(seq 50); do
+  udp_busy 5353 && break
+  kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "run-demo: dnsmasq exited; see run/logs/" >&2; exit 1; }
   sleep 0.1
 done
+$PY -m aiosmtpd -n -l 127.0.0.1:2626 -c aiosmtpd.handlers.Mailbox "$RUN/mailbox" \
+  >>"$RUN/logs/mailbox.log" 2>&1 &
+PIDS+=($!)
+wait_port 2626 "the mailbox" "${PIDS[-1]}"
+"$BIN" -c examples/intake.yaml intake >>"$RUN/logs/intake.log" 2>&1 &
+PIDS+=($!)
+wait_port 2727 "the intake" "${PIDS[-1]}"
+wait_port 8081 "the intake console" "${PIDS[-1]}"
+"$BIN" -c examples/gateway.yaml serve >>"$RUN/logs/gateway.log" 2>&1 &
+PIDS+=($!)
+wait_port 2525 "the gateway" "${PIDS[-1]}"
+
+admin_line="  admin Web UI     not running (the gateway's admin API is not built yet)"
+if [ "$admin_was_busy" = no ] && port_open 8080; then
+  admin_line="  admin Web UI: http://127.0.0.1:8080 (admin / $(head -n1 "$RUN/admin.password"))"
+fi
 
 cat <<TXT
 
 tidegate demo is running (Ctrl-C stops it):
-  gateway SMTP     127.0.0.1:2525 (STARTTLS, certificate from run/tls/ca.crt)
-  next-hop mailbox 127.0.0.1:2626 → run/mailbox/ (Maildir)
-  mail log         run/gateway/mail_logs/mail.current
+  gateway SMTP     127.0.0.1:2525 (STARTTLS with run/tls/gateway.crt, CA run/tls/ca.crt)
+  next-hop mailbox 127.0.0.1:2626 → run/mailbox/new/ (Maildir)
+  intake SMTP      127.0.0.1:2727 (STARTTLS required; the gateway verifies it with run/tls/ca.crt)
+  intake console:  http://127.0.0.1:8081 (admin / $(head -n1 "$RUN/intake.password"))
+                   accounts: demo (global intake address), sales (the Sales policy's)
+$admin_line
+  DNS              127.0.0.1:5353 (dnsmasq: demo names only)
+  mail logs        run/gateway/mail_logs/mail.current, run/intake/mail_logs/mail.current
 
 Send a message:
   swaks --server 127.0.0.1:2525 --from alice@sender.example --to bob@example.com -tls
-
-Look at the spool while it is stopped:  build/tidegate -c examples/gateway.yaml spool-dump
+Then see it in run/mailbox/new/, and its journal copy in the console (account demo) or with:
+  curl -u admin:$(head -n1 "$RUN/intake.password") 'http://127.0.0.1:8081/api/v1/messages?account=demo'
+(--to ceo@example.com goes through the Sales policy to the account sales.)
 TXT
-wait -n "${PIDS[@]}"
+wait -n "${PIDS[@]}" || true
+[ -n "$STOPPING" ] || echo "run-demo: a demo process exited; see run/logs/" >&2

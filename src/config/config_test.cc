@@ -90,7 +90,10 @@ TEST(GatewayConfig, ContractExampleLoads) {
   EXPECT_EQ(c.policies[0].recipients,
             (std::vector<std::string>{"@sales.example.com", "ceo@example.com"}));
   EXPECT_TRUE(c.policies[0].senders.empty());
-  EXPECT_EQ(c.policies[0].tdc.mode, PolicyTdcMode::kDefault);
+  // The demo's Sales policy journals to the intake example's second account (`sales`).
+  EXPECT_EQ(c.policies[0].tdc.mode, PolicyTdcMode::kCustom);
+  EXPECT_EQ(c.policies[0].tdc.intake_address->str(),
+            "5a1e5c0d-7f3b-4e2a-9c1d-2b8e6f4a9d30@intake.example.net");
   EXPECT_EQ(c.DefaultPolicy().name, "DEFAULT");
   EXPECT_EQ(c.DefaultPolicy().tdc.mode, PolicyTdcMode::kGlobal);
   EXPECT_EQ(c.admin.bind.str(), "127.0.0.1:8080");

@@ -43,8 +43,9 @@ TEST(IntakeConfig, ExampleLoads) {
   EXPECT_EQ(c.data_dir, dir / "run/intake");
   EXPECT_EQ(c.console.bind.str(), "127.0.0.1:8081");
   EXPECT_EQ(c.console.password_file, dir / "run/intake.password");
-  ASSERT_EQ(c.accounts.size(), 1u);
+  ASSERT_EQ(c.accounts.size(), 2u);
   EXPECT_EQ(c.accounts[0].name, "demo");
+  EXPECT_EQ(c.accounts[1].name, "sales");
 }
 
 // The gateway example journals to the address the intake example serves, over the route the
@@ -69,6 +70,14 @@ TEST(IntakeConfig, ExamplesAgreeOnTheIntakeAddressAndPort) {
   EXPECT_NE((*intake)->FindAccountByAddress(address), nullptr);
   const auto& route = (*gateway)->smtp_routes.at(address.domain_lower());
   EXPECT_EQ(route.at(0), (*intake)->listen);
+  // The Sales policy's custom intake address is the intake's second account.
+  const auto* sales = (*gateway)->FindPolicy("Sales");
+  ASSERT_NE(sales, nullptr);
+  auto custom = (*gateway)->JournalAddress(*sales);
+  ASSERT_TRUE(custom.has_value());
+  const auto* account = (*intake)->FindAccountByAddress(*custom);
+  ASSERT_NE(account, nullptr);
+  EXPECT_EQ(account->name, "sales");
 }
 
 TEST(IntakeConfig, DefaultsApply) {

@@ -1,4 +1,4 @@
-// main.cc — the tidegate command line (CONTRACT §2): serve, check-config, and later the intake and
+// main.cc — the tidegate command line (CONTRACT §2): serve, check-config, intake, and later the
 // operator commands. Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 #include <CLI/CLI.hpp>
 #include <signal.h>
@@ -12,6 +12,7 @@
 
 #include "base/filesystem.h"
 #include "config/config.h"
+#include "intake/intake_server.h"
 #include "server/data_dir_lock.h"
 #include "server/gateway.h"
 #include "spool/spool.h"
@@ -122,6 +123,28 @@ int Serve(const std::string& path) {
   return gateway.Run();
 }
 
+// The threat-defense intake service (CONTRACT §8), in the foreground until SIGTERM/SIGINT.
+int Intake(const std::string& path) {
+  auto cfg = tidegate::config::LoadIntakeConfig(path);
+  if (!cfg) {
+    std::cerr << cfg.error().message << "\n";
+    return 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  // Held until exit: one intake per data_dir.
+  auto lock = tidegate::server::LockDataDir((*cfg)->data_dir);
+  if (!lock) {
+    std::cerr << "tidegate: " << lock.error().message << "\n";
+    return 1;
+  }
+  tidegate::intake::IntakeServer intake(*cfg);
+  if (auto s = intake.Start(); !s) {
+    std::cerr << "tidegate: " << s.error().message << "\n";
+    return 1;
+  }
+  return intake.Run();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +157,8 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate the configuration and exit");
   auto* dump = app.add_subcommand(
       "spool-dump", "print the messages in the spool as JSON (the gateway must be stopped)");
+  auto* intake = app.add_subcommand(
+      "intake", "run the threat-defense intake service (-c names its intake.yaml)");
   bool dump_bodies = false;
   dump->add_flag("--bodies", dump_bodies, "include each message body (base64)");
 
@@ -146,5 +171,6 @@ int main(int argc, char** argv) {
   if (*serve) return Serve(config_path);
   if (*check) return CheckConfig(config_path);
   if (*dump) return SpoolDump(config_path, dump_bodies);
+  if (*intake) return Intake(config_path);
   return 2;
 }
