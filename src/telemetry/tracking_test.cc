@@ -420,6 +420,36 @@ TEST_F(TrackingTest, ACorruptFileIsMovedAsideAndAFreshStoreStarts) {
   EXPECT_THAT(Texts(Events(*t, 1)), ElementsAre());
 }
 
+TEST_F(TrackingTest, DamageFoundWhileWritingMovesTheFileAsideAndKeepsTheBatch) {
+  {
+    auto t = OpenStore();
+    ASSERT_NE(t, nullptr);
+    for (int i = 0; i < 2000; ++i) t->AddEvent(1, kFeb16, std::string(100, 'e'));
+  }  // closed: the WAL is checkpointed into the file
+  // Keep page 1 (header and schema) so that Open() succeeds; wreck every other page.
+  std::string bytes = ReadAll(path_);
+  ASSERT_GT(bytes.size(), 8u * 4096);
+  for (std::size_t i = 4096; i < bytes.size(); ++i) bytes[i] = static_cast<char>(0xA5 ^ i);
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  auto t = OpenStore();
+  ASSERT_NE(t, nullptr);
+  EXPECT_THAT(t->notes(), ElementsAre());
+  t->AddEvent(2, kFeb16, "written into the fresh store");
+  t->Flush();
+  ASSERT_EQ(t->notes().size(), 1u);
+  EXPECT_THAT(t->notes()[0], HasSubstr("moved aside"));
+  EXPECT_EQ(t->dropped(), 0u);
+  EXPECT_THAT(Texts(Events(*t, 2)), ElementsAre("written into the fresh store"));
+  EXPECT_THAT(Texts(Events(*t, 1)), ElementsAre());
+  // The damaged pages are kept as they were (SQLite may have touched page 1's counters).
+  const std::string kept = ReadAll(path_ + ".corrupt-20240217T031924");
+  EXPECT_EQ(kept.size(), bytes.size());
+  EXPECT_TRUE(kept.size() > 4096 && kept.compare(4096, std::string::npos, bytes, 4096) == 0);
+}
+
 TEST_F(TrackingTest, OpenFailsWhenNoStoreCanBeCreated) {
   std::filesystem::create_directories(path_);  // a folder where the file should be
   auto t = Tracking::Open(Options());
