@@ -26,8 +26,9 @@
 // committed, changes are dropped and counted (dropped()); the last write error is kept
 // (last_error()). A file that is not a database, or a database found corrupt (at Open or while
 // writing), is moved aside as `tracking.db.corrupt-<YYYYMMDDTHHMMSS>` (local time; `_1`, `_2`
-// when taken; its WAL beside it) and a fresh store is started; notes() says so. Open() fails only when no store can be created at all (for example
-// an unwritable folder); the wiring may then run without tracking.
+// when taken; its WAL beside it) and a fresh store is started; notes() says so. Open() fails
+// only when no store can be created at all (for example an unwritable folder); the wiring may
+// then run without tracking.
 #pragma once
 
 #include <chrono>
