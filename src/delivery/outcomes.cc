@@ -93,6 +93,14 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   ms.pending -= std::min(ms.pending, finals);
   const bool finished = ms.pending == 0 && finals > 0;
 
+  for (const auto& [rid, reply] : context.replies) {
+    if (reply.code >= 400 && !reply.synthetic) {
+      counters_->RecordError(display,
+                             reply.code >= 500 ? telemetry::Counters::ErrorKind::kPermanent
+                                               : telemetry::Counters::ErrorKind::kTemporary,
+                             fmt::format("{} {}", reply.code, reply.Text()));
+    }
+  }
   // Counters reflect the attempt at once; the log waits for durability.
   if (!plan.delivered.empty()) counters_->Delivered(display, plan.delivered.size());
   if (!plan.retried.empty()) {
@@ -150,6 +158,13 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
     if (finished) {
       if (it->second->kind == spool::MessageKind::kJournal) --journal_backlog_;
       log_->Info(fmt::format("Message finished MID {} done", mid));
+      if (sink_) {
+        const auto& m = *it->second;
+        sink_(DeliveryEvent{mid, m.parent_mid, m.kind == spool::MessageKind::kJournal,
+                            fmt::format("Message {} done ({} recipient(s) failed)", mid,
+                                        m.failed.size()),
+                            m.failed.empty() ? "delivered" : "done with failures"});
+      }
       messages_.erase(it);
     }
   };
@@ -180,7 +195,7 @@ void QueueManager::LogPlan(const queue::Plan& plan, const AttemptContext& contex
   const bool tdc = ms.kind == spool::MessageKind::kJournal;
   const std::string& service = config_->tdc.service_name;
   auto emit = [&](std::uint64_t mid, std::string text) {
-    if (sink_) sink_(DeliveryEvent{mid, ms.parent_mid, tdc, std::move(text)});
+    if (sink_) sink_(DeliveryEvent{mid, ms.parent_mid, tdc, std::move(text), ""});
   };
   auto reply_of = [&](std::uint32_t rid) {
     auto r = context.replies.find(rid);

@@ -329,6 +329,11 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
                      {hard ? queue::FailureClass::kDnsHard : queue::FailureClass::kDnsTemporary, 0},
                      failure_context);
   } else {
+    std::vector<std::string> hops;
+    for (const HostCandidate& c : hop.hosts) {
+      hops.push_back(fmt::format("{} [{}]:{}", c.host, c.address.to_string(), c.port));
+    }
+    counters_->SetNextHops(display, std::move(hops));
     std::string error;
     const auto connect_timeout = config_->delivery.connect_timeout;
     const bool connected = co_await transport.Connect(
@@ -407,6 +412,13 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
                   ? fmt::format("{}.7.{}", cls, missing ? 10 : 5)
                   : "4.4.2";
         }
+        counters_->RecordError(
+            display,
+            failure.cls == queue::FailureClass::kTls ? telemetry::Counters::ErrorKind::kTls
+            : failure.cls == queue::FailureClass::kPermanent
+                ? telemetry::Counters::ErrorKind::kPermanent
+                : telemetry::Counters::ErrorKind::kTemporary,
+            failure_context.failure_text);
         if (ds.tdc) {
           log_->Info(fmt::format(
               "TDC: Connection Error: DCID {} domain: {} IP: {} port: {} details: {} interface: "

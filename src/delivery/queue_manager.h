@@ -53,6 +53,7 @@ struct DeliveryEvent {
   std::uint64_t parent_mid = 0;   // journal copies: the original
   bool journal = false;
   std::string text;               // tracking text, e.g. "Message 12 to RID [0] delivered"
+  std::string status;             // when the message's state changed: "done" ("" = unchanged)
 };
 
 class QueueManager {

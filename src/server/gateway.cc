@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/filesystem.h"
+#include "server/admin_api.h"
 #include "server/data_dir_lock.h"
 
 namespace tidegate::server {
@@ -80,6 +81,16 @@ base::Status Gateway::Start() {
                                                     &base::SystemClock::Instance(),
                                                     [this] { return config(); });
   if (base::Status s = queue_->Start(); !s) return s;
+  telemetry::TrackingOptions tracking_options;
+  tracking_options.path = base::JoinPath(cfg->data_dir, "tracking.db");
+  auto tracking = telemetry::Tracking::Open(tracking_options);
+  if (!tracking) return tracking.error();
+  tracking_ = std::move(*tracking);
+  for (const std::string& note : tracking_->notes()) log_->Warning("Message tracking: " + note);
+  queue_->set_event_sink([this](const delivery::DeliveryEvent& e) {
+    tracking_->AddEvent(e.mid, base::SystemClock::Instance().Now(), e.text);
+    if (!e.status.empty()) tracking_->SetStatus(e.mid, e.status);
+  });
   queue_->Enqueue(spool_->TakeRecovered());
   pipeline_ = std::make_unique<MessagePipeline>(
       spool_.get(), log_.get(), &counters_, [this] { return config(); },
@@ -87,7 +98,8 @@ base::Status Gateway::Start() {
           .queued = [this](std::vector<spool::MessageMeta> metas) {
             queue_->Enqueue(std::move(metas));
           },
-          .journal_backlog = [this] { return queue_->journal_backlog(); }});
+          .journal_backlog = [this] { return queue_->journal_backlog(); },
+          .tracking = tracking_.get()});
   services_.next_icid = [this] { return spool_->NextIcid(); };
   services_.next_mid = [this] { return spool_->NextMid(); };
   services_.log = log_.get();
@@ -98,6 +110,7 @@ base::Status Gateway::Start() {
     return session_policy_;
   };
 
+  if (base::Status s = StartAdmin(); !s) return s;
   for (const config::Listener& l : cfg->listeners) {
     auto listener = std::make_unique<inbound::Listener>(io_, l, &services_);
     if (base::Status s = listener->Start(); !s) return s;
@@ -108,11 +121,60 @@ base::Status Gateway::Start() {
   return base::Status::Ok();
 }
 
+namespace {
+
+base::Result<std::string> ReadPasswordFile(const std::string& path) {
+  auto text = base::PosixFilesystem().ReadWholeFile(path);
+  if (!text) return text.error();
+  std::string p = *text;
+  if (auto nl = p.find_first_of("\r\n"); nl != std::string::npos) p.resize(nl);
+  if (p.empty()) return base::MakeError("admin password file " + path + " is empty");
+  return p;
+}
+
+}  // namespace
+
+base::Status Gateway::StartAdmin() {
+  auto cfg = config();
+  if (cfg->admin.password_file.empty()) {
+    log_->Warning("No admin section with a password_file: the admin API and Web UI are off");
+    return base::Status::Ok();
+  }
+  auto password = ReadPasswordFile(cfg->admin.password_file);
+  if (!password) return password.error();
+  admin::ServerOptions options;
+  options.bind_host = cfg->admin.bind.host;
+  options.port = cfg->admin.bind.port;
+  options.user = cfg->admin.user;
+  options.password = *password;
+  options.audit = [this](std::string line) { log_->Info("admin: " + line); };
+  admin_ = std::make_unique<admin::Server>(io_, options);
+  RegisterAdminApi(*admin_,
+                   AdminContext{.counters = &counters_,
+                                .queue = queue_.get(),
+                                .tracking = tracking_.get(),
+                                .log = log_.get(),
+                                .spool = spool_.get(),
+                                .config = [this] { return config(); },
+                                .reload = [this] { return Reload(); },
+                                .connections_in =
+                                    [this] {
+                                      std::uint32_t n = 0;
+                                      for (auto& [name, l] : listeners_) n += l->active_sessions();
+                                      return n;
+                                    },
+                                .started = started_});
+  if (base::Status s = admin_->Start(); !s) return s;
+  log_->Info(fmt::format("Admin API and Web UI on http://{}:{}/", cfg->admin.bind.host,
+                         admin_->port()));
+  return base::Status::Ok();
+}
+
 void Gateway::WaitForSignals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGHUP) {
-      Reload();
+      (void)Reload();
       WaitForSignals();
       return;
     }
@@ -120,18 +182,18 @@ void Gateway::WaitForSignals() {
   });
 }
 
-void Gateway::Reload() {
+base::Status Gateway::Reload() {
   auto old_cfg = config();
   auto loaded = config::LoadGatewayConfig(old_cfg->path);
   if (!loaded) {
     log_->Critical("Configuration reload refused, keeping the running configuration: " +
                    loaded.error().message);
-    return;
+    return loaded.error();
   }
   std::shared_ptr<const config::GatewayConfig> cfg = *loaded;
   if (cfg->data_dir != old_cfg->data_dir) {
     log_->Critical("Configuration reload refused: data_dir cannot change while running");
-    return;
+    return base::MakeError("data_dir cannot change while running");
   }
   // Listeners: update in place, start new ones, stop removed ones. Open sessions keep going.
   std::map<std::string, std::unique_ptr<inbound::Listener>> next;
@@ -144,7 +206,7 @@ void Gateway::Reload() {
     if (it != listeners_.end() && old != nullptr && old->bind.str() == l.bind.str()) {
       if (base::Status s = it->second->UpdateConfig(l); !s) {
         log_->Critical("Configuration reload refused: " + s.error().message);
-        return;
+        return s;
       }
       next[l.name] = std::move(it->second);
       listeners_.erase(it);
@@ -167,7 +229,13 @@ void Gateway::Reload() {
     session_policy_ = MakeSessionPolicy(cfg);
   }
   queue_->ConfigChanged();
+  if (admin_) {
+    if (auto password = ReadPasswordFile(cfg->admin.password_file)) {
+      admin_->UpdateCredentials(cfg->admin.user, *password);
+    }
+  }
   log_->Info("Configuration reloaded from " + cfg->path);
+  return base::Status::Ok();
 }
 
 void Gateway::BeginShutdown() {
@@ -175,6 +243,7 @@ void Gateway::BeginShutdown() {
   stopping_ = true;
   log_->Info("Shutting down: no new connections, draining open sessions");
   for (auto& [name, listener] : listeners_) listener->Stop();
+  if (admin_) admin_->Stop();
   queue_->Stop();
   auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
   auto timer = std::make_shared<asio::steady_timer>(io_);
@@ -201,9 +270,11 @@ int Gateway::Run() {
   WaitForSignals();
   io_.run();
   listeners_.clear();
+  admin_.reset();
   pipeline_.reset();
   spool_.reset();  // finishes queued commits
   queue_.reset();
+  tracking_.reset();  // flushes queued tracking writes
   if (log_) log_->Info("tidegate stopped");
   log_.reset();
   return 0;

@@ -16,11 +16,13 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "delivery/queue_manager.h"
+#include "admin/server.h"
 #include "inbound/listener.h"
 #include "server/message_pipeline.h"
 #include "spool/spool.h"
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
+#include "telemetry/tracking.h"
 
 namespace tidegate::server {
 
@@ -40,7 +42,10 @@ class Gateway {
   static std::shared_ptr<const inbound::SessionPolicy> MakeSessionPolicy(
       const std::shared_ptr<const config::GatewayConfig>& cfg);
   void WaitForSignals();
-  void Reload();
+  // Re-reads the configuration file and applies it; a bad file is refused and the running
+  // configuration stays. Used by SIGHUP and by live changes from the admin API.
+  base::Status Reload();
+  base::Status StartAdmin();
   void BeginShutdown();
 
   mutable std::mutex config_mu_;
@@ -53,7 +58,10 @@ class Gateway {
   std::unique_ptr<spool::Spool> spool_;
   telemetry::Counters counters_;
   std::unique_ptr<delivery::QueueManager> queue_;
+  std::unique_ptr<telemetry::Tracking> tracking_;
   std::unique_ptr<MessagePipeline> pipeline_;
+  std::unique_ptr<admin::Server> admin_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   inbound::SessionServices services_;
   std::map<std::string, std::unique_ptr<inbound::Listener>> listeners_;
   bool stopping_ = false;

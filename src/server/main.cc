@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/filesystem.h"
+#include "cli/commands.h"
 #include "config/config.h"
 #include "intake/intake_server.h"
 #include "server/data_dir_lock.h"
@@ -162,6 +163,23 @@ int main(int argc, char** argv) {
   bool dump_bodies = false;
   dump->add_flag("--bodies", dump_bodies, "include each message body (base64)");
 
+  // Operator commands talk to the running gateway's admin API. Their own arguments (including
+  // track's --mid and the like) are passed through as they are; --json is understood by all.
+  std::vector<std::pair<std::string, CLI::App*>> operator_commands;
+  for (const auto& [name, help] : std::vector<std::pair<std::string, std::string>>{
+           {"tophosts", "delivery status per destination: tophosts [active|conn|delivered|hard|soft]"},
+           {"status", "counters, gauges and queue sizes"},
+           {"workqueue", "queue sizes per destination and stage"},
+           {"hoststatus", "one destination: hoststatus DOMAIN"},
+           {"track", "message tracking: track --mid N | --message-id ID | --recipient ADDR | --sender ADDR"},
+           {"tdcconfig", "Threat Defense Connector settings: tdcconfig [show | enable ADDRESS | disable]"},
+           {"policyconfig",
+            "incoming mail policies: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS]"}}) {
+    auto* sub = app.add_subcommand(name, help);
+    sub->prefix_command();
+    operator_commands.emplace_back(name, sub);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -172,5 +190,23 @@ int main(int argc, char** argv) {
   if (*check) return CheckConfig(config_path);
   if (*dump) return SpoolDump(config_path, dump_bodies);
   if (*intake) return Intake(config_path);
+  for (const auto& [name, sub] : operator_commands) {
+    if (!*sub) continue;
+    auto cfg = tidegate::config::LoadGatewayConfig(config_path);
+    if (!cfg) {
+      std::cerr << cfg.error().message << "\n";
+      return 2;
+    }
+    tidegate::cli::CommandOptions options;
+    std::vector<std::string> args;
+    for (const std::string& a : sub->remaining()) {
+      if (a == "--json") {
+        options.json = true;
+      } else {
+        args.push_back(a);
+      }
+    }
+    return tidegate::cli::RunCommand(**cfg, name, args, options, std::cout, std::cerr);
+  }
   return 2;
 }

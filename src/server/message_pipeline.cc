@@ -6,6 +6,7 @@
 #include "mail/journal_report.h"
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
+#include "telemetry/tracking.h"
 
 namespace tidegate::server {
 
@@ -35,6 +36,8 @@ namespace {
 // Log lines to write once the commit is durable, in order.
 struct PendingLog {
   std::vector<std::string> lines;
+  std::vector<telemetry::MessageSummary> summaries;
+  std::vector<std::pair<std::uint64_t, std::string>> events;  // tracking lines per MID
   std::vector<spool::MessageMeta> queued;
   std::uint64_t recipients = 0;
   std::uint64_t journal_copies = 0;
@@ -90,7 +93,33 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
     if (!message.message_id.empty()) meta.attrs["message_id"] = message.message_id;
     if (!message.subject.empty()) meta.attrs["subject"] = message.subject;
 
+    telemetry::MessageSummary summary;
+    summary.mid = mid;
+    summary.icid = message.icid;
+    summary.received = message.received;
+    summary.sender = meta.sender;
+    summary.recipients = policy_recipients;
+    summary.message_id = message.message_id;
+    summary.subject = message.subject;
+    summary.policy = policy.name;
+    summary.parent_mid = meta.parent_mid;
+    summary.status = "queued";
+    pending->summaries.push_back(summary);
+    pending->events.emplace_back(
+        mid, fmt::format("Incoming connection (ICID {}) from {} ({}) on {}{}", message.icid,
+                         message.client_ip, message.helo, message.listener,
+                         message.tls ? ", TLS" : ""));
+    pending->events.emplace_back(
+        mid, fmt::format("Message {} received from <{}> for {} recipient(s), {} bytes", mid,
+                         meta.sender, policy_recipients.size(), message.body.size()));
+    if (!message.message_id.empty()) {
+      pending->events.emplace_back(mid, fmt::format("Message-ID '{}'", message.message_id));
+    }
+    pending->events.emplace_back(mid, fmt::format("Subject '{}'", message.subject));
     if (gi > 0) {
+      pending->events.emplace_back(
+          mid, fmt::format("Message {} was split from message {} by policy {}", mid, message.mid,
+                           policy.name));
       pending->lines.push_back(
           fmt::format("MID {} was split creating MID {} due to a per-recipient policy {} in the "
                       "inbound table",
@@ -132,6 +161,25 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
             .now = message.received,
             .original_mid = mid});
         ++new_copies;
+        telemetry::MessageSummary js;
+        js.mid = jmid;
+        js.icid = message.icid;
+        js.received = message.received;
+        js.sender = "";
+        js.recipients = {intake->str()};
+        js.message_id = message.message_id;
+        js.subject = message.subject;
+        js.policy = policy.name;
+        js.parent_mid = mid;
+        js.journal = true;
+        js.status = "queued";
+        pending->summaries.push_back(js);
+        const std::string generated = fmt::format(
+            "TDC: Message {} generated based on message {} by Threat Defense Connector, for {} "
+            "at {}",
+            jmid, mid, cfg->tdc.service_name, intake->str());
+        pending->events.emplace_back(mid, generated);
+        pending->events.emplace_back(jmid, generated);
         pending->lines.push_back(
             fmt::format("MID {} generated based on MID {} by Threat Defense Connector", jmid, mid));
         pending->lines.push_back(fmt::format(
@@ -140,6 +188,8 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
       }
     }
     pending->lines.push_back(fmt::format("MID {} queued for delivery", mid));
+    pending->events.emplace_back(
+        mid, fmt::format("Message {} matched policy {}; queued for delivery", mid, policy.name));
     pending->recipients += meta.recipients.size();
 
     // The last group takes the body; earlier ones copy it.
@@ -159,6 +209,15 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
                  [this, pending, done = std::move(done)](base::Status status) mutable {
                    if (status.ok()) {
                      for (std::string& line : pending->lines) log_->Info(std::move(line));
+                     if (hooks_.tracking != nullptr) {
+                       for (auto& summary : pending->summaries) {
+                         hooks_.tracking->RecordMessage(std::move(summary));
+                       }
+                       const base::SystemTime now = base::SystemClock::Instance().Now();
+                       for (auto& [mid, text] : pending->events) {
+                         hooks_.tracking->AddEvent(mid, now, std::move(text));
+                       }
+                     }
                      counters_->UpdateGlobal([&](telemetry::GlobalCounters& g) {
                        ++g.messages_received;
                        g.recipients_received += pending->recipients;

@@ -25,6 +25,7 @@
 namespace tidegate::telemetry {
 class MailLog;
 class Counters;
+class Tracking;
 }  // namespace tidegate::telemetry
 
 namespace tidegate::server {
@@ -36,6 +37,8 @@ class MessagePipeline final : public inbound::MessageAcceptor {
     std::function<void(std::vector<spool::MessageMeta>)> queued;
     // Journal copies queued now (the TDC's spool quota is checked against it).
     std::function<std::size_t()> journal_backlog;
+    // Message tracking (may be null).
+    telemetry::Tracking* tracking = nullptr;
   };
   MessagePipeline(spool::Spool* spool, telemetry::MailLog* log, telemetry::Counters* counters,
                   std::function<std::shared_ptr<const config::GatewayConfig>()> config,

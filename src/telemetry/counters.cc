@@ -42,6 +42,22 @@ void Counters::SetDown(const std::string& destination, bool down) {
   destinations_[destination].down = down;
 }
 
+void Counters::RecordError(const std::string& destination, ErrorKind kind, std::string text) {
+  std::lock_guard lock(mu_);
+  auto& d = destinations_[destination];
+  d.last_error = text;
+  switch (kind) {
+    case ErrorKind::kTemporary: d.last_4xx = std::move(text); break;
+    case ErrorKind::kPermanent: d.last_5xx = std::move(text); break;
+    case ErrorKind::kTls: d.last_tls_error = std::move(text); break;
+  }
+}
+
+void Counters::SetNextHops(const std::string& destination, std::vector<std::string> hops) {
+  std::lock_guard lock(mu_);
+  destinations_[destination].next_hops = std::move(hops);
+}
+
 void Counters::Touch(const std::string& destination) {
   std::lock_guard lock(mu_);
   destinations_[destination];

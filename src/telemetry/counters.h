@@ -20,6 +20,10 @@ struct DestinationCounters {
   std::uint32_t connections_out = 0;  // open outbound connections now
   bool down = false;                // as of the last delivery attempt
   std::string last_error;           // last 4xx/5xx/TLS/network error text
+  std::string last_4xx;             // last temporary SMTP reply
+  std::string last_5xx;             // last permanent SMTP reply
+  std::string last_tls_error;       // last TLS failure
+  std::vector<std::string> next_hops;  // "host [ip]:port" of the last resolution, in order
 };
 
 struct GlobalCounters {
@@ -42,6 +46,9 @@ class Counters {
   void ConnectionOpened(const std::string& destination);
   void ConnectionClosed(const std::string& destination);
   void SetDown(const std::string& destination, bool down);
+  enum class ErrorKind { kTemporary, kPermanent, kTls };
+  void RecordError(const std::string& destination, ErrorKind kind, std::string text);
+  void SetNextHops(const std::string& destination, std::vector<std::string> hops);
   // Ensures a row exists (the.tdc.queue is listed while the TDC is enabled, even when idle).
   void Touch(const std::string& destination);
 

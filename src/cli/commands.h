@@ -1,0 +1,27 @@
+// commands.h — the operator commands of CONTRACT §2 (tophosts, status, workqueue, hoststatus,
+// track, tdcconfig, policyconfig), run against the running gateway's admin API (admin.bind,
+// admin.user, admin.password_file of the same configuration file).
+// Output goes to `out`, errors to `err`; the return value is the process exit code:
+// 0 ok, 1 error (API unreachable, refused change...), 2 usage error.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace tidegate::cli {
+
+struct CommandOptions {
+  bool json = false;  // print the API's JSON instead of the human layout
+};
+
+int RunCommand(const config::GatewayConfig& config, const std::string& command,
+               const std::vector<std::string>& args, const CommandOptions& options,
+               std::ostream& out, std::ostream& err);
+
+// Percent-encoding for query values.
+std::string UrlEncode(std::string_view text);
+
+}  // namespace tidegate::cli

@@ -1,0 +1,393 @@
+// admin_api.cc — see admin_api.h.
+#include "server/admin_api.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "config/editor.h"
+
+namespace tidegate::server {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using admin::Request;
+using admin::Response;
+
+namespace {
+
+std::optional<std::uint64_t> ParseU64(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::int64_t Epoch(base::SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+const char* ModeName(config::PolicyTdcMode m) {
+  switch (m) {
+    case config::PolicyTdcMode::kDefault: return "default";
+    case config::PolicyTdcMode::kGlobal: return "global";
+    case config::PolicyTdcMode::kOff: return "off";
+    case config::PolicyTdcMode::kCustom: return "custom";
+  }
+  return "default";
+}
+
+json PolicyJson(const config::GatewayConfig& cfg, const config::Policy& p, std::size_t order) {
+  json j;
+  j["order"] = order;
+  j["name"] = p.name;
+  j["recipients"] = p.recipients;
+  j["senders"] = p.senders;
+  json tdc;
+  tdc["mode"] = ModeName(p.tdc.mode);
+  if (p.tdc.intake_address) tdc["intake_address"] = p.tdc.intake_address->str();
+  tdc["display"] = PolicyTdcDisplay(cfg, p);
+  auto effective = cfg.JournalAddress(p);
+  tdc["effective_intake_address"] = effective ? json(effective->str()) : json(nullptr);
+  j["threat_defense_connector"] = tdc;
+  return j;
+}
+
+json TdcJson(const config::GatewayConfig& cfg) {
+  const auto& t = cfg.tdc;
+  return json{{"enabled", t.enabled},
+              {"intake_address", t.intake_address ? json(t.intake_address->str()) : json(nullptr)},
+              {"service_name", t.service_name},
+              {"remote_ip_header", t.remote_ip_header},
+              {"min_connections", t.min_connections},
+              {"max_connections", t.max_connections},
+              {"max_queue_time_seconds",
+               std::chrono::duration_cast<std::chrono::seconds>(t.max_queue_time).count()},
+              {"retry_delay_seconds",
+               std::chrono::duration_cast<std::chrono::seconds>(t.retry_delay).count()},
+              {"max_queued", t.max_queued}};
+}
+
+// The tophosts rows: every destination the counters know, merged with the scheduler's gauges;
+// journal-copy destinations are one row, the.tdc.queue.
+json TophostsJson(const AdminContext& ctx) {
+  struct Row {
+    std::uint64_t active = 0, connections = 0, delivered = 0, soft = 0, hard = 0;
+    bool down = false;
+  };
+  std::map<std::string, Row> rows;
+  for (const auto& [name, c] : ctx.counters->Destinations()) {
+    if (name == delivery::kTdcQueue && !ctx.config()->tdc.enabled) continue;
+    Row& r = rows[name];
+    r.connections = c.connections_out;
+    r.delivered = c.delivered;
+    r.soft = c.soft_bounced;
+    r.hard = c.hard_bounced;
+    r.down = c.down;
+  }
+  if (ctx.config()->tdc.enabled) rows[delivery::kTdcQueue];
+  for (const auto& s : ctx.queue->Status()) {
+    Row& r = rows[delivery::DisplayName(s.destination)];
+    r.active += s.active_recipients;
+  }
+  json out = json::array();
+  for (const auto& [name, r] : rows) {
+    out.push_back({{"host", name},
+                   {"active", r.active},
+                   {"connections_out", r.connections},
+                   {"delivered", r.delivered},
+                   {"soft_bounced", r.soft},
+                   {"hard_bounced", r.hard},
+                   {"down", r.down}});
+  }
+  return out;
+}
+
+void Audit(const AdminContext& ctx, const Request& req, const std::string& what) {
+  ctx.log->Info(fmt::format("admin: user {} from {}: {}", req.user, req.remote_ip, what));
+}
+
+json BodyJson(const Request& req) {
+  if (!req.form.empty()) {
+    json j = json::object();
+    for (const auto& [k, v] : req.form) j[k] = v;
+    return j;
+  }
+  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : json(nullptr);
+}
+
+// Applies one ConfigEditor change: validate, commit atomically, reload live.
+Response ApplyEdit(const AdminContext& ctx, const Request& req, const std::string& what,
+                   const std::function<base::Status(config::ConfigEditor&)>& edit) {
+  auto editor = config::ConfigEditor::Load(ctx.config()->path);
+  if (!editor) return Response::Error(500, editor.error().message);
+  if (base::Status s = edit(*editor); !s) return Response::Error(400, s.error().message);
+  if (auto v = editor->Validate(); !v) return Response::Error(400, v.error().message);
+  if (base::Status s = editor->Commit(); !s) return Response::Error(409, s.error().message);
+  if (base::Status s = ctx.reload(); !s) return Response::Error(500, s.error().message);
+  Audit(ctx, req, what);
+  return Response::Json(200, json{{"ok", true}});
+}
+
+}  // namespace
+
+std::string PolicyTdcDisplay(const config::GatewayConfig& cfg, const config::Policy& policy) {
+  if (policy.tdc.mode == config::PolicyTdcMode::kDefault) return "(use default)";
+  return cfg.JournalAddress(policy) ? "Enabled" : "Disabled";
+}
+
+void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
+  auto c = std::make_shared<AdminContext>(std::move(ctx));
+
+  server.Api("GET", "/api/v1/status", [c](Request&) -> asio::awaitable<Response> {
+    const auto g = c->counters->Global();
+    const auto spool = c->spool->stats();
+    std::size_t ready = 0, scheduled = 0, in_flight = 0, active = 0;
+    for (const auto& s : c->queue->Status()) {
+      ready += s.ready_entries;
+      scheduled += s.scheduled_entries;
+      in_flight += s.in_flight_entries;
+      active += s.active_recipients;
+    }
+    json j{{"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::steady_clock::now() - c->started)
+                                  .count()},
+           {"hostname", c->config()->hostname},
+           {"counters",
+            {{"connections_in", g.connections_in},
+             {"messages_received", g.messages_received},
+             {"recipients_received", g.recipients_received},
+             {"recipients_delivered", g.recipients_delivered},
+             {"recipients_bounced", g.recipients_bounced},
+             {"journal_copies", g.journal_copies},
+             {"journal_delivered", g.journal_delivered},
+             {"journal_failed", g.journal_failed},
+             {"dsns_generated", g.dsns_generated}}},
+           {"gauges",
+            {{"connections_in", c->connections_in()},
+             {"connections_out", c->queue->open_connections()},
+             {"active_recipients", active},
+             {"entries_ready", ready},
+             {"entries_scheduled", scheduled},
+             {"entries_in_flight", in_flight},
+             {"journal_backlog", c->queue->journal_backlog()},
+             {"spool_messages", spool.live_messages},
+             {"spool_segments", spool.segments},
+             {"spool_bytes", spool.bytes}}},
+           {"tdc_enabled", c->config()->tdc.enabled}};
+    co_return Response::Json(200, j);
+  });
+
+  server.Api("GET", "/api/v1/tophosts", [c](Request&) -> asio::awaitable<Response> {
+    co_return Response::Json(
+        200, json{{"as_of", Epoch(base::SystemClock::Instance().Now())}, {"rows", TophostsJson(*c)}});
+  });
+
+  server.Api("GET", "/api/v1/workqueue", [c](Request&) -> asio::awaitable<Response> {
+    json rows = json::array();
+    std::size_t total = 0;
+    for (const auto& s : c->queue->Status()) {
+      total += s.active_recipients;
+      rows.push_back({{"destination", s.destination},
+                      {"queue", delivery::DisplayName(s.destination)},
+                      {"active_recipients", s.active_recipients},
+                      {"ready", s.ready_entries},
+                      {"scheduled", s.scheduled_entries},
+                      {"in_flight", s.in_flight_entries},
+                      {"window", s.window},
+                      {"down", s.down}});
+    }
+    co_return Response::Json(200, json{{"active_recipients", total},
+                                       {"spool_messages", c->spool->stats().live_messages},
+                                       {"destinations", rows}});
+  });
+
+  server.Api("GET", "/api/v1/hoststatus", [c](Request& req) -> asio::awaitable<Response> {
+    auto it = req.query.find("domain");
+    if (it == req.query.end() || it->second.empty()) {
+      co_return Response::Error(400, "domain parameter required");
+    }
+    const std::string domain = mail::AsciiLower(it->second);
+    auto counters = c->counters->Destinations();
+    auto cit = counters.find(domain);
+    json j{{"domain", domain}, {"known", cit != counters.end()}};
+    std::size_t active = 0;
+    bool down = false;
+    std::uint32_t window = 0;
+    for (const auto& s : c->queue->Status()) {
+      if (delivery::DisplayName(s.destination) != domain) continue;
+      active += s.active_recipients;
+      down = down || s.down;
+      window = std::max(window, s.window);
+    }
+    j["active_recipients"] = active;
+    j["window"] = window;
+    if (cit != counters.end()) {
+      const auto& d = cit->second;
+      j["status"] = d.down ? "down" : "up";
+      j["connections_out"] = d.connections_out;
+      j["delivered"] = d.delivered;
+      j["soft_bounced"] = d.soft_bounced;
+      j["hard_bounced"] = d.hard_bounced;
+      j["next_hops"] = d.next_hops;
+      j["last_4xx"] = d.last_4xx;
+      j["last_5xx"] = d.last_5xx;
+      j["last_tls_error"] = d.last_tls_error;
+    } else {
+      j["status"] = down ? "down" : "unknown";
+    }
+    co_return Response::Json(200, j);
+  });
+
+  server.Api("GET", "/api/v1/tracking", [c](Request& req) -> asio::awaitable<Response> {
+    telemetry::TrackingQuery q;
+    auto get = [&](const char* k) -> std::string {
+      auto it = req.query.find(k);
+      return it == req.query.end() ? std::string() : it->second;
+    };
+    if (!get("mid").empty()) {
+      auto mid = ParseU64(get("mid"));
+      if (!mid) co_return Response::Error(400, "mid must be a number");
+      q.mid = *mid;
+    }
+    for (const char* key : {"since", "until", "limit"}) {
+      if (get(key).empty()) continue;
+      auto v = ParseU64(get(key));
+      if (!v) co_return Response::Error(400, std::string(key) + " must be a number");
+      if (std::string(key) == "since") q.since = base::SystemTime(std::chrono::seconds(*v));
+      if (std::string(key) == "until") q.until = base::SystemTime(std::chrono::seconds(*v));
+      if (std::string(key) == "limit") q.limit = std::min<std::uint64_t>(*v, 1000);
+    }
+    q.message_id = get("message_id");
+    q.sender = get("sender");
+    q.recipient = get("recipient");
+    auto found = c->tracking->Find(q);
+    if (!found) co_return Response::Error(500, found.error().message);
+    json out = json::array();
+    for (const auto& m : *found) {
+      out.push_back({{"mid", m.mid},
+                     {"icid", m.icid},
+                     {"received", Epoch(m.received)},
+                     {"sender", m.sender},
+                     {"recipients", m.recipients},
+                     {"message_id", m.message_id},
+                     {"subject", m.subject},
+                     {"policy", m.policy},
+                     {"parent_mid", m.parent_mid},
+                     {"journal", m.journal},
+                     {"status", m.status}});
+    }
+    co_return Response::Json(200, out);
+  });
+
+  server.Api("GET", "/api/v1/tracking/events", [c](Request& req) -> asio::awaitable<Response> {
+    auto it = req.query.find("mid");
+    auto mid = it == req.query.end() ? std::nullopt : ParseU64(it->second);
+    if (!mid) co_return Response::Error(400, "mid must be a number");
+    auto events = c->tracking->Events(*mid);
+    if (!events) co_return Response::Error(500, events.error().message);
+    json out = json::array();
+    for (const auto& e : *events) {
+      out.push_back({{"time", Epoch(e.time)},
+                     {"text", e.text},
+                     {"line", telemetry::FormatTrackingLine(e)}});
+    }
+    co_return Response::Json(200, json{{"mid", *mid}, {"events", out}});
+  });
+
+  server.Api("GET", "/api/v1/tdc", [c](Request&) -> asio::awaitable<Response> {
+    co_return Response::Json(200, TdcJson(*c->config()));
+  });
+
+  server.Api("POST", "/api/v1/tdc", [c](Request& req) -> asio::awaitable<Response> {
+    json body = BodyJson(req);
+    if (!body.is_object()) co_return Response::Error(400, "expected a JSON object");
+    std::optional<bool> enabled;
+    std::optional<std::string> address;
+    if (body.contains("enabled")) {
+      const auto& e = body["enabled"];
+      if (e.is_boolean()) enabled = e.get<bool>();
+      else if (e.is_string()) enabled = e.get<std::string>() == "true" || e.get<std::string>() == "on";
+      else co_return Response::Error(400, "enabled must be true or false");
+    }
+    if (body.contains("intake_address")) {
+      if (!body["intake_address"].is_string()) {
+        co_return Response::Error(400, "intake_address must be a string");
+      }
+      address = body["intake_address"].get<std::string>();
+    }
+    if (!enabled && !address) co_return Response::Error(400, "nothing to change");
+    std::string what = "tdcconfig";
+    if (address) what += " intake_address " + *address;
+    if (enabled) what += *enabled ? " enable" : " disable";
+    co_return ApplyEdit(*c, req, what, [&](config::ConfigEditor& e) -> base::Status {
+      if (address) {
+        if (base::Status s = e.SetTdcIntakeAddress(*address); !s) return s;
+      }
+      if (enabled) return e.SetTdcEnabled(*enabled);
+      return base::Status::Ok();
+    });
+  });
+
+  server.Api("GET", "/api/v1/policies", [c](Request&) -> asio::awaitable<Response> {
+    auto cfg = c->config();
+    json out = json::array();
+    for (std::size_t i = 0; i < cfg->policies.size(); ++i) {
+      out.push_back(PolicyJson(*cfg, cfg->policies[i], i + 1));
+    }
+    co_return Response::Json(200, json{{"global_intake_address",
+                                        cfg->tdc.intake_address
+                                            ? json(cfg->tdc.intake_address->str())
+                                            : json(nullptr)},
+                                       {"tdc_enabled", cfg->tdc.enabled},
+                                       {"policies", out}});
+  });
+
+  server.Api("GET", "/api/v1/policies/*", [c](Request& req) -> asio::awaitable<Response> {
+    const std::string name = req.path.substr(std::string("/api/v1/policies/").size());
+    auto cfg = c->config();
+    for (std::size_t i = 0; i < cfg->policies.size(); ++i) {
+      if (cfg->policies[i].name == name) co_return Response::Json(200, PolicyJson(*cfg, cfg->policies[i], i + 1));
+    }
+    co_return Response::Error(404, "no such policy");
+  });
+
+  server.Api("POST", "/api/v1/policies/*", [c](Request& req) -> asio::awaitable<Response> {
+    std::string rest = req.path.substr(std::string("/api/v1/policies/").size());
+    if (!rest.ends_with("/tdc")) co_return Response::Error(404, "unknown endpoint");
+    const std::string name = rest.substr(0, rest.size() - 4);
+    if (c->config()->FindPolicy(name) == nullptr) co_return Response::Error(404, "no such policy");
+    json body = BodyJson(req);
+    if (!body.is_object() || !body.contains("mode") || !body["mode"].is_string()) {
+      co_return Response::Error(400, "mode must be global, default, off or custom");
+    }
+    const std::string mode = body["mode"].get<std::string>();
+    config::PolicyTdc tdc;
+    if (mode == "global") tdc.mode = config::PolicyTdcMode::kGlobal;
+    else if (mode == "default") tdc.mode = config::PolicyTdcMode::kDefault;
+    else if (mode == "off") tdc.mode = config::PolicyTdcMode::kOff;
+    else if (mode == "custom") {
+      tdc.mode = config::PolicyTdcMode::kCustom;
+      if (!body.contains("intake_address") || !body["intake_address"].is_string()) {
+        co_return Response::Error(400, "custom needs intake_address");
+      }
+      auto address = mail::ParseMailbox(body["intake_address"].get<std::string>());
+      if (!address) {
+        co_return Response::Error(400, "invalid intake_address: " + address.error().message);
+      }
+      tdc.intake_address = *address;
+    } else {
+      co_return Response::Error(400, "mode must be global, default, off or custom");
+    }
+    co_return ApplyEdit(*c, req,
+                        fmt::format("policyconfig tdc {} {}{}", name, mode,
+                                    tdc.intake_address ? " " + tdc.intake_address->str() : ""),
+                        [&](config::ConfigEditor& e) { return e.SetPolicyTdc(name, tdc); });
+  });
+}
+
+}  // namespace tidegate::server
