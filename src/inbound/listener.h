@@ -44,6 +44,8 @@ struct SessionServices {
   std::function<std::uint64_t()> next_mid;
   telemetry::MailLog* log = nullptr;
   MessageAcceptor* acceptor = nullptr;
+  // Called once per accepted connection (counters); may be empty.
+  std::function<void()> on_connection;
   const base::Clock* clock = nullptr;
   // The current session policy (changes on reload).
   std::function<std::shared_ptr<const SessionPolicy>()> policy;

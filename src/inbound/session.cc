@@ -355,6 +355,7 @@ asio::awaitable<bool> Session::HandleStep(smtp::Step step) {
 asio::awaitable<void> Session::Run() {
   auto self = shared_from_this();
   icid_ = services_->next_icid();
+  if (services_->on_connection) services_->on_connection();
   Touch();
   session_deadline_ = last_activity_ + listener_->settings.session_timeout;
   asio::co_spawn(socket_.get_executor(), Watchdog(), asio::detached);

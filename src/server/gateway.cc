@@ -104,6 +104,9 @@ base::Status Gateway::Start() {
   services_.next_mid = [this] { return spool_->NextMid(); };
   services_.log = log_.get();
   services_.acceptor = pipeline_.get();
+  services_.on_connection = [this] {
+    counters_.UpdateGlobal([](telemetry::GlobalCounters& g) { ++g.connections_in; });
+  };
   services_.clock = &base::SystemClock::Instance();
   services_.policy = [this] {
     std::lock_guard lock(config_mu_);

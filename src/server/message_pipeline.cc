@@ -129,6 +129,9 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
         "MID {} matched all recipients for per-recipient policy {} in the inbound table", mid,
         policy.name));
 
+    pending->events.emplace_back(
+        mid, fmt::format("Message {} matched policy {}; queued for delivery", mid, policy.name));
+
     // The journal copy: at the end of the pipeline, for a message that will be delivered.
     std::optional<spool::NewMessage> copy;
     if (auto intake = cfg->JournalAddress(policy)) {
@@ -188,8 +191,7 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
       }
     }
     pending->lines.push_back(fmt::format("MID {} queued for delivery", mid));
-    pending->events.emplace_back(
-        mid, fmt::format("Message {} matched policy {}; queued for delivery", mid, policy.name));
+
     pending->recipients += meta.recipients.size();
 
     // The last group takes the body; earlier ones copy it.
