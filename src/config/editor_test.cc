@@ -62,6 +62,16 @@ class ExampleTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ / "examples");
     original_ = ReadFile(std::string(TIDEGATE_SOURCE_DIR) + "/examples/gateway.yaml");
     ASSERT_GT(original_.size(), 1000u);
+    // The demo gives Sales a custom intake address; these tests start from CONTRACT §3's shape,
+    // where Sales says "default", so put that back (the rest of the file stays as shipped).
+    const std::string custom = "    threat_defense_connector:             #";
+    if (auto at = original_.find(custom); at != std::string::npos) {
+      auto end = original_.find('\n', original_.find('\n', at) + 1);
+      ASSERT_NE(end, std::string::npos);
+      original_.replace(at, end + 1 - at,
+                        "    threat_defense_connector: default     # default | global | off | "
+                        "{intake_address: ADDRESS}\n");
+    }
     path_ = dir_.Write("examples/gateway.yaml", original_);
     for (const char* name :
          {"run/tls/gateway.crt", "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password"}) {
