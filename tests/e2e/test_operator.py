@@ -170,3 +170,33 @@ def test_admin_requires_credentials_and_loopback():
                 assert s.connect_ex((other, g.admin_port)) != 0
         finally:
             g.cleanup()
+
+
+def test_sighup_reload_applies_good_files_and_refuses_bad_ones():
+    workdir = tempfile.mkdtemp(prefix="tidegate-op-")
+    certs = intake_certs(workdir)
+    with Sink() as next_hop, Sink(certs=certs) as intake, Sink() as dsn:
+        g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"]).start()
+        try:
+            good = open(g.config_path).read()
+            # A broken file: refused with FILE:LINE, the running configuration stays.
+            with open(g.config_path, "w") as f:
+                f.write(good.replace("  min_connections: 3\n", "  min_connections: lots\n"))
+            g.proc.send_signal(1)  # SIGHUP
+            g.wait_log("Configuration reload refused")
+            assert re.search(re.escape(g.config_path) + r":\d+: threat_defense_connector"
+                             r"\.min_connections", g.mail_log())
+            send(g, "joe@example.com", "stillworks")
+            wait_for(lambda: len(intake.messages) == 1)
+            # A good file that turns the TDC off: applied without a restart.
+            with open(g.config_path, "w") as f:
+                f.write(good.replace("  enabled: true\n", "  enabled: false\n"))
+            g.proc.send_signal(1)
+            g.wait_log("Configuration reloaded from")
+            send(g, "joe@example.com", "nojournal")
+            wait_for(lambda: len(next_hop.messages) == 2)
+            time.sleep(1)
+            assert len(intake.messages) == 1
+            assert g.proc.poll() is None
+        finally:
+            g.cleanup()
