@@ -141,6 +141,10 @@ struct Log {
   std::uint32_t keep = 20;                            // rotated files kept
 };
 
+struct Tracking {
+  Duration retention = std::chrono::hours(24 * 30);  // message tracking history kept this long
+};
+
 struct Spool {
   std::uint64_t segment_size = 64 << 20;
 };
@@ -164,6 +168,7 @@ struct GatewayConfig {
   Admin admin;
   Log log;
   Spool spool;
+  Tracking tracking;
 
   // Case-insensitive: is mail for this domain accepted (not relayed)?
   bool IsAcceptedDomain(std::string_view domain) const;

@@ -703,3 +703,23 @@ TEST(GatewayConfig, SnapshotsAreIndependent) {
 
 }  // namespace
 }  // namespace tidegate::config
+
+namespace tidegate::config {
+namespace {
+TEST(TrackingSection, RetentionParsedAndBounded) {
+  const std::string base =
+      "hostname: gw.example.com\ndata_dir: /tmp/x\nlisteners: [{name: In, bind: 127.0.0.1:0}]\n"
+      "accepted_domains: [example.com]\nincoming_mail_policies: [{name: DEFAULT}]\n";
+  auto cfg = ParseGatewayConfig(base, "t.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ((*cfg)->tracking.retention, std::chrono::hours(24 * 30));
+  cfg = ParseGatewayConfig(base + "tracking: {retention: 7d}\n", "t.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ((*cfg)->tracking.retention, std::chrono::hours(24 * 7));
+  auto bad = ParseGatewayConfig(base + "tracking: {retention: 5m}\n", "t.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("t.yaml:6: tracking.retention"), std::string::npos)
+      << bad.error().message;
+}
+}  // namespace
+}  // namespace tidegate::config

@@ -423,6 +423,15 @@ void ReadSpool(Context& ctx, MapReader& root, Spool* out) {
   m.Finish();
 }
 
+void ReadTracking(Context& ctx, MapReader& root, Tracking* out) {
+  auto field = root.Get("tracking");
+  if (!field) return;
+  MapReader m(ctx, *field);
+  if (!m.valid()) return;
+  m.DurationAtLeast("retention", &out->retention, std::chrono::hours(1));
+  m.Finish();
+}
+
 }  // namespace
 
 base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::string_view yaml,
@@ -449,6 +458,7 @@ base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::strin
   ReadAdmin(ctx, root, &config->admin);
   ReadLog(ctx, root, config->data_dir, &config->log);
   ReadSpool(ctx, root, &config->spool);
+  ReadTracking(ctx, root, &config->tracking);
   root.Finish();
 
   if (ctx.failed()) return ctx.ToError();

@@ -83,6 +83,8 @@ base::Status Gateway::Start() {
   if (base::Status s = queue_->Start(); !s) return s;
   telemetry::TrackingOptions tracking_options;
   tracking_options.path = base::JoinPath(cfg->data_dir, "tracking.db");
+  tracking_options.retention =
+      std::chrono::duration_cast<std::chrono::hours>(cfg->tracking.retention);
   auto tracking = telemetry::Tracking::Open(tracking_options);
   if (!tracking) return tracking.error();
   tracking_ = std::move(*tracking);
