@@ -10,7 +10,10 @@ import time
 
 import pytest
 
-from harness import free_port, make_certs
+import json
+import subprocess
+
+from harness import BIN, free_port, make_certs
 from peers import Dnsmasq, Sink
 from tdc_fixtures import A, intake_certs, tdc_gateway
 
@@ -20,6 +23,21 @@ MSG = b"Subject: fault test\r\nMessage-ID: <fault@sender.test>\r\n\r\nbody\r\n"
 def send(g, rcpt="joe@example.com"):
     with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
         s.sendmail("alice@sender.test", [rcpt], MSG)
+
+
+def tdc_row(g):
+    """The the.tdc.queue row of tophosts, via the operator command."""
+    out = subprocess.run([BIN, "-c", g.config_path, "tophosts", "--json"], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    rows = [r for r in json.loads(out)["rows"] if r["host"] == "the.tdc.queue"]
+    assert len(rows) == 1, out
+    return rows[0]
+
+
+def assert_counters(g, attempts):
+    row = tdc_row(g)
+    assert (row["delivered"], row["soft_bounced"], row["hard_bounced"], row["active"]) == \
+        (0, attempts - 1, 1, 0), row
 
 
 def wait_terminal(g, timeout=30):
@@ -85,6 +103,7 @@ def test_smtp_replies_follow_the_retry_table(reply, stage, attempts):
                 assert len(re.findall(r"TDC: MID \d+ will be retried in \d+ seconds: ", log)) == 1
                 assert re.search(r"TDC: MID \d+ removed from the.tdc.queue: retries exhausted", log)
             assert re.search(r"TDC: MID \d+ delivery failed to Secure Email Threat Defense: ", log)
+            assert_counters(g, attempts)
             assert not dsn.messages
         finally:
             g.cleanup()
@@ -108,6 +127,7 @@ def test_tls_failure_one_connection_no_plaintext(variant):
             assert re.search(r"TDC: Connection Error: DCID \d+ domain: the.tdc.queue IP: "
                              r"127.0.0.1 port: \d+ details: .* reason: TLS error", log)
             assert "will be retried" not in g.mail_log()
+            assert_counters(g, 1)
             assert not dsn.messages
         finally:
             g.cleanup()
@@ -127,6 +147,7 @@ def test_connection_refused_two_attempts():
                                   rf"127.0.0.1 port: {dead} details: ", log)) == 2
             assert len(re.findall(r"will be retried in \d+ seconds", log)) == 1
             assert "removed from the.tdc.queue: retries exhausted" in log
+            assert_counters(g, 2)
             assert not dsn.messages
         finally:
             g.cleanup()
@@ -145,6 +166,7 @@ def test_nxdomain_hard_bounce():
             assert "DNS Error intake.test MX - NXDomain" in log
             assert re.search(r"TDC: Hard bounced - 5\.1\.2 - ", log)
             assert "will be retried" not in log
+            assert_counters(g, 1)
             assert not dsn.messages
         finally:
             g.cleanup()
