@@ -367,6 +367,10 @@ TEST_F(TrackingTest, AFullQueueDropsAndCountsInsteadOfBlocking) {
   // SQLite's busy handler (up to 5 s), so nothing more leaves the queue while we fill it.
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  // The writer prunes once at start; wait for that pass, and for its lock if we still meet it
+  // (without this the test failed once in CI with SQLITE_BUSY on a loaded machine).
+  t->Flush();
+  sqlite3_busy_timeout(other, 5000);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
   t->AddEvent(1, kFeb16, "taken by the writer, which then waits for the lock");
   std::this_thread::sleep_for(milliseconds(300));
