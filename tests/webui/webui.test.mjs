@@ -133,7 +133,7 @@ test('pages without a session redirect to the login', async () => {
 test('log in', async () => {
   await page.fill('#user', USER);
   await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL(/\/ui\/policies$/), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(/\/ui\/policies$/), page.click('main button[type=submit]')]);
   assert.equal(await page.locator('h1').innerText(), 'Incoming Mail Policies');
 });
 
@@ -155,7 +155,7 @@ test('Threat Defense Connector Settings: validation error beside the field', asy
   await page.goto(`${URL_BASE}/ui/tdc`);
   assert.ok(await page.isChecked('#enabled'));
   await page.fill('#intake_address', 'not an <address>');
-  await page.click('button[type=submit]');
+  await page.click('main button[type=submit]');
   const error = page.locator('#intake_address-error');
   assert.ok((await error.innerText()).length > 0);
   assert.equal(await page.inputValue('#intake_address'), 'not an <address>');
@@ -164,7 +164,7 @@ test('Threat Defense Connector Settings: validation error beside the field', asy
   await page.goto(`${URL_BASE}/ui/tdc`);
   assert.equal(await page.inputValue('#intake_address'), GLOBAL);
   // Submitting the unchanged form commits and says so.
-  await Promise.all([page.waitForURL(/saved=1/), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(/saved=1/), page.click('main button[type=submit]')]);
   assert.match(await page.locator('.notice').innerText(), /in effect/);
   await shot('03-tdc-settings');
 });
@@ -196,7 +196,7 @@ test('set a custom intake address on a policy', async () => {
   // An invalid custom address: the error beside the field, the entered value kept.
   await page.check('#mode-custom');
   await page.fill('#intake_address', 'nobody@[127.0.0.1]');
-  await page.click('button[type=submit]');
+  await page.click('main button[type=submit]');
   assert.ok((await page.locator('#intake_address-error').innerText()).length > 0);
   assert.equal(await page.inputValue('#intake_address'), 'nobody@[127.0.0.1]');
   assert.ok(await page.isChecked('#mode-custom'));
@@ -204,7 +204,7 @@ test('set a custom intake address on a policy', async () => {
   await page.fill('#intake_address', CUSTOM);
   await shot('05-policy-tdc');
   await Promise.all([page.waitForURL(/\/ui\/policies\?saved=1$/),
-    page.click('button[type=submit]')]);
+    page.click('main button[type=submit]')]);
   assert.equal(await row.locator('td.tdc').innerText(), 'Enabled');
   await page.goto(`${URL_BASE}/ui/policies/Support/tdc`);
   assert.ok(await page.isChecked('#mode-custom'));
@@ -230,7 +230,7 @@ test('Delivery Status shows the.tdc.queue', async () => {
 test('Message Tracking finds the message with its TDC line', async () => {
   await page.goto(`${URL_BASE}/ui/tracking`);
   await page.fill('#message_id', MESSAGE_ID);
-  await Promise.all([page.waitForURL(/message_id=/), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(/message_id=/), page.click('main button[type=submit]')]);
   const rows = page.locator('#results tbody tr[data-mid]');
   await poll(page.url(), async () => (await rows.count()) >= 2, 'original and journal copy');
   await shot('07-tracking-search');
@@ -266,14 +266,14 @@ test('add, edit, reorder and delete a policy', async () => {
   // Escaped, and refused beside the field.
   await page.fill('#name', '<b>bold</b>');
   await page.fill('#recipients', '@web.example.com');
-  await page.click('button[type=submit]');
+  await page.click('main button[type=submit]');
   assert.match(await page.locator('#name-error').innerText(), /<b>bold<\/b>/);
   assert.equal(await page.locator('#name-error b').count(), 0);
   await page.fill('#name', 'WebTest');
   await page.selectOption('#position', '1');
   await shot('10-policy-add');
   await Promise.all([page.waitForURL(/\/ui\/policies\?saved=1$/),
-    page.click('button[type=submit]')]);
+    page.click('main button[type=submit]')]);
   assert.deepEqual(await names(), ['WebTest', 'Sales', 'Legal', 'Support', 'DEFAULT']);
   assert.equal(await page.locator('tr[data-policy="WebTest"] td.tdc').innerText(),
     '(use default)');
@@ -298,7 +298,7 @@ test('add, edit, reorder and delete a policy', async () => {
   await page.fill('#name', 'WebTest2');
   await page.fill('#senders', 'boss@sender.test');
   await Promise.all([page.waitForURL(/\/ui\/policies\?saved=1$/),
-    page.click('button[type=submit]')]);
+    page.click('main button[type=submit]')]);
   assert.deepEqual(await names(), ['Sales', 'WebTest2', 'Legal', 'Support', 'DEFAULT']);
   assert.equal(await page.locator('tr[data-policy="WebTest2"] td:nth-child(4)').innerText(),
     'boss@sender.test');
@@ -307,7 +307,7 @@ test('add, edit, reorder and delete a policy', async () => {
   await page.waitForURL(/\/ui\/policies\/WebTest2\/delete$/);
   await shot('11-policy-delete-confirm');
   await Promise.all([page.waitForURL(/\/ui\/policies\?saved=1$/),
-    page.click('button[type=submit]')]);
+    page.click('main button[type=submit]')]);
   assert.deepEqual(await names(), ['Sales', 'Legal', 'Support', 'DEFAULT']);
 
   // DEFAULT's delete page refuses.
