@@ -243,7 +243,7 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
         "<tr><th>Envelope Recipients</th><td>{}</td></tr><tr><th>Message-ID</th><td>{}</td></tr>"
         "<tr><th>Subject</th><td>{}</td></tr><tr><th>Policy</th><td>{}</td></tr>"
         "<tr><th>Status</th><td>{}</td></tr>",
-        m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S (GMT %z)")),
+        m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S %Z")),
         m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
         Esc(m.message_id), Esc(m.subject), Esc(m.policy), Esc(m.status));
   } else {
