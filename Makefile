@@ -14,7 +14,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
   libgtest-dev libgmock-dev \
   openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
-  iproute2 procps
+  iproute2 procps chromium
 
 .PHONY: deps build test run clean
 
@@ -26,6 +26,10 @@ deps:
 	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
+	@# The Web UI's browser test: playwright-core only (it drives Debian's chromium and never
+	@# downloads a browser of its own), pinned by tests/webui/package-lock.json.
+	@[ -d tests/webui/node_modules ] || \
+	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/webui --no-audit --no-fund
 
 build:
 	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

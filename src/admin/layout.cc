@@ -49,6 +49,16 @@ pre{background:#fff;border:1px solid #d5dce3;padding:10px;overflow-x:auto}
 .login{max-width:380px;margin:80px auto}
 .login input[type=text],.login input[type=password]{width:100%;min-width:0}
 .login label{display:block;min-width:0;margin-bottom:4px}
+form.inline{display:inline;margin:0 2px 0 0}
+button.small{padding:1px 7px;font-size:12px}
+label.choice{min-width:0;font-weight:normal}
+textarea{vertical-align:top}
+table.kv{width:auto}
+table.kv th{width:220px}
+tr.down td{background:#fdf3f3}
+ol.events{background:#fff;border:1px solid #d5dce3;padding:10px 10px 10px 40px;
+ font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
+ol.events li{margin:2px 0;white-space:pre-wrap;word-break:break-word}
 )css";
 
 struct NavLink {

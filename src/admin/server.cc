@@ -440,7 +440,11 @@ asio::awaitable<std::optional<Response>> Server::Impl::Authenticate(Request& req
 }
 
 Response Server::Impl::LoginForm(const Request& request, std::string_view error, int status) {
-  auto token = RandomHex(32);
+  // Reuse the browser's current login token: a browser loads other things besides the page
+  // (Chromium asks for /favicon.ico, which is sent here too), and a fresh token for each would
+  // make the form it already shows fail with "expired". The token stays bound to the cookie.
+  base::Result<std::string> token = CookieValue(request, kLoginCookie);
+  if (!IsHexToken(*token)) token = RandomHex(32);
   if (!token) return Response::Error(500, "internal error");
   std::string next = request.method == "POST" ? request.field("next") : request.param("next");
   Response r =
@@ -611,7 +615,9 @@ http::response<http::string_body> Server::Impl::Serialize(Response response, uns
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
   res.set("Content-Security-Policy", kContentSecurityPolicy);
-  res.set("Referrer-Policy", "no-referrer");
+  // Not "no-referrer": under it Chromium sends `Origin: null` with the UI's own form posts,
+  // which CsrfOk() must refuse. "same-origin" still sends nothing to other sites.
+  res.set("Referrer-Policy", "same-origin");
   for (const auto& [name, value] : response.headers) {
     if (!ValidHeader(name, value)) {
       Log("dropped a response header with characters that could split the response");

@@ -3,12 +3,12 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "config/editor.h"
+#include "server/admin_common.h"
 
 namespace tidegate::server {
 
@@ -19,25 +19,8 @@ using admin::Response;
 
 namespace {
 
-std::optional<std::uint64_t> ParseU64(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
 std::int64_t Epoch(base::SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-const char* ModeName(config::PolicyTdcMode m) {
-  switch (m) {
-    case config::PolicyTdcMode::kDefault: return "default";
-    case config::PolicyTdcMode::kGlobal: return "global";
-    case config::PolicyTdcMode::kOff: return "off";
-    case config::PolicyTdcMode::kCustom: return "custom";
-  }
-  return "default";
 }
 
 json PolicyJson(const config::GatewayConfig& cfg, const config::Policy& p, std::size_t order) {
@@ -47,7 +30,7 @@ json PolicyJson(const config::GatewayConfig& cfg, const config::Policy& p, std::
   j["recipients"] = p.recipients;
   j["senders"] = p.senders;
   json tdc;
-  tdc["mode"] = ModeName(p.tdc.mode);
+  tdc["mode"] = PolicyTdcModeName(p.tdc.mode);
   if (p.tdc.intake_address) tdc["intake_address"] = p.tdc.intake_address->str();
   tdc["display"] = PolicyTdcDisplay(cfg, p);
   auto effective = cfg.JournalAddress(p);
@@ -71,36 +54,15 @@ json TdcJson(const config::GatewayConfig& cfg) {
               {"max_queued", t.max_queued}};
 }
 
-// The tophosts rows: every destination the counters know, merged with the scheduler's gauges;
-// journal-copy destinations are one row, the.tdc.queue.
 json TophostsJson(const AdminContext& ctx) {
-  struct Row {
-    std::uint64_t active = 0, connections = 0, delivered = 0, soft = 0, hard = 0;
-    bool down = false;
-  };
-  std::map<std::string, Row> rows;
-  for (const auto& [name, c] : ctx.counters->Destinations()) {
-    if (name == delivery::kTdcQueue && !ctx.config()->tdc.enabled) continue;
-    Row& r = rows[name];
-    r.connections = c.connections_out;
-    r.delivered = c.delivered;
-    r.soft = c.soft_bounced;
-    r.hard = c.hard_bounced;
-    r.down = c.down;
-  }
-  if (ctx.config()->tdc.enabled) rows[delivery::kTdcQueue];
-  for (const auto& s : ctx.queue->Status()) {
-    Row& r = rows[delivery::DisplayName(s.destination)];
-    r.active += s.active_recipients;
-  }
   json out = json::array();
-  for (const auto& [name, r] : rows) {
-    out.push_back({{"host", name},
+  for (const TophostsRow& r : TophostsRows(ctx)) {
+    out.push_back({{"host", r.host},
                    {"active", r.active},
-                   {"connections_out", r.connections},
+                   {"connections_out", r.connections_out},
                    {"delivered", r.delivered},
-                   {"soft_bounced", r.soft},
-                   {"hard_bounced", r.hard},
+                   {"soft_bounced", r.soft_bounced},
+                   {"hard_bounced", r.hard_bounced},
                    {"down", r.down}});
   }
   return out;
@@ -123,12 +85,12 @@ json BodyJson(const Request& req) {
 // Applies one ConfigEditor change: validate, commit atomically, reload live.
 Response ApplyEdit(const AdminContext& ctx, const Request& req, const std::string& what,
                    const std::function<base::Status(config::ConfigEditor&)>& edit) {
-  auto editor = config::ConfigEditor::Load(ctx.config()->path);
+  auto editor = LoadEditor(ctx);
   if (!editor) return Response::Error(500, editor.error().message);
   if (base::Status s = edit(*editor); !s) return Response::Error(400, s.error().message);
-  if (auto v = editor->Validate(); !v) return Response::Error(400, v.error().message);
-  if (base::Status s = editor->Commit(); !s) return Response::Error(409, s.error().message);
-  if (base::Status s = ctx.reload(); !s) return Response::Error(500, s.error().message);
+  if (EditOutcome r = CommitEdit(ctx, *editor); !r.ok()) {
+    return Response::Error(r.http_status, r.message);
+  }
   Audit(ctx, req, what);
   return Response::Json(200, json{{"ok", true}});
 }

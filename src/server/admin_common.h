@@ -1,0 +1,59 @@
+// admin_common.h — what the JSON API (admin_api.cc) and the Web UI (admin_ui*.cc) share, so that
+// both show the same figures and change the configuration the same way: the tophosts rows, the
+// ConfigEditor commit-and-apply sequence, and small parsers.
+//
+// Everything here runs on the gateway's io thread, like the handlers that call it (it reads the
+// delivery engine and the counters directly). Nothing throws.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+#include "config/editor.h"
+#include "server/admin_api.h"
+
+namespace tidegate::server {
+
+// One tophosts row (CONTRACT §6): journal-copy destinations are one row, the.tdc.queue, which
+// is always listed while the Threat Defense Connector is enabled.
+struct TophostsRow {
+  std::string host;
+  std::uint64_t active = 0;           // recipients queued now
+  std::uint64_t connections_out = 0;  // open outbound connections now
+  std::uint64_t delivered = 0;
+  std::uint64_t soft_bounced = 0;
+  std::uint64_t hard_bounced = 0;
+  bool down = false;  // down as of the last delivery attempt
+};
+
+// Every destination the counters know merged with the scheduler's gauges, ordered by host name.
+std::vector<TophostsRow> TophostsRows(const AdminContext& ctx);
+
+// A decimal number without sign or spaces, or nullopt.
+std::optional<std::uint64_t> ParseU64(std::string_view s);
+
+// "default" / "global" / "off" / "custom": the API's and the forms' names of a policy TDC mode.
+const char* PolicyTdcModeName(config::PolicyTdcMode mode);
+
+// An editor on the live configuration file.
+base::Result<config::ConfigEditor> LoadEditor(const AdminContext& ctx);
+
+// The outcome of CommitEdit: http_status 200 when the change is committed and applied, else the
+// status to answer with (400 invalid, 409 the file changed meanwhile, 500 the rest) and an
+// operator-facing message.
+struct EditOutcome {
+  int http_status = 200;
+  std::string message;
+  bool ok() const { return http_status == 200; }
+};
+
+// Validates the edited document, commits it atomically and applies it live (ctx.reload). The
+// caller writes the audit line when ok().
+EditOutcome CommitEdit(const AdminContext& ctx, config::ConfigEditor& editor);
+
+}  // namespace tidegate::server

@@ -1,0 +1,175 @@
+// admin_ui.cc — see admin_ui.h. This file: the shared helpers, registration and the Threat
+// Defense Connector Settings page; policies and monitor pages have their own files.
+#include "server/admin_ui.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "admin/layout.h"
+#include "admin/text_codec.h"
+#include "server/admin_common.h"
+#include "server/admin_ui_internal.h"
+
+namespace tidegate::server {
+
+namespace asio = boost::asio;
+using admin::Request;
+using admin::Response;
+
+namespace ui {
+
+std::string Esc(std::string_view text) { return admin::HtmlEscape(text); }
+
+std::string Url(std::string_view text) { return admin::PercentEncode(text); }
+
+Response Page(const Request& request, int status, std::string title, std::string body,
+              int refresh_seconds) {
+  return Response::Html(status,
+                        admin::Layout(request, std::move(title), std::move(body), refresh_seconds));
+}
+
+Response MessagePage(const Request& request, int status, std::string title,
+                     std::string_view message) {
+  return Page(request, status, std::move(title), Alert(message));
+}
+
+std::string Notice(std::string_view message) {
+  if (message.empty()) return "";
+  return fmt::format("<p class=\"notice\" role=\"status\">{}</p>", Esc(message));
+}
+
+std::string Alert(std::string_view message) {
+  if (message.empty()) return "";
+  return fmt::format("<p class=\"alert\" role=\"alert\">{}</p>", Esc(message));
+}
+
+std::string FieldError(std::string_view field_id, std::string_view message) {
+  if (message.empty()) return "";
+  return fmt::format("<span class=\"error\" id=\"{}-error\">{}</span>", Esc(field_id),
+                     Esc(message));
+}
+
+std::string Trim(std::string_view text) {
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+}  // namespace ui
+
+namespace {
+
+using namespace ui;
+
+struct TdcForm {
+  bool enabled = false;
+  std::string intake_address;
+  std::map<std::string, std::string> errors;  // field id -> message
+  std::string alert;                          // a failure not tied to a field
+  std::string notice;
+};
+
+std::string TdcBody(const Request& req, const config::GatewayConfig& cfg, const TdcForm& f) {
+  auto error = [&](const char* id) {
+    auto it = f.errors.find(id);
+    return it == f.errors.end() ? std::string() : FieldError(id, it->second);
+  };
+  std::string body = Notice(f.notice) + Alert(f.alert);
+  body += fmt::format(
+      "<form method=\"post\" action=\"/ui/tdc\" class=\"panel\">{}"
+      "<div class=\"field\"><label for=\"enabled\">Enable Threat Defense Connector</label>"
+      "<input type=\"checkbox\" id=\"enabled\" name=\"enabled\" value=\"on\"{}> {}</div>"
+      "<div class=\"field\"><label for=\"intake_address\">Message Intake Address</label>"
+      "<input type=\"text\" id=\"intake_address\" name=\"intake_address\" value=\"{}\" "
+      "size=\"60\" spellcheck=\"false\"> {}</div>"
+      "<div class=\"field\"><button type=\"submit\">Submit</button></div></form>",
+      admin::CsrfField(req), f.enabled ? " checked" : "", error("enabled"), Esc(f.intake_address),
+      error("intake_address"));
+  body += fmt::format(
+      "<div class=\"panel\"><h2>Current settings</h2><table class=\"kv\">"
+      "<tr><th>Threat Defense Connector</th><td>{}</td></tr>"
+      "<tr><th>Message Intake Address</th><td>{}</td></tr>"
+      "<tr><th>Service</th><td>{}</td></tr>"
+      "<tr><th>Connections</th><td>{} to {}</td></tr></table>"
+      "<p class=\"muted\">Per-policy settings: <a href=\"/ui/policies\">Incoming Mail "
+      "Policies</a>.</p></div>",
+      cfg.tdc.enabled ? "Enabled" : "Disabled",
+      cfg.tdc.intake_address ? Esc(cfg.tdc.intake_address->str()) : "(not set)",
+      Esc(cfg.tdc.service_name), cfg.tdc.min_connections, cfg.tdc.max_connections);
+  return body;
+}
+
+constexpr const char* kTdcTitle = "Threat Defense Connector Settings";
+
+Response TdcGet(const UiContext& ui, const Request& req) {
+  auto cfg = ui.ctx.config();
+  TdcForm f;
+  f.enabled = cfg->tdc.enabled;
+  if (cfg->tdc.intake_address) f.intake_address = cfg->tdc.intake_address->str();
+  if (req.param("saved") == "1") {
+    f.notice = "Your changes have been committed and are in effect.";
+  }
+  return Page(req, 200, kTdcTitle, TdcBody(req, *cfg, f));
+}
+
+Response TdcPost(const UiContext& ui, const Request& req) {
+  auto cfg = ui.ctx.config();
+  TdcForm f;
+  f.enabled = req.field("enabled") == "on";
+  f.intake_address = Trim(req.field("intake_address"));
+  const std::string current = cfg->tdc.intake_address ? cfg->tdc.intake_address->str() : "";
+  auto editor = LoadEditor(ui.ctx);
+  if (!editor) {
+    f.alert = editor.error().message;
+    return Page(req, 500, kTdcTitle, TdcBody(req, *cfg, f));
+  }
+  if (f.intake_address.empty()) {
+    // The address cannot be removed, only replaced; it is needed only to enable.
+    if (f.enabled) f.errors["intake_address"] = "A Message Intake Address is required.";
+  } else if (f.intake_address != current) {
+    if (base::Status s = editor->SetTdcIntakeAddress(f.intake_address); !s) {
+      f.errors["intake_address"] = s.error().message;
+    }
+  }
+  if (f.errors.empty()) {
+    if (base::Status s = editor->SetTdcEnabled(f.enabled); !s) {
+      f.errors["enabled"] = s.error().message;
+    }
+  }
+  if (!f.errors.empty()) return Page(req, 400, kTdcTitle, TdcBody(req, *cfg, f));
+  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
+    f.alert = r.message;
+    return Page(req, r.http_status, kTdcTitle, TdcBody(req, *ui.ctx.config(), f));
+  }
+  std::string what = fmt::format("tdcconfig {}", f.enabled ? "enable" : "disable");
+  if (!f.intake_address.empty() && f.intake_address != current) {
+    what += " intake_address " + f.intake_address;
+  }
+  ui.server->Audit(req, what);
+  return Response::Redirect("/ui/tdc?saved=1", 303);
+}
+
+}  // namespace
+
+void RegisterAdminUi(admin::Server& server, AdminContext context) {
+  auto ui = std::make_shared<const UiContext>(UiContext{std::move(context), &server});
+  server.Page("GET", "/ui/tdc",
+              [ui](Request& req) -> asio::awaitable<Response> { co_return TdcGet(*ui, req); });
+  server.Page("POST", "/ui/tdc",
+              [ui](Request& req) -> asio::awaitable<Response> { co_return TdcPost(*ui, req); });
+  RegisterPolicyPages(server, ui);
+  RegisterMonitorPages(server, ui);
+}
+
+}  // namespace tidegate::server

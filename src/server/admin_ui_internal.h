@@ -1,0 +1,44 @@
+// admin_ui_internal.h — what the Web UI's page files (admin_ui.cc, admin_ui_policies.cc,
+// admin_ui_monitor.cc) share: the context every handler captures and small HTML helpers.
+// Internal to the server module; see admin_ui.h for the pages. Io thread only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "admin/http_message.h"
+#include "admin/server.h"
+#include "server/admin_api.h"
+
+namespace tidegate::server::ui {
+
+struct UiContext {
+  AdminContext ctx;
+  admin::Server* server = nullptr;  // for Audit(); outlives the handlers
+};
+using UiPtr = std::shared_ptr<const UiContext>;
+
+std::string Esc(std::string_view text);
+// A path segment (policy names in links).
+std::string Url(std::string_view text);
+// A 200 (or `status`) HTML page in the common Layout.
+admin::Response Page(const admin::Request& request, int status, std::string title, std::string body,
+                     int refresh_seconds = 0);
+// A page that only says `message` (escaped), e.g. 404 "No such policy".
+admin::Response MessagePage(const admin::Request& request, int status, std::string title,
+                            std::string_view message);
+// <p class="notice">…</p> / <p class="alert">…</p> with escaped text; "" for an empty message.
+std::string Notice(std::string_view message);
+std::string Alert(std::string_view message);
+// An error shown beside a form field (escaped); "" for an empty message.
+std::string FieldError(std::string_view field_id, std::string_view message);
+// Leading and trailing ASCII whitespace removed.
+std::string Trim(std::string_view text);
+std::string Join(const std::vector<std::string>& items, std::string_view separator);
+
+void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);
+void RegisterMonitorPages(admin::Server& server, const UiPtr& ui);
+
+}  // namespace tidegate::server::ui

@@ -1,0 +1,283 @@
+// admin_ui_monitor.cc — Monitor › Delivery Status and Monitor › Message Tracking (see
+// admin_ui.h). Read-only pages: the figures come from the same functions as the JSON API
+// (TophostsRows, Tracking::Find/Events, FormatTrackingLine).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <regex>
+
+#include "admin/layout.h"
+#include "server/admin_common.h"
+#include "server/admin_ui_internal.h"
+#include "telemetry/tracking.h"
+
+namespace tidegate::server::ui {
+
+namespace asio = boost::asio;
+using admin::Request;
+using admin::Response;
+
+namespace {
+
+constexpr int kStatusRefreshSeconds = 10;
+
+std::string LocalTime(base::SystemTime t, const char* format) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(
+      std::chrono::time_point_cast<std::chrono::system_clock::duration>(t));
+  std::tm tm{};
+  localtime_r(&seconds, &tm);
+  char buffer[96];
+  const std::size_t n = std::strftime(buffer, sizeof buffer, format, &tm);
+  return std::string(buffer, n);
+}
+
+std::string Num(std::uint64_t v) {
+  // Thousands separators, as tophosts prints them.
+  std::string digits = std::to_string(v), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// ---- Delivery Status --------------------------------------------------------------------
+
+Response StatusPage(const UiContext& ui, const Request& req) {
+  std::vector<TophostsRow> rows = TophostsRows(ui.ctx);
+  // tophosts' default order: active recipients, descending (then name, for a stable page).
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const TophostsRow& a, const TophostsRow& b) { return a.active > b.active; });
+  const auto g = ui.ctx.counters->Global();
+  std::string body = fmt::format(
+      "<p>Status as of: <strong>{}</strong>. Hosts marked with <strong>*</strong> were down as "
+      "of the last delivery attempt. This page refreshes every {} seconds.</p>",
+      Esc(LocalTime(base::SystemClock::Instance().Now(), "%a %b %e %H:%M:%S %Y %Z")),
+      kStatusRefreshSeconds);
+  body +=
+      "<table id=\"tophosts\"><thead><tr><th class=\"num\">#</th><th>Recipient Host</th>"
+      "<th class=\"num\">Active Recip.</th><th class=\"num\">Conn. Out</th>"
+      "<th class=\"num\">Deliv. Recip.</th><th class=\"num\">Soft Bounced</th>"
+      "<th class=\"num\">Hard Bounced</th><th>Status</th></tr></thead><tbody>";
+  std::size_t i = 0;
+  for (const TophostsRow& r : rows) {
+    ++i;
+    body += fmt::format(
+        "<tr data-host=\"{0}\"{1}><td class=\"num\">{2}{3}</td><td>{0}</td>"
+        "<td class=\"num\">{4}</td><td class=\"num\">{5}</td><td class=\"num\">{6}</td>"
+        "<td class=\"num\">{7}</td><td class=\"num\">{8}</td><td>{9}</td></tr>",
+        Esc(r.host), r.down ? " class=\"down\"" : "", i, r.down ? "*" : "", Num(r.active),
+        Num(r.connections_out), Num(r.delivered), Num(r.soft_bounced), Num(r.hard_bounced),
+        r.down ? "<span class=\"error\">down</span>" : "up");
+  }
+  if (rows.empty()) {
+    body += "<tr><td colspan=\"8\" class=\"muted\">No destinations yet.</td></tr>";
+  }
+  body += "</tbody></table>";
+  body += fmt::format(
+      "<h2>Since the gateway started</h2><table class=\"kv\" id=\"counters\">"
+      "<tr><th>Messages received</th><td class=\"num\">{}</td></tr>"
+      "<tr><th>Recipients received</th><td class=\"num\">{}</td></tr>"
+      "<tr><th>Recipients delivered</th><td class=\"num\">{}</td></tr>"
+      "<tr><th>Journal copies made</th><td class=\"num\">{}</td></tr>"
+      "<tr><th>Journal copies delivered</th><td class=\"num\">{}</td></tr>"
+      "<tr><th>Journal copies failed</th><td class=\"num\">{}</td></tr>"
+      "<tr><th>Journal copies queued now</th><td class=\"num\">{}</td></tr></table>",
+      Num(g.messages_received), Num(g.recipients_received), Num(g.recipients_delivered),
+      Num(g.journal_copies), Num(g.journal_delivered), Num(g.journal_failed),
+      Num(ui.ctx.queue->journal_backlog()));
+  return Page(req, 200, "Delivery Status", body, kStatusRefreshSeconds);
+}
+
+// ---- Message Tracking ---------------------------------------------------------------------
+
+// An <input type="datetime-local"> value, "YYYY-MM-DDTHH:MM[:SS]", in the gateway's local time.
+std::optional<base::SystemTime> ParseLocalTime(const std::string& text) {
+  std::tm tm{};
+  int seconds = 0;
+  char tail = 0;
+  const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
+                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &seconds, &tail);
+  if (n != 5 && n != 6) return std::nullopt;
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+      tm.tm_min > 59 || seconds > 60 || tm.tm_year < 1970) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_sec = seconds;
+  tm.tm_isdst = -1;  // let mktime find out whether summer time applied then
+  const std::time_t t = std::mktime(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  return base::SystemTime(std::chrono::seconds(t));
+}
+
+std::string MidLink(std::uint64_t mid) {
+  return fmt::format("<a href=\"/ui/tracking/{0}\">{0}</a>", mid);
+}
+
+std::string SearchForm(const Request& req, const std::map<std::string, std::string>& errors) {
+  auto field = [&](const char* id, const char* label, const char* type) {
+    auto it = errors.find(id);
+    return fmt::format(
+        "<div class=\"field\"><label for=\"{0}\">{1}</label><input type=\"{2}\" id=\"{0}\" "
+        "name=\"{0}\" value=\"{3}\"> {4}</div>",
+        id, label, type, Esc(req.param(id)),
+        it == errors.end() ? std::string() : FieldError(id, it->second));
+  };
+  // GET: a search changes nothing, so it needs no CSRF token and can be bookmarked.
+  return "<form method=\"get\" action=\"/ui/tracking\" class=\"panel\">" +
+         field("mid", "MID", "text") + field("message_id", "Message-ID", "text") +
+         field("sender", "Envelope Sender", "text") +
+         field("recipient", "Envelope Recipient", "text") +
+         field("since", "Received from", "datetime-local") +
+         field("until", "Received until", "datetime-local") +
+         "<div class=\"field\"><button type=\"submit\">Search</button> "
+         "<a href=\"/ui/tracking\">Clear</a></div></form>";
+}
+
+Response TrackingSearch(const UiContext& ui, const Request& req) {
+  constexpr const char* kTitle = "Message Tracking";
+  std::map<std::string, std::string> errors;
+  telemetry::TrackingQuery q;
+  q.limit = 200;
+  if (const std::string mid = Trim(req.param("mid")); !mid.empty()) {
+    if (auto v = ParseU64(mid)) {
+      q.mid = *v;
+    } else {
+      errors["mid"] = "A MID is a number.";
+    }
+  }
+  q.message_id = Trim(req.param("message_id"));
+  q.sender = Trim(req.param("sender"));
+  q.recipient = Trim(req.param("recipient"));
+  for (const char* key : {"since", "until"}) {
+    const std::string text = Trim(req.param(key));
+    if (text.empty()) continue;
+    auto t = ParseLocalTime(text);
+    if (!t) {
+      errors[key] = "Use the form YYYY-MM-DDTHH:MM.";
+    } else if (std::string_view(key) == "since") {
+      q.since = *t;
+    } else {
+      // The form has minutes: "until 10:05" includes the whole minute.
+      q.until = *t + std::chrono::seconds(59);
+    }
+  }
+  std::string body = SearchForm(req, errors);
+  if (!errors.empty()) return Page(req, 400, kTitle, body);
+  if (ui.ctx.tracking == nullptr) {
+    return Page(req, 503, kTitle, body + Alert("Message tracking is not available."));
+  }
+  auto found = ui.ctx.tracking->Find(q);
+  if (!found) return Page(req, 500, kTitle, body + Alert(found.error().message));
+  body += fmt::format("<h2>Results ({}{})</h2>", found->size(),
+                      found->size() == q.limit ? ", the newest shown" : "");
+  body +=
+      "<table id=\"results\"><thead><tr><th class=\"num\">MID</th><th>Received</th>"
+      "<th>Sender</th><th>Recipients</th><th>Subject</th><th>Message-ID</th><th>Policy</th>"
+      "<th>Status</th></tr></thead><tbody>";
+  for (const telemetry::MessageSummary& m : *found) {
+    std::string status = Esc(m.status);
+    if (m.journal) {
+      status += fmt::format("<br><span class=\"muted\">journal copy of MID {}</span>",
+                            MidLink(m.parent_mid));
+    }
+    body += fmt::format(
+        "<tr data-mid=\"{0}\"><td class=\"num\">{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>"
+        "<td>{5}</td><td>{6}</td><td>{7}</td><td>{8}</td></tr>",
+        m.mid, MidLink(m.mid), Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S")),
+        m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
+        Esc(m.subject), Esc(m.message_id), Esc(m.policy), status);
+  }
+  if (found->empty()) {
+    body += "<tr><td colspan=\"8\" class=\"muted\">No messages found.</td></tr>";
+  }
+  body += "</tbody></table>";
+  return Page(req, 200, kTitle, body);
+}
+
+Response TrackingDetails(const UiContext& ui, const Request& req) {
+  const auto mid = ParseU64(req.subpath);
+  if (!mid) return MessagePage(req, 404, "Message Tracking", "A MID is a number.");
+  if (ui.ctx.tracking == nullptr) {
+    return MessagePage(req, 503, "Message Tracking", "Message tracking is not available.");
+  }
+  const std::string title = fmt::format("Message Tracking: MID {}", *mid);
+  telemetry::TrackingQuery q;
+  q.mid = *mid;
+  auto found = ui.ctx.tracking->Find(q);
+  if (!found) return MessagePage(req, 500, title, found.error().message);
+  auto events = ui.ctx.tracking->Events(*mid);
+  if (!events) return MessagePage(req, 500, title, events.error().message);
+  if (found->empty() && events->empty()) {
+    return MessagePage(req, 404, title, fmt::format("No message with MID {} is known.", *mid));
+  }
+  std::string body = "<p><a href=\"/ui/tracking\">&larr; Search</a></p>";
+  // Journal copies and originals name each other in their event text; the summary of a copy
+  // also carries its original's MID.
+  static const std::regex kGenerated(R"(TDC: Message (\d+) generated based on message (\d+))");
+  std::vector<std::uint64_t> copies;
+  std::optional<std::uint64_t> original;
+  for (const telemetry::TrackingEvent& e : *events) {
+    std::smatch m;
+    if (!std::regex_search(e.text, m, kGenerated)) continue;
+    auto copy = ParseU64(m[1].str());
+    auto of = ParseU64(m[2].str());
+    if (!copy || !of) continue;
+    if (*of == *mid && std::find(copies.begin(), copies.end(), *copy) == copies.end()) {
+      copies.push_back(*copy);
+    }
+    if (*copy == *mid) original = *of;
+  }
+  if (!found->empty()) {
+    const telemetry::MessageSummary& m = found->front();
+    if (m.journal && m.parent_mid != 0) original = m.parent_mid;
+    body += fmt::format(
+        "<table class=\"kv\" id=\"summary\">"
+        "<tr><th>MID</th><td>{}</td></tr><tr><th>ICID</th><td>{}</td></tr>"
+        "<tr><th>Received</th><td>{}</td></tr><tr><th>Envelope Sender</th><td>{}</td></tr>"
+        "<tr><th>Envelope Recipients</th><td>{}</td></tr><tr><th>Message-ID</th><td>{}</td></tr>"
+        "<tr><th>Subject</th><td>{}</td></tr><tr><th>Policy</th><td>{}</td></tr>"
+        "<tr><th>Status</th><td>{}</td></tr>",
+        m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S %Z")),
+        m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
+        Esc(m.message_id), Esc(m.subject), Esc(m.policy), Esc(m.status));
+  } else {
+    body += "<table class=\"kv\" id=\"summary\">";
+  }
+  if (original) {
+    body += fmt::format("<tr><th>Journal copy of</th><td id=\"original\">MID {}</td></tr>",
+                        MidLink(*original));
+  }
+  if (!copies.empty()) {
+    std::string links;
+    for (std::uint64_t c : copies) links += (links.empty() ? "MID " : ", MID ") + MidLink(c);
+    body += fmt::format("<tr><th>Journal copies</th><td id=\"copies\">{}</td></tr>", links);
+  }
+  body += "</table><h2>Processing Details</h2><ol class=\"events\" id=\"events\">";
+  for (const telemetry::TrackingEvent& e : *events) {
+    body += fmt::format("<li>{}</li>", Esc(telemetry::FormatTrackingLine(e)));
+  }
+  if (events->empty()) body += "<li class=\"muted\">No events recorded yet.</li>";
+  body += "</ol>";
+  return Page(req, 200, title, body);
+}
+
+}  // namespace
+
+void RegisterMonitorPages(admin::Server& server, const UiPtr& ui) {
+  server.Page("GET", "/ui/status",
+              [ui](Request& req) -> asio::awaitable<Response> { co_return StatusPage(*ui, req); });
+  server.Page("GET", "/ui/tracking", [ui](Request& req) -> asio::awaitable<Response> {
+    co_return TrackingSearch(*ui, req);
+  });
+  server.Page("GET", "/ui/tracking/*", [ui](Request& req) -> asio::awaitable<Response> {
+    co_return TrackingDetails(*ui, req);
+  });
+}
+
+}  // namespace tidegate::server::ui

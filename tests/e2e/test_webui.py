@@ -1,0 +1,62 @@
+"""The administrator's Web UI in a real browser (issue 6): the gateway with a next hop and a
+STARTTLS intake, then tests/webui/webui.test.mjs (playwright-core driving Debian's chromium):
+log in, set a custom intake address on the Support policy, send a message, see the.tdc.queue in
+Delivery Status and the TDC line in Message Tracking; CSRF and login redirects; policy add,
+edit, reorder, delete. Afterwards this file checks what the peers received and the config file.
+Screenshots: tests/out/webui/ (git-ignored)."""
+import os
+import subprocess
+import tempfile
+
+from peers import Sink
+from tdc_fixtures import A, intake_certs, tdc_gateway
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WEBUI = os.path.join(HERE, "..", "webui")
+OUT = os.path.join(HERE, "..", "out", "webui")
+CUSTOM = "a1b2c3d4-0000-4000-8000-00000000000c@intake.test"
+MESSAGE_ID = "<webui-check@sender.test>"
+
+
+def test_webui_in_chromium():
+    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
+    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
+        "playwright-core is missing: run `make deps`"
+    workdir = tempfile.mkdtemp(prefix="tidegate-webui-")
+    certs = intake_certs(workdir)
+    with Sink() as next_hop, Sink(certs=certs, require_tls=True) as intake, Sink() as dsn:
+        g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"]).start()
+        try:
+            env = dict(os.environ,
+                       WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                       WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                       SMTP_PORT=str(g.port), CUSTOM_INTAKE=CUSTOM, GLOBAL_INTAKE=A,
+                       MESSAGE_ID=MESSAGE_ID, WEBUI_OUT=os.path.abspath(OUT))
+            run = subprocess.run(["node", "--test", "--test-reporter=spec", "webui.test.mjs"],
+                                 cwd=WEBUI, env=env, capture_output=True, text=True,
+                                 timeout=300)
+            print(run.stdout)
+            print(run.stderr)
+            assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
+                g.mail_log()[-4000:]
+
+            # The copy went to the address set through the UI, over TLS; the original onwards.
+            copies = intake.wait_messages(1)
+            assert [c.rcpt_tos for c in copies] == [[CUSTOM]], [c.rcpt_tos for c in copies]
+            assert copies[0].tls_version in ("TLSv1.2", "TLSv1.3")
+            originals = next_hop.wait_messages(1)
+            assert [m.rcpt_tos for m in originals] == [["sue@support.example.com"]]
+            assert MESSAGE_ID.encode() in originals[0].data
+            assert not dsn.messages
+
+            # Committed through the ConfigEditor: the file says so, and the UI audited it.
+            config = open(g.config_path).read()
+            assert "{intake_address: %s}" % CUSTOM in config or CUSTOM in config
+            assert "WebTest" not in config
+            assert os.path.exists(g.config_path + ".prev")
+            log = g.mail_log()
+            assert "via=ui" in log and f"policyconfig tdc Support custom {CUSTOM}" in log, log
+            # The post without a CSRF token changed nothing.
+            assert "evil@intake.test" not in config
+        finally:
+            g.cleanup()
