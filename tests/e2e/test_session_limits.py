@@ -99,7 +99,10 @@ def test_overlong_lines_nul_and_bad_sequences():
         s.sendall(b"MAIL FROM:<a@sender.test>\r\n")
         assert f.readline().startswith(b"250")
         # a 10 MB command line without CRLF: the connection is closed, the server survives
-        s.sendall(b"A" * (2 << 20))
+        try:
+            s.sendall(b"A" * (2 << 20))
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the server may hang up while we are still sending: that is the point
         data = b""
         s.settimeout(10)
         try:
