@@ -21,16 +21,11 @@ busy=()
 for p in "${PORTS[@]}"; do
   if port_open "$p" || { [ "$p" = 5353 ] && udp_busy "$p"; }; then busy+=("$p"); fi
 done
-# The gateway's admin Web UI is optional (8080); everything else must be free.
 for p in "${busy[@]}"; do
-  if [ "$p" != 8080 ]; then
-    echo "run-demo: port 127.0.0.1:$p is already in use (another demo running?);" \
-         "the demo needs ${PORTS[*]}" >&2
-    exit 1
-  fi
+  echo "run-demo: port 127.0.0.1:$p is already in use (another demo running?);" \
+       "the demo needs ${PORTS[*]}" >&2
+  exit 1
 done
-admin_was_busy=no
-[ "${#busy[@]}" -gt 0 ] && admin_was_busy=yes
 
 cert() {  # cert NAME CN SAN
   local name=$1 cn=$2 san=$3
@@ -103,10 +98,8 @@ wait_port 8081 "the intake console" "${PIDS[-1]}"
 PIDS+=($!)
 wait_port 2525 "the gateway" "${PIDS[-1]}"
 
-admin_line="  admin Web UI     not running (the gateway's admin API is not built yet)"
-if [ "$admin_was_busy" = no ] && port_open 8080; then
-  admin_line="  admin Web UI: http://127.0.0.1:8080 (admin / $(head -n1 "$RUN/admin.password"))"
-fi
+wait_port 8080 "the gateway's admin Web UI" "${PIDS[-1]}"
+admin_line="  admin Web UI:    http://127.0.0.1:8080 (admin / $(head -n1 "$RUN/admin.password"))"
 
 cat <<TXT
 
