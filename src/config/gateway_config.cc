@@ -378,23 +378,7 @@ void ReadPolicies(Context& ctx, MapReader& root, std::vector<Policy>* out) {
 }
 
 void ReadAdmin(Context& ctx, MapReader& root, Admin* out) {
-  auto field = root.Get("admin");
-  if (!field) return;
-  MapReader m(ctx, *field);
-  if (!m.valid()) return;
-  m.EndpointAt("bind", &out->bind, EndpointRules{.allow_port_zero = true});
-  if (auto user = m.Get("user")) {
-    if (auto s = internal::ReadText(ctx, *user)) {
-      // HTTP Basic separates user and password with the first ':'.
-      if (s->find(':') != std::string::npos || s->find(' ') != std::string::npos) {
-        ctx.Fail(user->mark, user->path, "must not contain ':' or spaces");
-      } else {
-        out->user = *s;
-      }
-    }
-  }
-  m.Path("password_file", &out->password_file, /*must_exist=*/true, /*required=*/true);
-  m.Finish();
+  internal::ReadLoginSection(ctx, root, "admin", &out->bind, &out->user, &out->password_file);
 }
 
 void ReadLog(Context& ctx, MapReader& root, const std::string& data_dir, Log* out) {

@@ -25,23 +25,7 @@ void ReadTls(Context& ctx, MapReader& root, std::optional<TlsFiles>* out) {
 }
 
 void ReadConsole(Context& ctx, MapReader& root, Console* out) {
-  auto field = root.Get("console");
-  if (!field) return;
-  MapReader m(ctx, *field);
-  if (!m.valid()) return;
-  m.EndpointAt("bind", &out->bind, EndpointRules{.allow_port_zero = true});
-  if (auto user = m.Get("user")) {
-    if (auto s = internal::ReadText(ctx, *user)) {
-      // HTTP Basic separates user and password with the first ':'.
-      if (s->find(':') != std::string::npos || s->find(' ') != std::string::npos) {
-        ctx.Fail(user->mark, user->path, "must not contain ':' or spaces");
-      } else {
-        out->user = *s;
-      }
-    }
-  }
-  m.Path("password_file", &out->password_file, /*must_exist=*/true, /*required=*/true);
-  m.Finish();
+  internal::ReadLoginSection(ctx, root, "console", &out->bind, &out->user, &out->password_file);
 }
 
 void ReadAccounts(Context& ctx, MapReader& root, std::vector<IntakeAccount>* out) {

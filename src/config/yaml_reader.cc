@@ -576,4 +576,25 @@ std::string ConfigDir(const std::string& path) {
   return absolute.lexically_normal().parent_path().string();
 }
 
+void ReadLoginSection(Context& ctx, MapReader& root, std::string_view key, Endpoint* bind,
+                      std::string* user, std::string* password_file) {
+  auto field = root.Get(key);
+  if (!field) return;
+  MapReader m(ctx, *field);
+  if (!m.valid()) return;
+  m.EndpointAt("bind", bind, EndpointRules{.allow_port_zero = true});
+  if (auto u = m.Get("user")) {
+    if (auto s = ReadText(ctx, *u)) {
+      // HTTP Basic separates user and password with the first ':'.
+      if (s->find(':') != std::string::npos || s->find(' ') != std::string::npos) {
+        ctx.Fail(u->mark, u->path, "must not contain ':' or spaces");
+      } else {
+        *user = *s;
+      }
+    }
+  }
+  m.Path("password_file", password_file, /*must_exist=*/true, /*required=*/true);
+  m.Finish();
+}
+
 }  // namespace tidegate::config::internal

@@ -178,4 +178,10 @@ base::Result<std::string> ReadConfigFile(const std::string& path);
 // The absolute directory of a config file, against which its relative file names resolve.
 std::string ConfigDir(const std::string& path);
 
+// A login section shared by the gateway's `admin` and the intake's `console`: bind (port 0
+// allowed), user (no ':' or spaces: HTTP Basic splits on the first ':'), password_file (required,
+// must exist). Absent section: the outputs keep their defaults.
+void ReadLoginSection(Context& ctx, MapReader& root, std::string_view key, Endpoint* bind,
+                      std::string* user, std::string* password_file);
+
 }  // namespace tidegate::config::internal
