@@ -67,7 +67,35 @@ incoming_mail_policies:
 """
 
 
-class Gateway:
+class TidegateProcess:
+    """A tidegate subcommand as a child process: start, graceful stop (SIGTERM), kill -9.
+    Subclasses set self.workdir, self.config_path and self.proc = None."""
+
+    def spawn(self, subcommand, stderr_name, ports, timeout=15.0):
+        self.stderr = open(os.path.join(self.workdir, stderr_name), "ab")
+        self.proc = subprocess.Popen([BIN, "-c", self.config_path, subcommand],
+                                     stdout=self.stderr, stderr=self.stderr)
+        for port in ports:
+            wait_port(port, timeout=timeout, proc=self.proc)
+
+    def stop(self, timeout=30.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"{self.__class__.__name__} did not stop on SIGTERM")
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+class Gateway(TidegateProcess):
     """A tidegate gateway process with its own data_dir under a temp folder."""
 
     def __init__(self, workdir=None, tls=False, extra_yaml="", listener_extra="",
@@ -115,27 +143,8 @@ class Gateway:
 
     # -- process control ------------------------------------------------------------------
     def start(self, timeout=15.0):
-        self.stderr = open(os.path.join(self.workdir, "stderr.log"), "ab")
-        self.proc = subprocess.Popen([BIN, "-c", self.config_path, "serve"],
-                                     stdout=self.stderr, stderr=self.stderr)
-        wait_port(self.port, timeout=timeout, proc=self.proc)
+        self.spawn("serve", "stderr.log", [self.port], timeout)
         return self
-
-    def stop(self, timeout=30.0):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("gateway did not stop on SIGTERM")
-        return self.proc.returncode if self.proc else None
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:

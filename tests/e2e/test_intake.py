@@ -6,7 +6,6 @@ its console answers nothing without the right credentials (401)."""
 import base64
 import json
 import os
-import signal
 import smtplib
 import ssl
 import subprocess
@@ -17,14 +16,14 @@ import urllib.request
 
 import pytest
 
-from harness import BIN, free_port, wait_port
+from harness import BIN, TidegateProcess, free_port
 from peers import Sink
 from tdc_fixtures import A, B, intake_certs, tdc_gateway
 
 PASSWORD = "intake-test-password"
 
 
-class Intake:
+class Intake(TidegateProcess):
     """A `tidegate intake` process with its own data_dir; accounts default → A, sales → B."""
 
     def __init__(self, workdir, certs, require_tls=True, accounts=(("default", A), ("sales", B))):
@@ -54,28 +53,8 @@ class Intake:
         self.proc = None
 
     def start(self):
-        self.stderr = open(os.path.join(self.workdir, "intake-stderr.log"), "ab")
-        self.proc = subprocess.Popen([BIN, "-c", self.config_path, "intake"],
-                                     stdout=self.stderr, stderr=self.stderr)
-        wait_port(self.port, proc=self.proc)
-        wait_port(self.console_port, proc=self.proc)
+        self.spawn("intake", "intake-stderr.log", [self.port, self.console_port])
         return self
-
-    def stop(self, timeout=30):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("intake did not stop on SIGTERM")
-        return self.proc.returncode if self.proc else None
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
     def get(self, path, user="admin", password=PASSWORD):
         req = urllib.request.Request(f"http://127.0.0.1:{self.console_port}{path}")
