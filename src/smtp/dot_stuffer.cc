@@ -44,8 +44,10 @@ void DotStuffer::Feed(std::string_view chunk, std::string* out) {
     }
     if (at_line_start_ && c == '.') out->push_back('.');
     // Copy the rest of the line in one go: bodies are large, line ends are the only events.
-    std::size_t end = chunk.find_first_of("\r\n", i);
-    if (end == std::string_view::npos) end = chunk.size();
+    // (A plain scan: libstdc++'s find_first_of calls memchr once per character, which was 4% of
+    // the gateway's CPU in a profile.)
+    std::size_t end = i;
+    while (end < chunk.size() && chunk[end] != '\r' && chunk[end] != '\n') ++end;
     out->append(chunk.substr(i, end - i));
     at_line_start_ = false;
     i = end;
