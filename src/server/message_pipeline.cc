@@ -49,8 +49,8 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
                              std::function<void(inbound::AcceptResult)> done) {
   // Loop protection first: a message that has already crossed this many MTAs is going round in
   // circles; storing it would only send it round once more. Refused for good, like Postfix's
-  // hopcount_limit (RFC 5321 §6.3 asks for a limit "at least 100" on *delivery*; 50 is what MTAs
-  // use in practice).
+  // hopcount_limit (default 50, which we follow; RFC 5321 §6.3 suggests a threshold of normally
+  // at least 100, but no legitimate path comes near 50 hops).
   if (message.received_headers > kMaxReceivedHeaders) {
     done(inbound::AcceptResult{
         .status = base::Status(),
