@@ -245,6 +245,7 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
   std::string_view headers = mail::HeaderSection(tx.body);
   message.message_id = mail::FirstHeaderValue(headers, "Message-ID").value_or("");
   message.subject = mail::FirstHeaderValue(headers, "Subject").value_or("");
+  message.received_headers = mail::CountHeaders(headers, "Received");
 
   TraceInfo trace{
       .helo = message.helo,
@@ -282,6 +283,12 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
   mid_ = 0;
   AcceptResult result =
       co_await AsyncAccept(*services_->acceptor, std::move(message), use_awaitable);
+  if (result.rejection) {
+    smtp::Step step = protocol_.OnRejected(result.rejection->enhanced_code, result.rejection->text);
+    // LogEvent() has no MID any more (mid_ was cleared for the hand-off): log it here.
+    log.Info(fmt::format("MID {} ICID {} rejected: {}", mid, icid_, Preview(step.output)));
+    co_return step;
+  }
   if (!result.status.ok()) {
     log.Warning(fmt::format("MID {} not stored, answered 452: {}", mid,
                             result.status.error().message));

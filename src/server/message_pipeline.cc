@@ -47,6 +47,19 @@ struct PendingLog {
 
 void MessagePipeline::Accept(inbound::ReceivedMessage message,
                              std::function<void(inbound::AcceptResult)> done) {
+  // Loop protection first: a message that has already crossed this many MTAs is going round in
+  // circles; storing it would only send it round once more. Refused for good, like Postfix's
+  // hopcount_limit (default 50, which we follow; RFC 5321 §6.3 suggests a threshold of normally
+  // at least 100, but no legitimate path comes near 50 hops).
+  if (message.received_headers > kMaxReceivedHeaders) {
+    done(inbound::AcceptResult{
+        .status = base::Status(),
+        .rejection = inbound::Rejection{
+            .enhanced_code = "5.4.6",
+            .text = fmt::format("Too many hops: {} Received: headers (limit {}), mail loop",
+                                message.received_headers, kMaxReceivedHeaders)}});
+    return;
+  }
   const auto cfg = config_();
   auto table = TableFor(cfg);
   if (!table) {

@@ -32,6 +32,10 @@ namespace tidegate::server {
 
 class MessagePipeline final : public inbound::MessageAcceptor {
  public:
+  // Loop protection: a message whose header section carries more Received: fields than this
+  // (not counting our own) is refused "554 5.4.6" at the end of DATA and nothing is stored.
+  static constexpr std::size_t kMaxReceivedHeaders = 50;
+
   struct Hooks {
     // Receives every message once it is durable (the delivery engine's Enqueue).
     std::function<void(std::vector<spool::MessageMeta>)> queued;

@@ -275,6 +275,21 @@ Step ServerSession::OnCommitted(bool ok, std::string_view queue_id) {
   return Finish(MakeReply(250, "2.0.0", "Ok: queued as " + SanitizeForReply(queue_id)));
 }
 
+Step ServerSession::OnRejected(std::string_view enhanced_code, std::string_view text) {
+  if (state_ == State::kClosed) return Step{"", Next::kClose, Event::kNone};
+  if (state_ != State::kCommit) {
+    assert(false && "OnRejected outside kCommitMessage");
+    return Close(MakeReply(421, "4.3.0", options_.hostname + " Error: internal error"));
+  }
+  assert(enhanced_code.size() >= 5 && enhanced_code[0] == '5' && enhanced_code[1] == '.');
+  ResetTransaction();
+  // Not through Finish(): a refused message is not a bad command and must not count towards the
+  // bad-command limit (nor reset it).
+  state_ = State::kCommand;
+  const Reply reply = MakeReply(554, enhanced_code, SanitizeForReply(text));
+  return Step{reply.Wire(), Next::kReadCommand, Event::kMessageRejected};
+}
+
 Step ServerSession::Rset(const Command& command) {
   if (!command.arg.empty()) return Finish(MakeReply(501, "5.5.4", "Syntax: RSET"));
   const Event event = ResetTransaction() ? Event::kTransactionReset : Event::kNone;

@@ -57,7 +57,8 @@ enum class Event {
   kMailAccepted,      // a 250 to MAIL: a transaction started
   kRcptAccepted,      // a 250 to RCPT: last_rcpt_index() is its RID
   kTransactionReset,  // RSET/EHLO/HELO dropped a transaction that had started
-  kMessageRejected,   // DATA ended with a 5xx (too big, bare CR/LF, NUL); transaction dropped
+  kMessageRejected,   // DATA ended with a 5xx (too big, bare CR/LF, NUL, refused by the
+                      // acceptor: OnRejected); transaction dropped
 };
 
 struct Step {
@@ -90,6 +91,10 @@ class ServerSession {
   // After kCommitMessage: "250 2.0.0 Ok: queued as <id>" / "452 4.3.1 Insufficient system
   // storage"; both end the transaction.
   Step OnCommitted(bool ok, std::string_view queue_id);
+  // After kCommitMessage, instead of OnCommitted: the message was refused for good and nothing
+  // was stored (e.g. a mail loop): "554 <enhanced_code> <text>", Event::kMessageRejected; ends the
+  // transaction. enhanced_code must be a 5.x.y code; text is our own (sanitized anyway).
+  Step OnRejected(std::string_view enhanced_code, std::string_view text);
   Step OnTlsEstablished();  // after kStartTls: forgets HELO and any transaction (RFC 3207 §4.2)
   Step OnTimeout();         // 421 4.4.2 <hostname> Error: timeout exceeded; kClose
   Step OnShutdown();        // 421 4.3.2 <hostname> Service shutting down; kClose

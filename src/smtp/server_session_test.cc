@@ -302,6 +302,27 @@ TEST_F(ServerSessionTest, CommitFailure) {
   Expect("MAIL FROM:<s@sender.example>", "250 2.1.0");
 }
 
+TEST_F(ServerSessionTest, PermanentRejectionByTheAcceptor) {
+  Start();
+  BeginData();
+  EXPECT_EQ(Data("Received: x\r\n\r\nbody\r\n.\r\n").next, Next::kCommitMessage);
+  Step s = session_->OnRejected("5.4.6", "Too many hops\r\n250 injected");
+  EXPECT_EQ(s.output, "554 5.4.6 Too many hops??250 injected\r\n");
+  EXPECT_EQ(s.next, Next::kReadCommand);
+  EXPECT_EQ(s.event, Event::kMessageRejected);
+  EXPECT_TRUE(session_->transaction().recipients.empty());
+  EXPECT_TRUE(session_->transaction().body.empty());
+  // A refused message is not a bad command: nine more bad commands do not reach the limit of ten.
+  for (int i = 0; i < 8; ++i) Expect("BOGUS", "500 5.5.2");
+  // The transaction is over: DATA needs a new MAIL (the ninth bad command); the session goes on.
+  Expect("DATA", "503 5.5.1");
+  Expect("MAIL FROM:<s@sender.example>", "250 2.1.0");
+  Expect("RCPT TO:<u@example.com>", "250 2.1.5");
+  Expect("DATA", "354 ", Next::kReadData);
+  EXPECT_EQ(Data("ok\r\n.\r\n").next, Next::kCommitMessage);
+  EXPECT_EQ(session_->OnCommitted(true, "7").output, "250 2.0.0 Ok: queued as 7\r\n");
+}
+
 TEST_F(ServerSessionTest, QueueIdIsSanitized) {
   Start();
   BeginData();
