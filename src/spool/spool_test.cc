@@ -379,6 +379,38 @@ TEST_F(SpoolTest, DiskFullFailsTheBatchAndTheSpoolRecovers) {
   EXPECT_EQ(body, d.body);
 }
 
+// A full disk must not deadlock: with the reserve, new messages are refused while delivery
+// results (updates, finishes) still write, and finishing frees the space that lets mail in again.
+TEST_F(SpoolTest, FreeSpaceReserveRefusesMessagesButKeepsRecordingResults) {
+  testing::FaultFilesystem fs(base::PosixFilesystem());
+  Options o = MakeOptions(&fs);
+  o.segment_size = 64 << 10;
+  o.min_free_bytes = 4096;
+  std::atomic<std::uint64_t> free{30000};
+  o.free_space = [&free]() -> base::Result<std::uint64_t> { return free.load(); };
+  auto spool = OpenOrDie(o);
+  NewMessage a = MakeMessage(1, 1, 10000), b = MakeMessage(2, 1, 10000),
+             c = MakeMessage(3, 1, 10000);
+  ASSERT_TRUE(CommitAndWait(*spool, {a, b}));
+  // c (about 10.2k) would still fit on the disk, but only by eating into the 4k reserve.
+  free = 12000;
+  const base::Status refused = CommitAndWait(*spool, {c});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("disk full"), std::string::npos);
+  std::string body;
+  EXPECT_FALSE(spool->ReadBody(3, body));
+  // Below the reserve, results still land: a delivered and finished, b updated.
+  free = 100;
+  ASSERT_TRUE(CommitAndWait(*spool, {}, {{1, {0}, RecipientState::kDelivered}}));
+  ASSERT_TRUE(FinishAndWait(*spool, 2));
+  EXPECT_EQ(spool->stats().live_messages, 0u);
+  // Space back: mail is accepted again.
+  free = 1 << 20;
+  ASSERT_TRUE(CommitAndWait(*spool, {c}));
+  ASSERT_TRUE(spool->ReadBody(3, body));
+  EXPECT_EQ(body, c.body);
+}
+
 // 20 cycles of: open, hand out ids across block boundaries, commit, close or crash. Returns how
 // many ids were handed out twice (MIDs, ICIDs and DCIDs together).
 std::size_t RepeatedIdsOverCrashes(testing::FaultFilesystem& fs, const Options& o) {
