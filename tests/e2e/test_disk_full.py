@@ -1,9 +1,11 @@
 """Disk full (issue 9, crash and disk faults): the data_dir is a 4 MB tmpfs holding the spool, the
 mail log and the tracking database. Filled with mail while the next hop is down, the gateway
-answers `452 4.3.1` and keeps running; the spool is not corrupt (a restart recovers it and
-`tidegate spool-dump` shows every message that got a 250, byte-exact); once space returns —
-first by deleting a filler file, then, filled again, by letting the next hop come up and drain —
-reception recovers (250 again) and everything acknowledged is delivered.
+answers `452 4.3.1` (the spool keeps min_free_space for delivery records); a filler then takes the
+last byte, and the gateway still runs, stops cleanly, restarts at 0 bytes free, and `tidegate
+spool-dump` shows every message that got a 250, byte-exact. The next hop comes up while the disk is
+100% full (mail goes out, its results wait), the filler goes: results are recorded, the spool
+drains, reception recovers (250 again), everything acknowledged is delivered and nothing delivered
+stays live in the spool.
 
 Needs root to mount the tmpfs; skipped (with the reason) where mount is not permitted."""
 import base64
