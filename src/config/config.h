@@ -147,6 +147,9 @@ struct Tracking {
 
 struct Spool {
   std::uint64_t segment_size = 64 << 20;
+  // New mail is refused (452 4.3.1) while less than this would stay free on the data_dir's disk;
+  // the rest is kept for delivery records, which free space as the queue drains.
+  std::uint64_t min_free_space = 32 << 20;
 };
 
 struct Dns {

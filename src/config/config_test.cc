@@ -152,6 +152,7 @@ TEST(GatewayConfig, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(c->log.max_size, 100u << 20);
   EXPECT_EQ(c->log.keep, 20u);
   EXPECT_EQ(c->spool.segment_size, 64u << 20);
+  EXPECT_EQ(c->spool.min_free_space, 32u << 20);
 }
 
 TEST(GatewayConfig, RelativePathsResolveAgainstTheConfigDirectory) {

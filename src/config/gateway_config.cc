@@ -404,6 +404,7 @@ void ReadSpool(Context& ctx, MapReader& root, Spool* out) {
   MapReader m(ctx, *field);
   if (!m.valid()) return;
   m.Size("segment_size", &out->segment_size, 64 << 10);
+  m.Size("min_free_space", &out->min_free_space, 0);
   m.Finish();
 }
 

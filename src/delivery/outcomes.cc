@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "delivery/queue_manager_internal.h"
 
@@ -140,21 +141,16 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
     if (m.meta.mid != 0) dsn.push_back(std::move(m));
   }
 
-  auto after_commit = [this, plan, context, finished, mid = ms.mid](base::Status status,
-                                                                    std::vector<spool::MessageMeta>
-                                                                        dsn_meta) {
+  auto after_commit = [this, plan, context, finished,
+                       mid = ms.mid](std::vector<spool::MessageMeta> dsn_meta) {
     auto it = messages_.find(mid);
     if (it == messages_.end()) return;
-    if (!status.ok()) {
-      log_->Critical(fmt::format("MID {} could not record delivery results: {}", mid,
-                                 status.error().message));
-    }
     LogPlan(plan, context, *it->second);
     for (const auto& meta : dsn_meta) {
       log_->Info(fmt::format("MID {} was generated for bounce of MID {}", meta.mid, mid));
       counters_->UpdateGlobal([](telemetry::GlobalCounters& g) { ++g.dsns_generated; });
     }
-    if (status.ok() && !dsn_meta.empty()) EnqueueOnLoop(std::move(dsn_meta));
+    if (!dsn_meta.empty()) EnqueueOnLoop(std::move(dsn_meta));
     if (finished) {
       if (it->second->kind == spool::MessageKind::kJournal) --journal_backlog_;
       log_->Info(fmt::format("Message finished MID {} done", mid));
@@ -170,23 +166,50 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   };
 
   if (updates.empty() && dsn.empty()) {
-    after_commit(base::Status::Ok(), {});
+    after_commit({});
     return;
   }
+  RecordResults(ms.mid, std::move(dsn), std::move(updates), /*retry=*/false,
+                std::move(after_commit));
+}
+
+void QueueManager::RecordResults(std::uint64_t mid, std::vector<spool::NewMessage> dsn,
+                                 std::vector<spool::StateUpdate> updates, bool retry,
+                                 std::function<void(std::vector<spool::MessageMeta>)> after) {
   std::vector<spool::MessageMeta> dsn_meta;
   for (const auto& m : dsn) {
     dsn_meta.push_back(m.meta);
     dsn_meta.back().body_size = m.body.size();
   }
-  spool_->Commit(std::move(dsn), std::move(updates),
-                 [this, alive = alive_, after_commit = std::move(after_commit),
-                  dsn_meta = std::move(dsn_meta)](base::Status status) mutable {
-                   asio::post(io_, [alive, after_commit = std::move(after_commit),
-                                    status = std::move(status),
-                                    dsn_meta = std::move(dsn_meta)]() mutable {
-                     if (*alive) after_commit(std::move(status), std::move(dsn_meta));
-                   });
-                 });
+  // The spool consumes what it is given; keep a copy for a retry (small: states, at most a DSN).
+  auto again = std::make_shared<std::pair<std::vector<spool::NewMessage>,
+                                          std::vector<spool::StateUpdate>>>(dsn, updates);
+  spool_->Commit(
+      std::move(dsn), std::move(updates),
+      [this, alive = alive_, mid, retry, again, after = std::move(after),
+       dsn_meta = std::move(dsn_meta)](base::Status status) mutable {
+        asio::post(io_, [this, alive, mid, retry, again, after = std::move(after),
+                         status = std::move(status), dsn_meta = std::move(dsn_meta)]() mutable {
+          if (!*alive) return;
+          if (status.ok()) {
+            if (retry) log_->Info(fmt::format("MID {} delivery results recorded", mid));
+            after(std::move(dsn_meta));
+            return;
+          }
+          if (!retry) {
+            log_->Critical(fmt::format("MID {} could not record delivery results: {}; retrying",
+                                       mid, status.error().message));
+          }
+          if (stopping_) return;  // still live in the spool: resent after the restart
+          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
+          timer->async_wait([this, alive, timer, mid, again,
+                             after = std::move(after)](boost::system::error_code ec) mutable {
+            if (ec || !*alive || stopping_) return;
+            RecordResults(mid, std::move(again->first), std::move(again->second),
+                          /*retry=*/true, std::move(after));
+          });
+        });
+      });
 }
 
 void QueueManager::LogPlan(const queue::Plan& plan, const AttemptContext& context,

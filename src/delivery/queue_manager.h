@@ -107,6 +107,13 @@ class QueueManager {
   void ProcessPlan(const queue::Plan& plan, const AttemptContext& context);
   void LogPlan(const queue::Plan& plan, const AttemptContext& context, const MessageState& ms);
   std::string ReplyFor(std::uint32_t rid, const AttemptContext& context) const;
+  // Commits a plan's results (and its DSN) and calls `after` once they are durable. A failed
+  // commit (a full disk) is retried every second until it lands or the manager stops: results
+  // that were dropped would leave delivered mail live in the spool, holding the very space a full
+  // disk needs back, and resent after the next restart.
+  void RecordResults(std::uint64_t mid, std::vector<spool::NewMessage> dsn,
+                     std::vector<spool::StateUpdate> updates, bool retry,
+                     std::function<void(std::vector<spool::MessageMeta>)> after);
 
   boost::asio::io_context& io_;
   spool::Spool* spool_;

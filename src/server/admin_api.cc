@@ -227,6 +227,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     q.message_id = get("message_id");
     q.sender = get("sender");
     q.recipient = get("recipient");
+    if (c->tracking == nullptr) co_return Response::Error(503, "message tracking unavailable");
     auto found = c->tracking->Find(q);
     if (!found) co_return Response::Error(500, found.error().message);
     json out = json::array();
@@ -250,6 +251,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     auto it = req.query.find("mid");
     auto mid = it == req.query.end() ? std::nullopt : ParseU64(it->second);
     if (!mid) co_return Response::Error(400, "mid must be a number");
+    if (c->tracking == nullptr) co_return Response::Error(503, "message tracking unavailable");
     auto events = c->tracking->Events(*mid);
     if (!events) co_return Response::Error(500, events.error().message);
     json out = json::array();

@@ -69,6 +69,7 @@ base::Status Gateway::Start() {
   spool_options.fs = &base::PosixFilesystem();
   spool_options.clock = &base::SystemClock::Instance();
   spool_options.segment_size = cfg->spool.segment_size;
+  spool_options.min_free_bytes = cfg->spool.min_free_space;
   auto spool = spool::Spool::Open(spool_options);
   if (!spool) return spool.error();
   spool_ = std::move(*spool);
@@ -87,10 +88,17 @@ base::Status Gateway::Start() {
   tracking_options.retention =
       std::chrono::duration_cast<std::chrono::hours>(cfg->tracking.retention);
   auto tracking = telemetry::Tracking::Open(tracking_options);
-  if (!tracking) return tracking.error();
-  tracking_ = std::move(*tracking);
-  for (const std::string& note : tracking_->notes()) log_->Warning("Message tracking: " + note);
+  if (tracking) {
+    tracking_ = std::move(*tracking);
+    for (const std::string& note : tracking_->notes()) log_->Warning("Message tracking: " + note);
+  } else {
+    // Tracking is not the durability path: mail must flow without it, e.g. after a restart on a
+    // full disk where SQLite cannot even open its journal. The spool still guards every message.
+    log_->Critical("Message tracking unavailable until the next restart: " +
+                   tracking.error().message);
+  }
   queue_->set_event_sink([this](const delivery::DeliveryEvent& e) {
+    if (!tracking_) return;
     tracking_->AddEvent(e.mid, base::SystemClock::Instance().Now(), e.text);
     if (!e.status.empty()) tracking_->SetStatus(e.mid, e.status);
   });

@@ -152,7 +152,13 @@ void MessagePipeline::Accept(inbound::ReceivedMessage message,
         pending->lines.push_back(fmt::format(
             "TDC: MID {} not journaled: the.tdc.queue holds {} copies (max_queued)", mid,
             backlog + new_copies));
-      } else if (const std::uint64_t jmid = spool_->NextMid(); jmid != 0) {
+      } else if (const std::uint64_t jmid = spool_->NextMid(); jmid == 0) {
+        // No id could be reserved (the ids file could not be written: a full disk). Accepting
+        // the message without its copy would silently break the journaling policy: 452 instead.
+        done(inbound::AcceptResult{
+            base::MakeError("no journal copy id available (spool ids file)")});
+        return;
+      } else {
         copy.emplace();
         spool::MessageMeta& jm = copy->meta;
         jm.mid = jmid;

@@ -6,7 +6,11 @@
 // commit thread between batches, so it never overlaps a write.
 #include "spool/spool.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <cassert>
 #include <condition_variable>
@@ -113,6 +117,9 @@ class Spool::Impl {
   void ProcessBatch(std::vector<Request>& batch);
   base::Status EnsureHead();
   base::Status Roll();
+  // Fails the requests of `batch` that carry messages and would eat into the free-space reserve.
+  void CheckReserve(std::vector<Request>& batch, std::vector<base::Status>& results);
+  base::Result<std::uint64_t> FreeSpace() const;
   base::Status Write(const std::vector<EncodedRecord>& records, std::uint64_t& offset);
   void Maintain();
   bool QueueHasWork() {
@@ -372,6 +379,8 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
     }
   }
 
+  if (opts_.min_free_bytes > 0) CheckReserve(batch, results);
+
   bool any_records = false;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Request& r = batch[i];
@@ -438,6 +447,41 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (results[i]) ++commits_;
     if (batch[i].done) batch[i].done(results[i]);
+  }
+}
+
+base::Result<std::uint64_t> Spool::Impl::FreeSpace() const {
+  if (opts_.free_space) return opts_.free_space();
+  struct statvfs st {};
+  if (::statvfs(opts_.dir.c_str(), &st) != 0) {
+    return base::MakeError("statvfs " + opts_.dir + ": " + std::strerror(errno));
+  }
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+void Spool::Impl::CheckReserve(std::vector<Request>& batch, std::vector<base::Status>& results) {
+  bool any_messages = false;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (results[i] && !batch[i].messages.empty()) any_messages = true;
+  }
+  if (!any_messages) return;
+  auto free = FreeSpace();
+  // Not knowing is no reason to refuse mail: the write itself still reports a full disk.
+  if (!free) return;
+  std::uint64_t left = *free;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!results[i] || batch[i].messages.empty()) continue;
+    std::uint64_t need = 0;
+    for (const NewMessage& m : batch[i].messages) {
+      need += record::MessagePayloadSize(m.meta, m.body.size()) + record::kRecordHeaderSize;
+    }
+    if (left < need || left - need < opts_.min_free_bytes) {
+      results[i] = base::MakeError(
+          "spool: disk full: " + std::to_string(left) + " bytes free, " +
+          std::to_string(opts_.min_free_bytes) + " kept in reserve for delivery records");
+      continue;
+    }
+    left -= need;
   }
 }
 

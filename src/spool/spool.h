@@ -79,6 +79,14 @@ struct Options {
   double compact_live_ratio = 0.25;
   // Above this many segments, also relocate an oldest segment that is at most half live.
   std::uint32_t max_segments_before_compaction = 8;
+  // Free-space reserve. A Commit() that carries new messages fails (disk full) when writing them
+  // would leave less than this many bytes free on the spool's filesystem; state updates and
+  // finishes still write. They are what frees space (a segment whose messages are all finished is
+  // deleted), so on a full disk delivery can still record its results and drain the queue instead
+  // of deadlocking with every byte taken by undeliverable-looking, delivered mail. 0 = no reserve.
+  std::uint64_t min_free_bytes = 0;
+  // Free bytes on the spool's filesystem (tests inject one); nullptr = statvfs(2) of `dir`.
+  std::function<base::Result<std::uint64_t>()> free_space;
 };
 
 struct RecoveryReport {
@@ -112,7 +120,8 @@ class Spool {
 
   // Group commit: non-blocking. `done` runs on the commit thread once everything in this call is
   // durable (data fsynced, and the directory if a segment was created), or with an error (disk
-  // full, I/O error, invalid request) — then NOTHING of this call may be considered stored.
+  // full or below Options::min_free_bytes, I/O error, invalid request) — then NOTHING of this
+  // call may be considered stored.
   // All records of one call are written together, messages before updates. Updates for unknown
   // (already finished) mids are harmless. A message whose recipients are all final at once is
   // stored but not live. An empty call is a barrier: `done` runs after earlier work.

@@ -310,7 +310,10 @@ MailLog::Impl::~Impl() {
 }
 
 base::Status MailLog::Impl::Start() {
-  if (!OpenCurrent(opt_.clock->Now())) {
+  // A path that cannot be opened is a configuration error. A file that exists but cannot be
+  // written now (a full disk) is not: the writer reopens it on its next pass with lines and
+  // reports the lost lines once a write succeeds — a full disk must not keep the gateway down.
+  if (!OpenCurrent(opt_.clock->Now()) && !opt_.fs->Exists(opt_.path)) {
     return base::MakeError("mail log " + opt_.path + ": " + disk_error_);
   }
   try {

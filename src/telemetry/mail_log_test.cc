@@ -36,6 +36,7 @@ void SetTimeZone(const char* tz) {
 class TestFs final : public base::Filesystem {
  public:
   std::atomic<bool> fail_writes{false};
+  std::atomic<bool> fail_appends{false};  // opening works, writing does not (a full disk)
   std::atomic<bool> fail_renames{false};
 
   void CloseGate() {
@@ -83,7 +84,9 @@ class TestFs final : public base::Filesystem {
     cv_.notify_all();
     cv_.wait(lock, [&] { return !gate_closed_; });
     --blocked_;
-    if (fail_writes) return base::MakeError("write: No space left on device (test)");
+    if (fail_writes || fail_appends) {
+      return base::MakeError("write: No space left on device (test)");
+    }
     return base::Status::Ok();
   }
 
@@ -570,6 +573,29 @@ TEST_F(MailLogTest, DiskFailureDropsCountsAndReportsOnce) {
   EXPECT_EQ(events[2], "Info: d");
   EXPECT_EQ(events[3], "Info: e");
   EXPECT_EQ(log->stats().lines_written, 3u);
+}
+
+// Found by the disk-full end-to-end test: a restart on a full disk found the torn line of the
+// previous run, could not finish it, and refused to start — the gateway stayed down.
+TEST_F(MailLogTest, StartsOnAFullDiskAndWritesOnceSpaceReturns) {
+  ASSERT_TRUE(base::PosixFilesystem().CreateDirs(dir_ + "/logs"));
+  std::ofstream(path_) << "Tue Feb  6 08:00:00 2024 Info: before restart\nTue Feb  6 08:0";
+  TestFs fs;
+  fs.fail_appends = true;
+  MailLogOptions o = Options();
+  o.fs = &fs;
+  auto log = OpenLog(o);
+  ASSERT_TRUE(log);
+  log->Info("lost");
+  log->Flush();
+  fs.fail_appends = false;
+  log->Info("after");
+  log->Flush();
+  const auto lines = ReadLines(path_);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[1], "Tue Feb  6 08:0");
+  EXPECT_THAT(WithoutStamp(lines[2]), StartsWith("Critical: mail log: 1 lines were lost"));
+  EXPECT_EQ(WithoutStamp(lines[3]), "Info: after");
 }
 
 TEST_F(MailLogTest, FullQueueDropsInsteadOfBlocking) {

@@ -87,6 +87,15 @@ void FaultFilesystem::Crash() {
     }
     ++it;
   }
+  for (auto& [path, content] : atomic_undo_) {
+    files_.erase(path);
+    if (content) {
+      (void)real_.WriteFileAtomic(path, *content);
+    } else {
+      (void)real_.Remove(path);
+    }
+  }
+  atomic_undo_.clear();
 }
 
 void FaultFilesystem::Revive() {
@@ -107,6 +116,11 @@ void FaultFilesystem::UnlimitedSpace() {
 void FaultFilesystem::SetSyncLies(bool lies) {
   std::lock_guard lock(mu_);
   sync_lies_ = lies;
+}
+
+void FaultFilesystem::SetDirSyncLies(bool lies) {
+  std::lock_guard lock(mu_);
+  dir_sync_lies_ = lies;
 }
 
 void FaultFilesystem::SetFailRemove(bool fail) {
@@ -149,6 +163,7 @@ base::Status FaultFilesystem::CreateDirs(const std::string& path) {
 base::Status FaultFilesystem::SyncDir(const std::string& path) {
   std::lock_guard lock(mu_);
   if (base::Status s = CheckAliveLocked(generation_); !s) return s;
+  if (sync_lies_ || dir_sync_lies_) return base::Status::Ok();
   if (base::Status s = real_.SyncDir(path); !s) return s;
   for (auto& [file, st] : files_) {
     if (base::DirName(file) == base::DirName(base::JoinPath(path, "x"))) st.entry_durable = true;
@@ -199,7 +214,22 @@ base::Status FaultFilesystem::WriteFileAtomic(const std::string& path, const std
   if (space_left_ && data.size() > *space_left_) {
     return base::MakeError("write " + path + ".tmp: " + std::strerror(ENOSPC));
   }
-  // The real implementation syncs the file and the directory: fully durable once it returns.
+  if (sync_lies_ || dir_sync_lies_) {
+    // Its syncs would lie: remember what a crash brings back (the last durable content).
+    if (!atomic_undo_.count(path)) {
+      std::optional<std::string> before;
+      if (real_.Exists(path)) {
+        auto content = real_.ReadWholeFile(path);
+        if (!content) return content.error();
+        before = std::move(*content);
+      }
+      atomic_undo_[path] = std::move(before);
+    }
+  } else {
+    atomic_undo_.erase(path);
+  }
+  // The real implementation syncs the file and the directory: fully durable once it returns
+  // (unless the syncs lie: then atomic_undo_ above undoes it at a crash).
   if (base::Status s = real_.WriteFileAtomic(path, data); !s) return s;
   files_[path] = FileState{data.size(), true};
   return base::Status::Ok();

@@ -6,8 +6,12 @@
 // goes back to its synced size and files whose directory was never synced vanish. After Crash()
 // the "process" is dead: every call fails (file objects opened before the crash fail forever)
 // until Revive(), so a spool still running cannot write past the crash.
-// It can also run out of space (ENOSPC after a byte budget), fail Remove(), and — as a CONTROL
-// that proves a crash test can fail — let Sync() lie (ok without making anything durable).
+// It can also run out of space (ENOSPC after a byte budget), fail Remove(), and — as CONTROLS
+// that prove a crash test can fail — let the syncs lie: they return ok without making anything
+// durable (SetSyncLies: file Sync(), SyncDir() and the syncs inside WriteFileAtomic(), as with
+// fsync disabled; SetDirSyncLies: SyncDir() only, as if a new file's directory entry were never
+// synced). A WriteFileAtomic() made while syncs lie goes back, at Crash(), to the content it had
+// when it was last durable (or vanishes), as a rename that never reached the disk would.
 // Model limits: Remove() and CreateDirs() are durable at once; Rename() needs a SyncDir() of the
 // target's directory. Thread-safe: one mutex serialises every call, real I/O included.
 #pragma once
@@ -34,7 +38,8 @@ class FaultFilesystem final : public base::Filesystem {
   // "No space left on device", and WriteFileAtomic() fails without writing.
   void SetSpaceLeft(std::uint64_t bytes);
   void UnlimitedSpace();
-  void SetSyncLies(bool lies);
+  void SetSyncLies(bool lies);     // Sync(), SyncDir() and WriteFileAtomic() lie
+  void SetDirSyncLies(bool lies);  // SyncDir() lies; file data syncs stay honest
   void SetFailRemove(bool fail);
   std::uint64_t syncs() const;  // successful Sync() calls
 
@@ -65,6 +70,10 @@ class FaultFilesystem final : public base::Filesystem {
   std::uint64_t generation_ = 0;
   std::optional<std::uint64_t> space_left_;
   bool sync_lies_ = false;
+  bool dir_sync_lies_ = false;
+  // Files written by WriteFileAtomic() while syncs lied: the content a crash brings back
+  // (nullopt: the file did not exist durably, so it vanishes).
+  std::map<std::string, std::optional<std::string>> atomic_undo_;
   bool fail_remove_ = false;
   std::uint64_t syncs_ = 0;
 };
