@@ -408,7 +408,7 @@ def test_more_than_fifty_received_headers_is_a_loop_554(gw):
     s.sendall(b"NOOP\r\nQUIT\r\n")
     assert code(f) == b"250"
     s.close()
-    gw.wait_log("ICID")
+    gw.wait_log("5.4.6 Too many hops")
     log = gw.mail_log()
     assert re.search(r"MID \d+ ICID \d+ rejected: 554 5\.4\.6 Too many hops: 51 Received: "
                      r"headers \(limit 50\)", log), log
