@@ -3,6 +3,7 @@
 #   make build  configure (RelWithDebInfo) into build/ and build build/tidegate
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
+#   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -16,7 +17,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
   iproute2 procps chromium
 
-.PHONY: deps build test run clean
+.PHONY: deps build test run bench clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -40,6 +41,12 @@ test: deps build
 
 run: deps build
 	./scripts/run-demo.sh
+
+# The side-by-side benchmark against Postfix (docs/PERFORMANCE.md); about an hour with the full
+# matrix. BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 1 --matrix main".
+BENCH_ARGS ?= --rounds 3 --matrix full --queued 100000
+bench: deps build
+	python3 bench/sidebyside.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

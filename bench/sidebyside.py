@@ -187,6 +187,7 @@ class Sink:
 
 class Tidegate:
     name = "tidegate"
+    ca_file = None  # None: the bench CA (tls_dir/ca.pem)
 
     def __init__(self, workdir, port_in, next_port, journal_port, tls_dir, cg):
         self.dir = os.path.join(workdir, "tidegate")
@@ -209,7 +210,7 @@ delivery:
 threat_defense_connector:
   enabled: true
   intake_address: journal@intake.example.net
-  tls_ca_file: {tls_dir}/ca.pem
+  tls_ca_file: {self.ca_file or tls_dir + "/ca.pem"}
   max_connections: 20
 incoming_mail_policies:
   - name: DEFAULT
@@ -446,7 +447,7 @@ def run_source(port, n, sessions, size, logfile):
 def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
     workdir = tempfile.mkdtemp(prefix=f"{system_cls.name}-", dir=workroot)
     os.chmod(workdir, 0o755)
-    cg = Cgroup(f"bench-{system_cls.name}")
+    cg = Cgroup(f"bench-{system_cls.name}-{os.getpid()}")
     nxt = Sink(workdir, "sink-next")
     jrn = Sink(workdir, "sink-journal", tls_dir=tls_dir)
     port_in = free_port()
@@ -593,7 +594,7 @@ def run_queued(args, size, count, tls_dir, workroot):
     RSS before and after, per queued message. The bodies stay in the spool, not in memory."""
     workdir = tempfile.mkdtemp(prefix="queued-", dir=workroot)
     os.chmod(workdir, 0o755)
-    cg = Cgroup("bench-queued")
+    cg = Cgroup(f"bench-queued-{os.getpid()}")
     hole = Blackhole()
     hole.start()
     jrn = Sink(workdir, "sink-journal", tls_dir=tls_dir)
@@ -647,6 +648,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", default=None, help="directory for results.jsonl and summary.md")
     ap.add_argument("--keep", action="store_true", help="keep work directories")
+    ap.add_argument("--break-journal", action="store_true",
+                    help="self-test of the checker: tidegate trusts a CA that did not sign the "
+                         "sink's certificate, so no copy arrives and the run must fail")
     ap.add_argument("--queued", type=int, default=0,
                     help="also: RSS of tidegate with this many messages queued behind a "
                          "blackholed next hop, at 1 KB and 10 KB (e.g. 100000)")
@@ -672,6 +676,10 @@ def main():
     tls_dir = os.path.join(workroot, "tls")
     os.makedirs(tls_dir)
     make_certs(tls_dir)
+    if args.break_journal:
+        Tidegate.ca_file = os.path.join(workroot, "other-ca", "ca.pem")
+        os.makedirs(os.path.dirname(Tidegate.ca_file))
+        make_certs(os.path.dirname(Tidegate.ca_file))
     results = []
     with open(os.path.join(out, "results.jsonl"), "a") as jl:
         for rnd in range(args.rounds):
