@@ -3,6 +3,8 @@
 #   make build  configure (RelWithDebInfo) into build/ and build build/tidegate
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
+#   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_PHASE_SECONDS
+#               a phase, 60 by default; docs/RELIABILITY.md)
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -16,7 +18,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
   iproute2 procps chromium
 
-.PHONY: deps build test run clean
+.PHONY: deps build test run soak clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -40,6 +42,11 @@ test: deps build
 
 run: deps build
 	./scripts/run-demo.sh
+
+SOAK_PHASE_SECONDS ?= 60
+soak: deps build
+	TIDEGATE_BIN=$(CURDIR)/$(BUILD_DIR)/tidegate /usr/bin/python3 tests/e2e/soak.py \
+	  --phase-seconds $(SOAK_PHASE_SECONDS) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)
