@@ -4,6 +4,8 @@
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
+#   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_PHASE_SECONDS
+#               a phase, 60 by default; docs/RELIABILITY.md)
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -17,7 +19,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
   iproute2 procps chromium
 
-.PHONY: deps build test run bench clean
+.PHONY: deps build test run bench soak clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -47,6 +49,12 @@ run: deps build
 BENCH_ARGS ?= --rounds 3 --matrix full --queued 100000
 bench: deps build
 	python3 bench/sidebyside.py $(BENCH_ARGS)
+
+# The TDC fault-isolation soak (docs/RELIABILITY.md); a short version runs in make test.
+SOAK_PHASE_SECONDS ?= 60
+soak: deps build
+	TIDEGATE_BIN=$(CURDIR)/$(BUILD_DIR)/tidegate /usr/bin/python3 tests/e2e/soak.py \
+	  --phase-seconds $(SOAK_PHASE_SECONDS) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -245,14 +245,21 @@ void QueueManager::ConnectionFailed(const std::string& destination, const queue:
 
 asio::awaitable<Want> QueueManager::Drive(smtp::ClientSession& session, Transport& transport,
                                           const std::string& destination, std::uint64_t dcid,
-                                          std::chrono::steady_clock::time_point entry_deadline) {
+                                          std::chrono::steady_clock::time_point entry_deadline,
+                                          std::chrono::steady_clock::time_point
+                                              greeting_deadline) {
   const auto& d = config_->delivery;
   std::string input;
   Want want = session.want();
+  // Until we have written something, we are waiting for the greeting: connect_timeout covers it
+  // (docs/configuration.md), not command_timeout, so a peer that accepts TCP and never speaks
+  // (a blackholed intake) is given up after 30 s by default, not 5 minutes.
+  auto read_limit = std::min(entry_deadline, greeting_deadline);
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     std::string output = session.TakeOutput();
     if (!output.empty()) {
+      read_limit = entry_deadline;
       auto st = co_await transport.Write(output, std::min(entry_deadline, now + d.data_timeout));
       if (st == Transport::IoStatus::kTimeout) session.OnTimeout();
       else if (st != Transport::IoStatus::kOk) session.OnDisconnected();
@@ -263,7 +270,7 @@ asio::awaitable<Want> QueueManager::Drive(smtp::ClientSession& session, Transpor
       case Want::kWrite: {
         input.clear();
         auto st = co_await transport.Read(
-            input, std::min(entry_deadline, std::chrono::steady_clock::now() + d.command_timeout));
+            input, std::min(read_limit, std::chrono::steady_clock::now() + d.command_timeout));
         if (st == Transport::IoStatus::kOk) {
           want = session.OnBytes(input);
         } else {
@@ -372,7 +379,8 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
                         : smtp::ClientOptions::Tls::kPreferred;
       options.tls_available = true;
       smtp::ClientSession session(options);
-      Want want = co_await Drive(session, transport, destination, dcid, never);
+      Want want = co_await Drive(session, transport, destination, dcid, never,
+                                 std::chrono::steady_clock::now() + connect_timeout);
       if (!*alive) co_return;
       if (want != Want::kReady) {
         queue::Failure failure{queue::FailureClass::kNetwork, 0};

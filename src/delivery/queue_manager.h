@@ -94,12 +94,13 @@ class QueueManager {
   void ArmWake();
   void Ring(const std::string& destination);
   boost::asio::awaitable<void> RunConnection(std::string destination);
-  boost::asio::awaitable<smtp::ClientSession::Want> Drive(smtp::ClientSession& session,
-                                                          class Transport& transport,
-                                                          const std::string& destination,
-                                                          std::uint64_t dcid,
-                                                          std::chrono::steady_clock::time_point
-                                                              entry_deadline);
+  // Runs the session until it wants more than I/O. Every read and write ends by entry_deadline;
+  // reads before the first write of this call (the server's greeting) also by greeting_deadline.
+  boost::asio::awaitable<smtp::ClientSession::Want> Drive(
+      smtp::ClientSession& session, class Transport& transport, const std::string& destination,
+      std::uint64_t dcid, std::chrono::steady_clock::time_point entry_deadline,
+      std::chrono::steady_clock::time_point greeting_deadline =
+          std::chrono::steady_clock::time_point::max());
   void ConnectionFailed(const std::string& destination, const queue::Failure& failure,
                         const AttemptContext& context);
 

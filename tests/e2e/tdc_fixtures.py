@@ -29,7 +29,8 @@ def intake_certs(workdir):
 
 
 def tdc_gateway(workdir, intake_port, next_hop_port, dsn_port, ca, max_queue_time="60s",
-                retry_delay="1s", extra="", routes_extra="", intake_route=True):
+                retry_delay="1s", extra="", routes_extra="", intake_route=True,
+                delivery_extra=""):
     routes = (f"smtp_routes:\n  example.com: [127.0.0.1:{next_hop_port}]\n"
               f"  .example.com: [127.0.0.1:{next_hop_port}]\n"
               f"  sender.test: [127.0.0.1:{dsn_port}]\n")
@@ -37,7 +38,8 @@ def tdc_gateway(workdir, intake_port, next_hop_port, dsn_port, ca, max_queue_tim
         routes += f"  intake.test: [127.0.0.1:{intake_port}]\n"
     routes += routes_extra
     yaml = (routes +
-            "delivery:\n  retry: {initial: 1s, max_interval: 2s, max_queue_time: 1h}\n"
+            "delivery:\n  retry: {initial: 1s, max_interval: 2s, max_queue_time: 1h}\n" +
+            delivery_extra +
             "threat_defense_connector:\n"
             "  enabled: true\n"
             f"  intake_address: {A}\n"
