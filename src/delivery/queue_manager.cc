@@ -238,8 +238,28 @@ void QueueManager::ArmWake() {
 void QueueManager::ConnectionFailed(const std::string& destination, const queue::Failure& failure,
                                     const AttemptContext& context) {
   counters_->SetDown(DisplayName(destination), true);
-  for (const queue::Plan& plan : scheduler_.OnConnectionFailed(destination, failure)) {
-    ProcessPlan(plan, context);
+  auto plans = std::make_shared<std::vector<queue::Plan>>(
+      scheduler_.OnConnectionFailed(destination, failure));
+  ProcessPlansInSlices(std::move(plans), 0, std::make_shared<AttemptContext>(context));
+}
+
+void QueueManager::ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>> plans,
+                                        std::size_t first,
+                                        std::shared_ptr<const AttemptContext> context) {
+  // A failed connection fails every ready entry of its destination at once: behind a blackholed
+  // intake that is every journal copy made during connect_timeout (tens of thousands under load).
+  // Each plan costs a spool request, log lines and tracking; doing them all in one handler stalled
+  // this event loop, and with it every inbound session (found by the TDC soak). A slice at a time,
+  // with the loop's other work in between, keeps reception latency flat. The scheduler has already
+  // moved the entries on (deferred or removed), so nothing else touches them meanwhile.
+  constexpr std::size_t kSlice = 256;
+  const std::size_t end = std::min(plans->size(), first + kSlice);
+  for (std::size_t i = first; i < end; ++i) ProcessPlan((*plans)[i], *context);
+  if (end < plans->size()) {
+    asio::post(io_, [this, alive = alive_, plans = std::move(plans), end,
+                     context = std::move(context)]() mutable {
+      if (*alive) ProcessPlansInSlices(std::move(plans), end, std::move(context));
+    });
   }
 }
 
@@ -269,8 +289,12 @@ asio::awaitable<Want> QueueManager::Drive(smtp::ClientSession& session, Transpor
       case Want::kRead:
       case Want::kWrite: {
         input.clear();
+        // The reply to the final dot may take as long as the server's content checks:
+        // data_timeout (docs/configuration.md); every other reply command_timeout.
+        const auto reply_timeout =
+            session.awaiting_data_reply() ? d.data_timeout : d.command_timeout;
         auto st = co_await transport.Read(
-            input, std::min(read_limit, std::chrono::steady_clock::now() + d.command_timeout));
+            input, std::min(read_limit, std::chrono::steady_clock::now() + reply_timeout));
         if (st == Transport::IoStatus::kOk) {
           want = session.OnBytes(input);
         } else {

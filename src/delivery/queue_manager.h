@@ -103,6 +103,9 @@ class QueueManager {
           std::chrono::steady_clock::time_point::max());
   void ConnectionFailed(const std::string& destination, const queue::Failure& failure,
                         const AttemptContext& context);
+  // Processes plans [first, end) a bounded slice per event-loop turn (see the definition).
+  void ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>> plans, std::size_t first,
+                            std::shared_ptr<const AttemptContext> context);
 
   // Outcomes (outcomes.cc).
   void ProcessPlan(const queue::Plan& plan, const AttemptContext& context);

@@ -108,6 +108,11 @@ class ClientSession {
   std::optional<std::uint64_t> max_size() const { return max_size_; }
   bool tls_active() const { return tls_active_; }
   bool saw_bare_lf() const { return saw_bare_lf_; }  // some reply ended lines with bare LF
+  // True while the next reply due is the one to the end of the message data (the final dot):
+  // the caller times that read with its data timeout, not its command timeout (RFC 5321 4.5.3.2.6).
+  bool awaiting_data_reply() const {
+    return !expected_.empty() && expected_.front().step == Step::kDot && expected_.front().sent;
+  }
 
  private:
   enum class Phase { kHandshake, kTlsWait, kIdle, kTransaction, kQuitting, kDone, kFailed };

@@ -759,5 +759,24 @@ TEST(ClientSessionLocalTest, RsetRefusedEndsTheConnection) {
   EXPECT_EQ(session.TakeOutput(), "QUIT\r\n");
 }
 
+// The caller times the reply to the final dot with its data timeout: the session says when that
+// reply is the one due, and only then (not while MAIL/RCPT/DATA replies are outstanding).
+TEST(ClientSessionTimeoutTest, AwaitingDataReplyOnlyAfterTheDotWasSent) {
+  ClientSession session(Options());
+  EXPECT_FALSE(session.awaiting_data_reply());
+  ASSERT_EQ(session.OnBytes(kGreeting), Want::kWrite);
+  session.TakeOutput();
+  ASSERT_EQ(session.OnBytes(kEhloPipelining), Want::kReady);
+  ASSERT_EQ(session.StartTransaction(MakeEnvelope({"bob@example.net"}), kBody), Want::kWrite);
+  session.TakeOutput();
+  EXPECT_FALSE(session.awaiting_data_reply());  // MAIL, RCPT and DATA replies are due
+  ASSERT_EQ(session.OnBytes("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go\r\n"), Want::kWrite);
+  EXPECT_FALSE(session.awaiting_data_reply());  // the body is not handed out yet
+  EXPECT_EQ(session.TakeOutput(), DotStuff(kBody));
+  EXPECT_TRUE(session.awaiting_data_reply());
+  ASSERT_EQ(session.OnBytes("250 2.0.0 Ok\r\n"), Want::kReady);
+  EXPECT_FALSE(session.awaiting_data_reply());
+}
+
 }  // namespace
 }  // namespace tidegate::smtp
