@@ -225,9 +225,26 @@ std::optional<Entry> Scheduler::TakeReady(const std::string& destination) {
   auto it = destinations_.find(destination);
   if (it == destinations_.end() || it->second->ready.empty()) return std::nullopt;
   Destination& dest = *it->second;
-  State* state = Find(dest.ready.front());
+  // The.tdc.queue under backlog (adaptive LIFO): once the oldest ready copy has used half its
+  // lifetime, the newest goes first. A copy taken with little lifetime left cannot finish before
+  // its deadline on a slow intake; its transaction is cut, the connection torn down, and the next
+  // one takes the next-oldest copy: the TDC soak saw 3 of 2,400 copies delivered that way. Newest
+  // first lets those that can still make it through; the old ones expire as they would anyway.
+  // Without backlog the queue stays first in, first out.
+  bool newest = false;
+  if (dest.rules.expire_while_queued && dest.ready.size() > 1) {
+    const State* oldest = Find(dest.ready.front());
+    assert(oldest != nullptr);
+    const Time half_life = oldest->entry.queued_at + dest.rules.max_queue_time / 2;
+    newest = clock_.Now() >= half_life;
+  }
+  State* state = Find(newest ? dest.ready.back() : dest.ready.front());
   assert(state != nullptr);
-  dest.ready.pop_front();
+  if (newest) {
+    dest.ready.pop_back();
+  } else {
+    dest.ready.pop_front();
+  }
   state->stage = State::Stage::kInFlight;
   ++dest.in_flight;
   UnindexExpiry(*state);

@@ -5,7 +5,7 @@
 // every destination queue. An entry is one message's recipients for one destination and lives in
 // exactly one stage:
 //   scheduled  waiting for a time (a retry, or a not-before time on Add);  global ordered index
-//   ready      may be sent now; FIFO per destination
+//   ready      may be sent now; FIFO per destination (the.tdc.queue: newest first under backlog)
 //   in flight  taken by a connection (TakeReady) until Complete() or Release()
 // Tick() moves due scheduled entries to ready and removes entries of expire_while_queued queues
 // (the.tdc.queue) whose lifetime is over, even if they were never attempted. Every operation is
@@ -104,7 +104,9 @@ class Scheduler {
   // there is nothing to wait for. May be in the past (then Tick() at once).
   std::optional<Time> NextWakeup() const;
 
-  // The oldest ready entry of `destination`, now in flight; nullopt if none is ready.
+  // The oldest ready entry of `destination`, now in flight; nullopt if none is ready. On
+  // expire_while_queued queues (the.tdc.queue) the newest instead, once the oldest has used half
+  // its lifetime (adaptive LIFO under backlog; see the definition).
   std::optional<Entry> TakeReady(const std::string& destination);
 
   // Puts an in-flight entry back at the FRONT of its ready queue without counting an attempt

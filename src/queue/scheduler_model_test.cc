@@ -265,14 +265,23 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
         EXPECT_FALSE(entry);
       } else {
         ASSERT_TRUE(entry);
-        ASSERT_EQ(entry->id, q.front());
-        Model::E& e = m.live.at(q.front());
+        // FIFO, except the.tdc.queue under backlog: newest first once the oldest ready copy has
+        // used half its 120 s lifetime.
+        const bool newest = dest == "the.tdc.queue" && q.size() > 1 &&
+                            clock.Now() >= m.live.at(q.front()).queued_at + seconds(60);
+        const EntryId want = newest ? q.back() : q.front();
+        ASSERT_EQ(entry->id, want);
+        Model::E& e = m.live.at(want);
         EXPECT_EQ(entry->rids, e.rids);
         EXPECT_EQ(entry->mid, e.mid);
         EXPECT_EQ(entry->attempts, e.attempts);
         EXPECT_EQ(entry->queued_at, e.queued_at);
         e.stage = Model::Stage::kInFlight;
-        q.pop_front();
+        if (newest) {
+          q.pop_back();
+        } else {
+          q.pop_front();
+        }
       }
     } else if (op < 80) {  // Complete an in-flight entry with random per-rid outcomes
       auto ids = in_flight();

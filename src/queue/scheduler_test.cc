@@ -258,6 +258,27 @@ TEST_F(SchedulerTest, TdcCopyExpiresWhileQueuedEvenIfNeverAttempted) {
   EXPECT_EQ(scheduler_.size(), 1u);  // normal mail never expires while queued
 }
 
+// Under backlog the.tdc.queue sends its newest copy first: an old copy could not finish on a slow
+// intake before its deadline anyway (TDC soak finding). Ordinary destinations stay FIFO.
+TEST_F(SchedulerTest, TdcTakesNewestFirstOnceTheOldestUsedHalfItsLifetime) {
+  AddNow(1, kTdc, {0});
+  AddNow(10, "a.example", {0});
+  Advance(seconds(30));
+  AddNow(2, kTdc, {0});
+  AddNow(3, kTdc, {0});
+  AddNow(20, "a.example", {0});
+  EXPECT_EQ(scheduler_.TakeReady(kTdc)->mid, 1u);  // the oldest has used 30 s of 120: FIFO
+  Advance(seconds(29));
+  EXPECT_EQ(scheduler_.TakeReady(kTdc)->mid, 2u);  // 29 s of 120: FIFO
+  AddNow(4, kTdc, {0});
+  Advance(seconds(31));                             // copy 3 has used 60 s: half its lifetime
+  EXPECT_EQ(scheduler_.TakeReady(kTdc)->mid, 4u);  // newest first
+  EXPECT_EQ(scheduler_.TakeReady(kTdc)->mid, 3u);  // the last one, whatever its age
+  EXPECT_FALSE(scheduler_.TakeReady(kTdc));
+  Advance(hours(1));
+  EXPECT_EQ(scheduler_.TakeReady("a.example")->mid, 10u);  // normal mail: oldest first, always
+}
+
 TEST_F(SchedulerTest, TdcExpiryWaitsForAnEntryInFlight) {
   const Time queued = Now();
   EntryId id = AddNow(5, kTdc, {0});
