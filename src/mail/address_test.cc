@@ -55,6 +55,13 @@ TEST(ParsePath, AddressLiteral) {
   EXPECT_TRUE(PathFails("<u@[999.1.1.1]>"));
 }
 
+// address_fuzz finding: inet_pton() stopped at the NUL, so the bytes after it reached the domain.
+TEST(ParsePath, AddressLiteralWithNulRefused) {
+  EXPECT_TRUE(PathFails(std::string_view("<u@[1.2.3.4\0\r\nRCPT TO:<x@y>]>", 29)));
+  EXPECT_TRUE(PathFails(std::string_view("<u@[IPv6:::1\0x]>", 16)));
+  EXPECT_FALSE(ParseMailbox(std::string_view("u@[1.2.3.4\0x]", 13)));
+}
+
 TEST(ParsePath, RejectsControlsAndInjection) {
   EXPECT_TRUE(PathFails("<a\r\nb@example.com>"));
   EXPECT_TRUE(PathFails(std::string_view("<a\0b@example.com>", 18)));
