@@ -43,7 +43,7 @@ for t in "${TARGETS[@]}"; do
 
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
     count=$(ls -A "$regressions" | wc -l)
-    if ! "$bin" "$regressions"/* >"$log.regressions" 2>&1; then
+    if ! "$bin" -timeout=30 "$regressions"/* >"$log.regressions" 2>&1; then
       echo "FAIL $t: a kept reproducer crashes again (see $log.regressions)"
       tail -n 30 "$log.regressions"
       failed+=("$t")
