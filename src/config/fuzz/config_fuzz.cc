@@ -11,7 +11,7 @@
 //  - YamlScalar()/YamlDoubleQuoted() of a string carved from the input read back through
 //    yaml-cpp as that same string (what the editor writes is what the loader reads).
 // Paths resolve against /nonexistent-tidegate-fuzz/, so nothing on disk is ever found or read.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see the top-level CMakeLists.txt).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>

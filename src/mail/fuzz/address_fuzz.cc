@@ -9,7 +9,7 @@
 //    consumed == its length, and str() parses back as a mailbox (source routes are dropped, so
 //    the re-serialised path is the canonical one);
 //  - without allow_utf8 no byte >= 0x80 gets through.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see the top-level CMakeLists.txt).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -9,7 +9,7 @@
 //    free of controls, 8-bit only with SMTPUTF8 and valid UTF-8, or a Reply whose code and
 //    enhanced code are of the documented set and whose text never echoes the input;
 //  - Reply::Wire() of every reply is printable ASCII lines ending in CRLF.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see the top-level CMakeLists.txt).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

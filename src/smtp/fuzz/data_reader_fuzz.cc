@@ -10,7 +10,7 @@
 //  - DotStuff(body) read back by DataReader is done exactly at its end and yields the body with
 //    every bare CR or LF made CRLF and a final CRLF added (nothing flagged); DotStuffer fed in
 //    chunks produces the same bytes as DotStuff().
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see the top-level CMakeLists.txt).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -13,7 +13,7 @@
 //    an unsupported version), recovers only live messages (a pending recipient), sorted and
 //    unique, and ReadBody() of each returns body_size bytes;
 //  - recovery is idempotent: opening the repaired directory again recovers the same messages.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see the top-level CMakeLists.txt).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <fuzzer/FuzzedDataProvider.h>
 #include <zlib.h>
 
