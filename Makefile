@@ -60,18 +60,13 @@ fuzz-ci: fuzz-build
 	./scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_CI_SECONDS)
 
 # ASan+UBSan build of everything; ctest there runs the unit and the end-to-end tests against the
-# instrumented binary (tests/CMakeLists.txt points TIDEGATE_BIN at it). Boost's coroutine frames
-# confuse ASan's fake stacks (detect_stack_use_after_return=0); leak reports for third-party
-# libraries only are suppressed in tests/sanitizer/lsan.supp.
+# instrumented binary (tests/CMakeLists.txt points TIDEGATE_BIN at it). scripts/sanitize.sh sets
+# the sanitizer options and fails on any report, also from a gateway an e2e test started.
 sanitize: deps
 	@[ -f $(ASAN_DIR)/build.ninja ] || cmake -S . -B $(ASAN_DIR) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEGATE_SANITIZE=ON
 	cmake --build $(ASAN_DIR) -j $(JOBS)
-	cd $(ASAN_DIR) && \
-	  ASAN_OPTIONS=detect_stack_use_after_return=0:halt_on_error=1:abort_on_error=0 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizer/lsan.supp:print_suppressions=0 \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  ctest --output-on-failure -j 2 --timeout 900
+	./scripts/sanitize.sh $(ASAN_DIR)
 
 run: deps build
 	./scripts/run-demo.sh
