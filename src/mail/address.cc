@@ -199,8 +199,9 @@ Result<Address> ParsePath(std::string_view text, const PathOptions& options, siz
   std::string domain(text.substr(i, *domain_len));
   i += *domain_len;
   if (i >= text.size() || text[i] != '>') return MakeError("path must end with >");
-  consumed = i + 1;
   if (local.size() + domain.size() + 1 > 254) return MakeError("path too long");
+  // Only now: a failed parse leaves consumed at 0 (address_fuzz found the too-long case did not).
+  consumed = i + 1;
   return Address{std::move(local), std::move(domain)};
 }
 
