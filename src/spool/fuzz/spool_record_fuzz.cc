@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -41,109 +42,114 @@ namespace base = tidegate::base;
 namespace spool = tidegate::spool;
 namespace record = tidegate::spool::record;
 
-void Check(bool condition) {
-  if (!condition) std::abort();
+// Says which property broke before aborting (a crash report alone does not show the line).
+#define Check(condition) CheckAt((condition), #condition, __LINE__)
+void CheckAt(bool condition, const char* text, int line) {
+  if (condition) return;
+  std::fprintf(stderr, "spool_record_fuzz.cc:%d: check failed: %s\n", line, text);
+  std::abort();
 }
 
-// A Filesystem in memory: path → bytes. Directories are only names; every call succeeds unless
-// the path is missing. Single-threaded use per instance is all the spool needs here (its commit
-// thread does not touch files while nothing is committed), but a mutex keeps it honest.
+// A Filesystem in memory: path -> file. Like POSIX, a file is an object that names point to, so
+// a reader opened before Remove() or Rename() keeps reading it (the spool relies on that: its
+// commit thread may relocate messages and unlink their old segment while ReadBody() runs).
+// Directories are only names. One mutex serialises everything (the commit thread runs too).
 class MemFs final : public base::Filesystem {
  public:
-  std::map<std::string, std::string> files;
-  std::set<std::string> dirs;
+  using File = std::shared_ptr<std::string>;
+
+  // For building the initial directory, before any Spool runs.
+  void Put(const std::string& path, std::string bytes) {
+    files_[path] = std::make_shared<std::string>(std::move(bytes));
+  }
+  void AddDir(const std::string& path) { dirs_.insert(path); }
 
   class MemAppend final : public base::AppendFile {
    public:
-    MemAppend(MemFs* fs, std::string path) : fs_(fs), path_(std::move(path)) {}
+    MemAppend(MemFs* fs, File file) : fs_(fs), file_(std::move(file)) {}
     base::Status Append(std::span<const iovec> parts) override {
       std::lock_guard lock(fs_->mu_);
-      for (const iovec& v : parts) {
-        fs_->files[path_].append(static_cast<const char*>(v.iov_base), v.iov_len);
-      }
+      for (const iovec& v : parts) file_->append(static_cast<const char*>(v.iov_base), v.iov_len);
       return base::Status::Ok();
     }
     base::Status Sync() override { return base::Status::Ok(); }
     base::Status Truncate(std::uint64_t size) override {
       std::lock_guard lock(fs_->mu_);
-      std::string& f = fs_->files[path_];
-      if (size < f.size()) f.resize(size);
+      if (size < file_->size()) file_->resize(size);
       return base::Status::Ok();
     }
     std::uint64_t Size() const override {
       std::lock_guard lock(fs_->mu_);
-      return fs_->files[path_].size();
+      return file_->size();
     }
 
    private:
     MemFs* fs_;
-    std::string path_;
+    File file_;
   };
 
   class MemRead final : public base::ReadFile {
    public:
-    MemRead(MemFs* fs, std::string path) : fs_(fs), path_(std::move(path)) {}
+    MemRead(MemFs* fs, File file) : fs_(fs), file_(std::move(file)) {}
     base::Status ReadAt(std::uint64_t offset, std::size_t n, std::string& out) const override {
       std::lock_guard lock(fs_->mu_);
-      auto it = fs_->files.find(path_);
-      if (it == fs_->files.end() || offset > it->second.size() ||
-          it->second.size() - offset < n) {
-        return base::MakeError("short read " + path_);
+      if (offset > file_->size() || file_->size() - offset < n) {
+        return base::MakeError("short read");
       }
-      out.assign(it->second, offset, n);
+      out.assign(*file_, offset, n);
       return base::Status::Ok();
     }
     base::Result<std::uint64_t> Size() const override {
       std::lock_guard lock(fs_->mu_);
-      auto it = fs_->files.find(path_);
-      if (it == fs_->files.end()) return base::MakeError("missing " + path_);
-      return static_cast<std::uint64_t>(it->second.size());
+      return static_cast<std::uint64_t>(file_->size());
     }
 
    private:
     MemFs* fs_;
-    std::string path_;
+    File file_;
   };
 
   base::Result<std::unique_ptr<base::AppendFile>> OpenAppend(const std::string& path) override {
     std::lock_guard lock(mu_);
-    files[path];
-    return std::unique_ptr<base::AppendFile>(new MemAppend(this, path));
+    File& file = files_[path];
+    if (!file) file = std::make_shared<std::string>();
+    return std::unique_ptr<base::AppendFile>(new MemAppend(this, file));
   }
   base::Result<std::unique_ptr<base::ReadFile>> OpenRead(const std::string& path) override {
     std::lock_guard lock(mu_);
-    if (!files.count(path)) return base::MakeError("missing " + path);
-    return std::unique_ptr<base::ReadFile>(new MemRead(this, path));
+    auto it = files_.find(path);
+    if (it == files_.end()) return base::MakeError("missing " + path);
+    return std::unique_ptr<base::ReadFile>(new MemRead(this, it->second));
   }
   base::Status CreateDirs(const std::string& path) override {
     std::lock_guard lock(mu_);
-    dirs.insert(path);
+    dirs_.insert(path);
     return base::Status::Ok();
   }
   base::Status SyncDir(const std::string&) override { return base::Status::Ok(); }
   base::Status Rename(const std::string& from, const std::string& to) override {
     std::lock_guard lock(mu_);
-    auto it = files.find(from);
-    if (it == files.end()) return base::MakeError("missing " + from);
-    std::string bytes = std::move(it->second);
-    files.erase(it);
-    files[to] = std::move(bytes);
+    auto it = files_.find(from);
+    if (it == files_.end()) return base::MakeError("missing " + from);
+    File file = it->second;
+    files_.erase(it);
+    files_[to] = std::move(file);
     return base::Status::Ok();
   }
   base::Status Remove(const std::string& path) override {
     std::lock_guard lock(mu_);
-    if (!files.erase(path)) return base::MakeError("missing " + path);
+    if (!files_.erase(path)) return base::MakeError("missing " + path);
     return base::Status::Ok();
   }
   bool Exists(const std::string& path) override {
     std::lock_guard lock(mu_);
-    return files.count(path) || dirs.count(path);
+    return files_.count(path) || dirs_.count(path);
   }
   base::Result<std::vector<std::string>> List(const std::string& dir) override {
     std::lock_guard lock(mu_);
     std::vector<std::string> names;
     const std::string prefix = dir + "/";
-    for (const auto& [path, bytes] : files) {
+    for (const auto& [path, file] : files_) {
       if (path.rfind(prefix, 0) == 0 && path.find('/', prefix.size()) == std::string::npos) {
         names.push_back(path.substr(prefix.size()));
       }
@@ -153,18 +159,20 @@ class MemFs final : public base::Filesystem {
   }
   base::Status WriteFileAtomic(const std::string& path, const std::string& data) override {
     std::lock_guard lock(mu_);
-    files[path] = data;
+    files_[path] = std::make_shared<std::string>(data);  // a new file, as rename-over does
     return base::Status::Ok();
   }
   base::Result<std::string> ReadWholeFile(const std::string& path) override {
     std::lock_guard lock(mu_);
-    auto it = files.find(path);
-    if (it == files.end()) return base::MakeError("missing " + path);
-    return it->second;
+    auto it = files_.find(path);
+    if (it == files_.end()) return base::MakeError("missing " + path);
+    return *it->second;
   }
 
  private:
   mutable std::mutex mu_;
+  std::map<std::string, File> files_;
+  std::set<std::string> dirs_;
 };
 
 constexpr const char* kDir = "/spool";
@@ -312,13 +320,13 @@ std::vector<spool::MessageMeta> Recover(MemFs& fs, bool* opened) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider fdp(data, size);
   MemFs fs;
-  fs.dirs.insert(kDir);
+  fs.AddDir(kDir);
   if (fdp.ConsumeProbability<float>() < 0.1f) {
-    fs.files[std::string(kDir) + "/ids"] = fdp.ConsumeRandomLengthString(64);
+    fs.Put(std::string(kDir) + "/ids", fdp.ConsumeRandomLengthString(64));
   }
   const int segments = fdp.ConsumeIntegralInRange<int>(1, 3);
   for (int i = 1; i <= segments; ++i) {
-    fs.files[base::JoinPath(kDir, spool::SegmentFileName(i))] = MakeSegment(i, fdp);
+    fs.Put(base::JoinPath(kDir, spool::SegmentFileName(i)), MakeSegment(i, fdp));
   }
 
   bool opened = false;
