@@ -6,10 +6,18 @@
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
 #   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_PHASE_SECONDS
 #               a phase, 60 by default; docs/RELIABILITY.md)
+#   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each, in build-fuzz/
+#   make fuzz-ci    the same for 20 s each, plus the kept reproducers (CI)
+#   make sanitize   ASan+UBSan build in build-asan/, then the unit and end-to-end tests there
+# Under CI=true, `make test` also runs fuzz-ci and sanitize after the normal suite.
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_CI_SECONDS ?= 20
+ASAN_DIR ?= build-asan
 
 # Everything the build and the tests use. Keep this list the single source of truth.
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
@@ -17,9 +25,9 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
   libgtest-dev libgmock-dev \
   openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
-  iproute2 procps chromium
+  iproute2 procps chromium clang-14 libclang-rt-14-dev
 
-.PHONY: deps build test run bench soak clean
+.PHONY: deps build test run bench soak clean fuzz fuzz-ci fuzz-build sanitize
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -40,6 +48,28 @@ build:
 
 test: deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 600
+	@if [ "$$CI" = true ]; then $(MAKE) --no-print-directory fuzz-ci sanitize; fi
+
+# libFuzzer targets: clang 14 with -fsanitize=fuzzer,address,undefined (docs/RELIABILITY.md).
+fuzz-build: deps
+	@[ -f $(FUZZ_DIR)/build.ninja ] || cmake -S . -B $(FUZZ_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DTIDEGATE_FUZZ=ON
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_targets
+
+fuzz: fuzz-build
+	./scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build
+	./scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_CI_SECONDS)
+
+# ASan+UBSan build of everything; ctest there runs the unit and the end-to-end tests against the
+# instrumented binary (tests/CMakeLists.txt points TIDEGATE_BIN at it). scripts/sanitize.sh sets
+# the sanitizer options and fails on any report, also from a gateway an e2e test started.
+sanitize: deps
+	@[ -f $(ASAN_DIR)/build.ninja ] || cmake -S . -B $(ASAN_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEGATE_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	./scripts/sanitize.sh $(ASAN_DIR)
 
 run: deps build
 	./scripts/run-demo.sh
@@ -57,4 +87,4 @@ soak: deps build
 	  --phase-seconds $(SOAK_PHASE_SECONDS) $(SOAK_ARGS)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR)

@@ -228,6 +228,16 @@ TEST(GatewayConfig, EmptyOrNonMappingDocument) {
             "document, one top-level mapping, is allowed)");
 }
 
+// config_fuzz finding: yaml-cpp's LoadAll() looped forever, allocating, on a line starting with
+// ',' after a comment; the loader now asks for at most two documents.
+TEST(GatewayConfig, StrayCommaIsAnErrorNotAHang) {
+  EXPECT_EQ(Err("# a comment\n,x\n"),
+            "gw.yaml:2: unexpected content after the end of the configuration (only one YAML "
+            "document, one top-level mapping, is allowed)");
+  EXPECT_EQ(Err(",\n"), "gw.yaml:1: unexpected content after the end of the configuration (only "
+                        "one YAML document, one top-level mapping, is allowed)");
+}
+
 TEST(GatewayConfig, FileLoadedFromDiskReportsItsName) {
   TempDir dir;
   const std::string path = dir.Write("gateway.yaml", kMinimal + "spool: {segment_size: 1x}\n");

@@ -75,6 +75,9 @@ Result<size_t> ScanDomain(std::string_view s, bool utf8) {
     size_t close = s.find(']');
     if (close == std::string_view::npos) return MakeError("unterminated address literal");
     std::string inner(s.substr(1, close - 1));
+    // inet_pton() reads a C string: a NUL would end the literal early and let whatever follows
+    // it (CR, LF, anything) through into the domain. Found by address_fuzz.
+    if (inner.find('\0') != std::string::npos) return MakeError("bad address literal");
     unsigned char buf[16];
     if (inner.rfind("IPv6:", 0) == 0 || inner.rfind("ipv6:", 0) == 0) {
       if (inet_pton(AF_INET6, inner.c_str() + 5, buf) != 1) return MakeError("bad IPv6 literal");
@@ -196,8 +199,9 @@ Result<Address> ParsePath(std::string_view text, const PathOptions& options, siz
   std::string domain(text.substr(i, *domain_len));
   i += *domain_len;
   if (i >= text.size() || text[i] != '>') return MakeError("path must end with >");
-  consumed = i + 1;
   if (local.size() + domain.size() + 1 > 254) return MakeError("path too long");
+  // Only now: a failed parse leaves consumed at 0 (address_fuzz found the too-long case did not).
+  consumed = i + 1;
   return Address{std::move(local), std::move(domain)};
 }
 

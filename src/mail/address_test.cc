@@ -55,6 +55,23 @@ TEST(ParsePath, AddressLiteral) {
   EXPECT_TRUE(PathFails("<u@[999.1.1.1]>"));
 }
 
+TEST(ParsePath, TooLongLeavesConsumedAtZero) {
+  // 64 + 1 + 247 bytes: each part within its own limit, the whole over 254.
+  const std::string label(60, 'b');
+  const std::string path =
+      "<" + std::string(64, 'a') + "@" + label + "." + label + "." + label + "." + label + ".com>";
+  size_t consumed = 99;
+  EXPECT_FALSE(ParsePath(path, {}, consumed));
+  EXPECT_EQ(consumed, 0u);
+}
+
+// address_fuzz finding: inet_pton() stopped at the NUL, so the bytes after it reached the domain.
+TEST(ParsePath, AddressLiteralWithNulRefused) {
+  EXPECT_TRUE(PathFails(std::string_view("<u@[1.2.3.4\0\r\nRCPT TO:<x@y>]>", 29)));
+  EXPECT_TRUE(PathFails(std::string_view("<u@[IPv6:::1\0x]>", 16)));
+  EXPECT_FALSE(ParseMailbox(std::string_view("u@[1.2.3.4\0x]", 13)));
+}
+
 TEST(ParsePath, RejectsControlsAndInjection) {
   EXPECT_TRUE(PathFails("<a\r\nb@example.com>"));
   EXPECT_TRUE(PathFails(std::string_view("<a\0b@example.com>", 18)));

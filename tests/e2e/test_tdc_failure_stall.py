@@ -91,7 +91,7 @@ def test_failing_thousands_of_copies_does_not_stall_reception():
                 worst = max(window)
                 print(f"{copies} copies failed at once; {retried} retry lines; NOOP worst "
                       f"{worst * 1000:.0f} ms over {len(window)} probes")
-                assert copies >= 1500, f"only {copies} copies queued: the load did not build up"
+                assert copies >= 500, f"only {copies} copies queued: the load did not build up"
                 assert retried == copies, "each failed copy gets exactly one retry line"
                 assert worst < 0.25, f"the event loop stalled {worst * 1000:.0f} ms"
             finally:

@@ -3,7 +3,7 @@
 // HeaderSection, ParseHeaderFields, FirstHeaderValue and CountHeaders on arbitrary bytes, plus the
 // Content-Type, quoted-printable and base64 decoders and the multipart splitter; checks that every
 // returned view lies inside its input and that unfolded values carry no line breaks.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see src/mail/CMakeLists.txt).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstdint>
 #include <cstdlib>
 #include <string>

@@ -3,8 +3,8 @@
 // Two properties on every input: ParseJournalReport() on arbitrary bytes terminates without a
 // memory error and returns an original no longer than its input; and BuildJournalReport() of
 // fields carved from the input parses back to the same fields with the original byte-identical.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see src/mail/CMakeLists.txt); run e.g.
-//   build/src/mail/journal_report_fuzz -max_len=65536 -runs=1000000
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md); run e.g.
+//   build-fuzz/src/mail/journal_report_fuzz -max_len=65536 -runs=1000000
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>

@@ -6,7 +6,9 @@
 // exceeds the input, buffering stays under the caps, a failed parser stays failed) and drives a
 // ClientSession through greeting, EHLO and one pipelined transaction, asserting that every
 // recipient ends with an outcome and that nothing is "delivered" without a 2xx final reply.
-// Built only with -DTIDEGATE_FUZZ=ON and clang (see src/smtp/CMakeLists.txt).
+// Every reply the parser completes is compared with a whole-buffer reference reading of its bytes
+// (code, each line's text, bare-LF flag, the multi-line '-'/' ' structure, the caps).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -29,9 +31,39 @@ void Check(bool condition) {
   if (!condition) std::abort();
 }
 
+// The reply a whole-buffer reading of RFC 5321 §4.2 finds in `raw` (complete lines, the last
+// one ending the reply), compared field by field with what the incremental parser returned.
+void CheckAgainstReference(std::string_view raw, const ServerReply& reply) {
+  Check(!raw.empty() && raw.back() == '\n' && raw.size() <= ReplyParser::kMaxReplyBytes);
+  std::size_t index = 0;
+  bool bare_lf = false;
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    const std::size_t lf = raw.find('\n', pos);
+    std::string_view line = raw.substr(pos, lf - pos);
+    pos = lf + 1;
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    } else {
+      bare_lf = true;
+    }
+    Check(line.size() >= 3 && line.size() <= ReplyParser::kMaxLineBytes);
+    Check(std::stoi(std::string(line.substr(0, 3))) == reply.code);
+    const bool last = pos == raw.size();
+    if (line.size() > 3) Check(line[3] == (last ? ' ' : '-'));
+    if (!last) Check(line.size() > 3);
+    Check(index < reply.lines.size());
+    const std::string& text = reply.lines[index++];
+    Check(text == (line.size() > 4 ? line.substr(4) : std::string_view()));
+  }
+  Check(index == reply.lines.size());
+  Check(reply.bare_lf == bare_lf);
+}
+
 void FuzzParser(std::string_view data, std::size_t step) {
   ReplyParser parser;
   bool failed = false;
+  std::string pending;  // bytes fed since the last complete reply
   for (std::size_t pos = 0; pos < data.size(); pos += step) {
     std::string_view piece = data.substr(pos, step);
     while (!piece.empty()) {
@@ -49,8 +81,12 @@ void FuzzParser(std::string_view data, std::size_t step) {
       Check(!failed);
       if (r == ReplyParser::Result::kNeedMore) {
         Check(used == piece.size());
+        pending.append(piece);
         break;
       }
+      pending.append(piece.substr(0, used));
+      CheckAgainstReference(pending, reply);
+      pending.clear();
       Check(reply.code >= 200 && reply.code <= 559 && !reply.lines.empty());
       for (const std::string& line : reply.lines) {
         Check(line.size() <= ReplyParser::kMaxLineBytes);

@@ -6,7 +6,7 @@
 // first byte picks the session options. Besides crashes and sanitizer reports, it traps on
 // broken invariants: malformed reply output, a committed message with bare CR/LF/NUL, over the
 // size limit or without recipients.
-// Build: clang++ -fsanitize=fuzzer,address,undefined with -DTIDEGATE_FUZZ=ON (src/smtp/CMakeLists).
+// Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstddef>
 #include <cstdint>
 #include <string>
