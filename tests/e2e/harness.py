@@ -37,6 +37,17 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def read_reply(f):
+    """One SMTP reply (all its lines, bytes with CRLF) from a socket's makefile("rb")."""
+    lines = []
+    while True:
+        line = f.readline()
+        assert line, "connection closed"
+        lines.append(line)
+        if line[3:4] != b"-":
+            return lines
+
+
 def make_certs(directory, names=("localhost",), ips=("127.0.0.1",)):
     """A test CA and a server certificate signed by it. Returns dict of paths."""
     os.makedirs(directory, exist_ok=True)

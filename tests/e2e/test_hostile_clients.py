@@ -18,18 +18,8 @@ import time
 
 import pytest
 
-from harness import Gateway
+from harness import Gateway, read_reply
 from rawpeer import RawNextHop
-
-
-def read_reply(f):
-    lines = []
-    while True:
-        line = f.readline()
-        assert line, "connection closed"
-        lines.append(line)
-        if line[3:4] != b"-":
-            return lines
 
 
 def code(f):

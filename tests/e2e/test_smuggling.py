@@ -5,19 +5,9 @@ import time
 
 import pytest
 
-from harness import Gateway
+from harness import Gateway, read_reply
 
 SEQUENCES = [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\r"]
-
-
-def read_reply(f):
-    lines = []
-    while True:
-        line = f.readline()
-        assert line, "connection closed"
-        lines.append(line)
-        if line[3:4] != b"-":
-            return lines
 
 
 def smtp_open(port):
