@@ -514,15 +514,20 @@ def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
     except Exception as e:  # a broken run is reported and fails the benchmark
         result.update({"status": "FAILED", "error": str(e)})
     finally:
-        if system is not None:
-            system.stop()
-        cg.kill_all()
-        cg.remove()
-        nxt.stop()
-        jrn.stop()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        teardown(args, system, cg, [nxt, jrn], workdir)
     return result
+
+
+def teardown(args, system, cg, peers, workdir):
+    """Stops the system under test, anything left in its cgroup, and the peers."""
+    if system is not None:
+        system.stop()
+    cg.kill_all()
+    cg.remove()
+    for peer in peers:
+        peer.stop()
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 FIELDS = [("ingest_msgs_per_s", "ingest msg/s", "{:.0f}"), ("e2e_msgs_per_s", "e2e msg/s", "{:.0f}"),
@@ -625,14 +630,7 @@ def run_queued(args, size, count, tls_dir, workroot):
     except Exception as e:
         result.update({"status": "FAILED", "error": str(e)})
     finally:
-        if system is not None:
-            system.stop()
-        cg.kill_all()
-        cg.remove()
-        hole.stop()
-        jrn.stop()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        teardown(args, system, cg, [hole, jrn], workdir)
     return result
 
 
