@@ -33,27 +33,27 @@ class _Io:
     def send(self, data):
         self.sock.sendall(data)
 
-    def readline(self):
-        while b"\n" not in self.buf:
+    def _fill_until(self, done):
+        """Reads until done(buffer) holds; False when the peer closed or the socket failed."""
+        while not done(self.buf):
             try:
                 chunk = self.sock.recv(65536)
             except (OSError, ssl.SSLError):
-                return None
+                return False
             if not chunk:
-                return None
+                return False
             self.buf += chunk
+        return True
+
+    def readline(self):
+        if not self._fill_until(lambda b: b"\n" in b):
+            return None
         line, self.buf = self.buf.split(b"\n", 1)
         return line + b"\n"
 
     def read_data(self):
-        while b"\r\n.\r\n" not in b"\r\n" + self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except (OSError, ssl.SSLError):
-                return None
-            if not chunk:
-                return None
-            self.buf += chunk
+        if not self._fill_until(lambda b: b"\r\n.\r\n" in b"\r\n" + b):
+            return None
         if self.buf.startswith(b".\r\n"):
             self.buf = self.buf[3:]
             return b""
