@@ -48,6 +48,21 @@ def read_reply(f):
             return lines
 
 
+def drain_until_closed(s, timeout=10):
+    """Everything a socket still receives until the peer closes it (a reset counts as closed)."""
+    data = b""
+    s.settimeout(timeout)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    return data
+
+
 def make_certs(directory, names=("localhost",), ips=("127.0.0.1",)):
     """A test CA and a server certificate signed by it. Returns dict of paths."""
     os.makedirs(directory, exist_ok=True)

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from harness import Gateway, read_reply
+from harness import Gateway, drain_until_closed, read_reply
 from rawpeer import RawNextHop
 
 
@@ -46,20 +46,6 @@ def rss_kb(pid):
 
 def body_of(entry):
     return base64.b64decode(entry["body_base64"])
-
-
-def drain_until_closed(s, timeout=10):
-    data = b""
-    s.settimeout(timeout)
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    return data
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ pre-greeting talk, over-long command lines, NUL bytes, bad sequences."""
 import socket
 import time
 
-from harness import Gateway
+from harness import Gateway, drain_until_closed
 
 
 def connect(port):
@@ -103,16 +103,7 @@ def test_overlong_lines_nul_and_bad_sequences():
             s.sendall(b"A" * (2 << 20))
         except (ConnectionResetError, BrokenPipeError):
             pass  # the server may hang up while we are still sending: that is the point
-        data = b""
-        s.settimeout(10)
-        try:
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            pass
+        data = drain_until_closed(s, timeout=10)
         assert b"421" in data or data == b""
         s2, f2 = connect(g.port)
         assert f2.readline().startswith(b"220")
