@@ -4,8 +4,8 @@
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
-#   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_PHASE_SECONDS
-#               a phase, 60 by default; docs/RELIABILITY.md)
+#   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_CYCLES cycles
+#               of 15 s blocks, 3 by default, about 11 minutes; docs/RELIABILITY.md)
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each, in build-fuzz/
 #   make fuzz-ci    the same for 20 s each, plus the kept reproducers (CI)
 #   make sanitize   ASan+UBSan build in build-asan/, then the unit and end-to-end tests there
@@ -81,10 +81,10 @@ bench: deps build
 	python3 bench/sidebyside.py $(BENCH_ARGS)
 
 # The TDC fault-isolation soak (docs/RELIABILITY.md); a short version runs in make test.
-SOAK_PHASE_SECONDS ?= 60
+SOAK_CYCLES ?= 3
 soak: deps build
 	TIDEGATE_BIN=$(CURDIR)/$(BUILD_DIR)/tidegate /usr/bin/python3 tests/e2e/soak.py \
-	  --phase-seconds $(SOAK_PHASE_SECONDS) $(SOAK_ARGS)
+	  --cycles $(SOAK_CYCLES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR)

@@ -20,10 +20,22 @@ their work never competes with the load generator's threads for one Python inter
         quit       closes everything and exits
       A mode change cuts every open connection (as an intake restart or a network fault
       would), so no connection keeps the old behaviour into the next phase.
+
+  soak_peers.py sender --port P --schedule FILE --out FILE --body-bytes N
+      One SMTP session of the open-loop load: FILE holds a JSON list of
+      [scheduled monotonic time, index, block name]; each message is sent at its time (never
+      earlier; late if the previous one took longer), over one kept connection (a new one after
+      an error). Every message's sample is appended to --out as a JSON line when the schedule is
+      done (or on SIGTERM): index, block, scheduled, started, replied (monotonic), dot_ms (last
+      byte of the message → reply to the final dot, TCP_NODELAY), error. One process per session,
+      so that no session ever waits for another's turn at an interpreter lock.
 """
 import argparse
 import asyncio
 import json
+import signal
+import smtplib
+import socket
 import ssl
 import sys
 import time
@@ -187,9 +199,66 @@ async def run_sink(args):
         server.close()
 
 
+def run_sender(args):
+    with open(args.schedule) as f:
+        schedule = json.load(f)
+    filler = ("x" * 70 + "\r\n") * max(1, args.body_bytes // 72)
+    samples = []
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    s = None
+    for scheduled, index, block in schedule:
+        while not stop and time.monotonic() < scheduled:
+            time.sleep(min(0.05, max(0.0, scheduled - time.monotonic())))
+        if stop:
+            break
+        sample = {"index": index, "block": block, "scheduled": scheduled,
+                  "started": time.monotonic(), "replied": 0.0, "dot_ms": 0.0, "error": ""}
+        try:
+            if s is None:
+                s = smtplib.SMTP("127.0.0.1", args.port, local_hostname="soak.test", timeout=30)
+                s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.ehlo()
+            for step, want in ((lambda: s.mail("alice@sender.test"), 250),
+                               (lambda: s.rcpt("joe@example.com"), 250),
+                               (lambda: s.docmd("DATA"), 354)):
+                code, text = step()
+                if code != want:
+                    raise smtplib.SMTPResponseException(code, text)
+            s.send((f"From: <alice@sender.test>\r\nTo: <joe@example.com>\r\n"
+                    f"Subject: soak {block} {index}\r\n"
+                    f"Message-ID: <soak.{block}.{index}@sender.test>\r\n\r\n{filler}.\r\n"
+                    ).encode())
+            t0 = time.monotonic()
+            code, text = s.getreply()
+            sample["replied"] = time.monotonic()
+            sample["dot_ms"] = (sample["replied"] - t0) * 1000.0
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, text)
+        except (smtplib.SMTPException, OSError) as e:
+            sample["error"] = repr(e)
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+            s = None
+        samples.append(sample)
+    if s is not None:
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+    with open(args.out, "a") as f:
+        for sample in samples:
+            f.write(json.dumps(sample) + "\n")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("role", choices=["sink", "intake"])
+    p.add_argument("role", choices=["sink", "intake", "sender"])
+    p.add_argument("--schedule")
+    p.add_argument("--body-bytes", type=int, default=2000)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out")
     p.add_argument("--cert")
@@ -200,6 +269,8 @@ def main():
     args = p.parse_args()
     if args.role == "sink":
         asyncio.run(run_sink(args))
+    elif args.role == "sender":
+        run_sender(args)
     else:
         asyncio.run(Intake(args).run())
 
