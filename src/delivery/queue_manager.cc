@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -21,6 +22,7 @@ namespace asio = boost::asio;
 using asio::as_tuple;
 using asio::use_awaitable;
 using Want = smtp::ClientSession::Want;
+using namespace boost::asio::experimental::awaitable_operators;  // `||` of two awaitables
 
 namespace {
 
@@ -203,14 +205,19 @@ void QueueManager::Ring(const std::string& destination) {
 void QueueManager::Pump() {
   if (stopping_) return;
   for (auto& [name, ds] : destinations_) {
-    const std::uint32_t wanted = scheduler_.WantedConnections(name);
-    if (wanted == 0) continue;
+    if (scheduler_.WantedConnections(name) == 0) continue;
     Ring(name);
-    while (ds->open < wanted) {
-      ++ds->open;
-      ++open_total_;
-      asio::co_spawn(io_, RunConnection(name), asio::detached);
-    }
+    OpenWanted(name, *ds);
+  }
+}
+
+void QueueManager::OpenWanted(const std::string& destination, DestinationState& ds) {
+  if (stopping_) return;
+  const std::uint32_t wanted = scheduler_.WantedConnections(destination);
+  while (ds.open < wanted) {
+    ++ds.open;
+    ++open_total_;
+    asio::co_spawn(io_, RunConnection(destination), asio::detached);
   }
 }
 
@@ -326,6 +333,38 @@ asio::awaitable<Want> QueueManager::Drive(smtp::ClientSession& session, Transpor
       case Want::kDone:
       case Want::kFailed:
         co_return want;
+    }
+  }
+}
+
+asio::awaitable<QueueManager::IdleHearing> QueueManager::HearIdlePeer(
+    smtp::ClientSession& session, Transport& transport, boost::system::error_code wait_error) {
+  if (wait_error) {
+    session.OnDisconnected();
+    co_return IdleHearing::kLost;
+  }
+  // Something arrived on an idle connection: read what it is, within kIdleLinger. A server only
+  // speaks unasked to say goodbye ("421 ... timeout" then close, or just close / reset). A part
+  // of a reply stays buffered in the session (which would fail the next transaction on it), so
+  // read on until the reply is whole.
+  const auto deadline = std::chrono::steady_clock::now() + kIdleLinger;
+  while (true) {
+    std::string input;
+    switch (co_await transport.Read(input, deadline)) {
+      case Transport::IoStatus::kOk:
+        session.OnBytes(input);
+        if (session.want() == Want::kReady) continue;  // the start of a reply
+        // kDone: a 421 goodbye, the peer is closing this connection. kFailed: bytes out of turn,
+        // a protocol error that says nothing about reachability: we just close.
+        co_return session.want() == Want::kDone ? IdleHearing::kLost : IdleHearing::kUnusable;
+      case Transport::IoStatus::kClosed:
+      case Transport::IoStatus::kError:
+        session.OnDisconnected();
+        co_return IdleHearing::kLost;
+      case Transport::IoStatus::kTimeout:
+        // Bytes that were no application data (a TLS record) or half a reply, then nothing.
+        session.OnTimeout();
+        co_return IdleHearing::kUnusable;
     }
   }
 }
@@ -467,16 +506,31 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
       } else {
         scheduler_.OnConnectionEstablished(destination);
         counters_->SetDown(display, false);
+        // A probe got through (first connection, or after a down or lost spell): open the rest
+        // of the window now, not at the next enqueue (the.tdc.queue keeps min_connections).
+        OpenWanted(destination, ds);
         asio::steady_timer idle(io_);
         while (*alive && !stopping_) {
           std::optional<queue::Entry> entry = scheduler_.TakeReady(destination);
           if (!entry) {
             // Idle: stay while the queue wants this many connections, else linger briefly.
+            // Meanwhile listen: a next hop that closes an idle connection (its idle timeout, an
+            // intake going away) is noticed now, and makes the next connect a single probe.
             idle.expires_after(kIdleLinger);
             ds.idle.insert(&idle);
-            auto [ec] = co_await idle.async_wait(as_tuple(use_awaitable));
+            auto woke =
+                co_await (idle.async_wait(as_tuple(use_awaitable)) || transport.WaitReadable());
             if (!*alive) co_return;
             ds.idle.erase(&idle);
+            if (woke.index() == 1) {
+              const IdleHearing heard = co_await HearIdlePeer(session, transport,
+                                                              std::get<1>(woke));
+              if (!*alive) co_return;
+              want = session.want();  // kDone or kFailed: no QUIT below
+              if (heard == IdleHearing::kLost) scheduler_.OnConnectionLost(destination);
+              break;
+            }
+            const auto [ec] = std::get<0>(woke);
             if (!ec && scheduler_.WantedConnections(destination) < ds.open) break;
             if (stopping_) break;
             continue;
@@ -543,7 +597,17 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
               outcome.failed.emplace_back(rid, f);
             }
           }
-          ProcessPlan(scheduler_.Complete(entry->id, outcome), context);
+          const queue::Plan plan = scheduler_.Complete(entry->id, outcome);
+          ProcessPlan(plan, context);
+          if (want == Want::kFailed &&
+              session.failure() == smtp::ClientSession::Failure::kConnection) {
+            // Cut mid-transaction (reset, or closed without a reply): reported after Complete(),
+            // so that a delivery earlier on this connection does not hide the loss. A 421 is an
+            // answer (kDone or kMail/kData), a timeout is ours: neither is a loss.
+            scheduler_.OnConnectionLost(destination);
+          } else if (!plan.delivered.empty()) {
+            OpenWanted(destination, ds);  // a success may have grown or verified the window
+          }
           if (want != Want::kReady) break;
         }
         if (want == Want::kReady) {

@@ -93,6 +93,16 @@ class QueueManager {
   void Pump();
   void ArmWake();
   void Ring(const std::string& destination);
+  // Opens connections for `destination` until it has as many as the scheduler wants (no Ring).
+  void OpenWanted(const std::string& destination, DestinationState& ds);
+  // What an idle connection heard when its peer sent something or closed (HearIdlePeer).
+  enum class IdleHearing {
+    kLost,       // the peer closed it (421 goodbye, close, reset): Scheduler::OnConnectionLost
+    kUnusable,   // out-of-turn bytes or a stalled read: we close it, no verdict on the peer
+  };
+  boost::asio::awaitable<IdleHearing> HearIdlePeer(smtp::ClientSession& session,
+                                                   class Transport& transport,
+                                                   boost::system::error_code wait_error);
   boost::asio::awaitable<void> RunConnection(std::string destination);
   // Runs the session until it wants more than I/O. Every read and write ends by entry_deadline;
   // reads before the first write of this call (the server's greeting) also by greeting_deadline.

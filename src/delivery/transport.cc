@@ -148,6 +148,15 @@ asio::awaitable<Transport::IoStatus> Transport::Write(std::string_view data, Dea
   co_return IoStatus::kOk;
 }
 
+asio::awaitable<boost::system::error_code> Transport::WaitReadable() {
+  if (closed_) co_return asio::error::make_error_code(asio::error::bad_descriptor);
+  // A readiness wait consumes nothing: on a TLS connection a cancelled read could leave half a
+  // record inside the stream, a cancelled wait leaves everything for the next Read().
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                                          as_tuple(use_awaitable));
+  co_return ec;
+}
+
 asio::awaitable<bool> Transport::StartTls(asio::ssl::context& context,
                                           const std::string& peer_name, bool verify,
                                           Deadline deadline, std::string& error) {

@@ -39,6 +39,11 @@ class Transport {
   // Reads what is available (at most 64 KiB) and appends it to out.
   boost::asio::awaitable<IoStatus> Read(std::string& out, Deadline deadline);
   boost::asio::awaitable<IoStatus> Write(std::string_view data, Deadline deadline);
+  // Waits, without reading anything, until the peer sends something or closes the connection
+  // (including a TLS alert or close_notify): what an idle connection listens for. No deadline:
+  // it ends through the awaiting coroutine's cancellation (e.g. as the losing side of `||`),
+  // then with operation_aborted. Returns the wait's error code (none: something to read).
+  boost::asio::awaitable<boost::system::error_code> WaitReadable();
   // TLS handshake as a client; verification per context and PrepareClientStream. On failure
   // `error` holds the OpenSSL reason (e.g. "certificate verify failed").
   boost::asio::awaitable<bool> StartTls(boost::asio::ssl::context& context,

@@ -13,6 +13,7 @@ struct Scheduler::Destination {
   std::size_t recipients = 0;  // rids over all its entries
   bool ever_connected = false;
   bool down = false;
+  bool lost = false;  // a connection was cut since the last sign of life (OnConnectionLost)
   std::uint32_t window = 1;
   std::uint32_t successes = 0;  // successful deliveries since the window last grew
   bool idle = false;            // holds no entries; listed in idle_
@@ -20,6 +21,7 @@ struct Scheduler::Destination {
 
   std::size_t entries() const { return ready.size() + scheduled + in_flight; }
   std::uint32_t window_floor() const { return std::max<std::uint32_t>(1, rules.min_connections); }
+  bool unverified() const { return !ever_connected || down || lost; }
 };
 
 struct Scheduler::State {
@@ -273,6 +275,7 @@ Plan Scheduler::Complete(EntryId id, const AttemptOutcome& outcome) {
   Destination& dest = *state->dest;
   Plan plan = Finish(*state, outcome, clock_.Now());
   if (!plan.delivered.empty()) {
+    dest.lost = false;  // the next hop took mail: it is alive, reopen the window
     // Positive feedback, Postfix style: +1 per `window` successes, i.e. +1/window each.
     if (++dest.successes >= dest.window) {
       dest.successes = 0;
@@ -340,6 +343,13 @@ void Scheduler::OnConnectionEstablished(const std::string& destination) {
   Destination& dest = GetDestination(destination);
   dest.ever_connected = true;
   dest.down = false;
+  dest.lost = false;
+}
+
+void Scheduler::OnConnectionLost(const std::string& destination) {
+  // Only a mark: the window stays as it is, so that a healthy next hop that closes idle
+  // connections gets its full window back on the first sign of life, not one per `window` wins.
+  GetDestination(destination).lost = true;
 }
 
 std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
@@ -371,7 +381,7 @@ std::uint32_t Scheduler::WantedConnections(const std::string& destination) const
   const Destination& dest = *it->second;
   if (dest.entries() == 0) return 0;
   const std::size_t active = dest.ready.size() + dest.in_flight;
-  if (!dest.ever_connected || dest.down) return active > 0 ? 1 : 0;
+  if (dest.unverified()) return active > 0 ? 1 : 0;
   const std::size_t wanted =
       std::min<std::size_t>(dest.window, std::max<std::size_t>(dest.rules.min_connections, active));
   return static_cast<std::uint32_t>(std::min<std::size_t>(wanted, dest.rules.max_connections));
@@ -416,6 +426,7 @@ Scheduler::DestinationStatus Scheduler::MakeStatus(const Destination& dest) cons
   status.scheduled_entries = dest.scheduled;
   status.in_flight_entries = dest.in_flight;
   status.down = dest.down;
+  status.unverified = dest.unverified();
   status.window = dest.window;
   return status;
 }

@@ -18,6 +18,17 @@
 // soon as it is back up. A failed connection marks the destination down and fails every ready entry
 // of it at once: a dead destination costs one probe, not one attempt per message.
 //
+// Probing: a destination is *verified* once a connection to it got through greeting, EHLO and TLS
+// (OnConnectionEstablished). It is unverified while it has never connected, while it is down, and
+// after OnConnectionLost(): an established connection was cut by the peer or the network (closed
+// while idle, reset or closed mid-transaction), which says nothing good about the next connect — a
+// next hop that cut its connections may be gone (Postfix treats it the same way). While unverified
+// WantedConnections() asks for one connection (a probe), so reconnecting to a dead next hop costs
+// one connect timeout, not `window` of them at once. The window itself is kept: the first sign of
+// life (OnConnectionEstablished, or a Complete() that delivered a rid) verifies the destination and
+// the queue reopens its whole window (and min_connections) at once, so a healthy next hop that
+// merely closes idle connections costs one extra connect.
+//
 // Protocol for the caller: open a connection when WantedConnections() asks for more, report it
 // with OnConnectionEstablished() / OnConnectionFailed(), and only then TakeReady() entries for it.
 // Every Plan returned must be acted upon (made durable, logged, DSN) by the caller; the Scheduler
@@ -119,21 +130,33 @@ class Scheduler {
   // delivered, bounced and expired rids leave it. Rids of the entry that the outcome does not
   // mention count as failed with Failure{} (temporary), so that no recipient is ever lost; rids
   // not in the entry are ignored. For an id that is no longer known (removed meanwhile) the Plan
-  // is empty with entry_finished set.
+  // is empty with entry_finished set. At least one delivered rid is a success: it grows the window
+  // and verifies a destination left unverified by OnConnectionLost() (the next hop took mail).
+  // If the connection that carried the attempt was then lost, call OnConnectionLost() after this.
   Plan Complete(EntryId id, const AttemptOutcome& outcome);
 
-  // Connection feedback. Established: the destination is up (clears down). The window's positive
-  // feedback comes from Complete(): an attempt with at least one delivered rid is one success.
+  // Connection feedback. Established: the destination is up and verified (clears down and lost).
+  // The window's positive feedback comes from Complete(): an attempt with at least one delivered
+  // rid is one success.
   void OnConnectionEstablished(const std::string& destination);
+  // Lost: a connection that OnConnectionEstablished() reported was cut without our asking — the
+  // peer closed it (while idle, or mid-transaction), or a network error (reset, broken pipe) broke
+  // it. Not for our own QUIT or idle close, nor for a connection the peer ended with an SMTP reply
+  // (a 421 is an answer, not a loss). The destination becomes unverified: WantedConnections()
+  // offers a single probe until OnConnectionEstablished() or a Complete() with a delivered rid.
+  // Window, down state and entries are untouched (the entry that was in flight on the connection
+  // gets its outcome through Complete() as usual). O(1) for a known destination.
+  void OnConnectionLost(const std::string& destination);
   // Failed (before any entry was taken for it): the destination is marked down, its window
   // shrinks, and every READY entry of it is failed with `failure`, one attempt counted each.
   // Entries in flight on other connections and scheduled entries are left alone.
   std::vector<Plan> OnConnectionFailed(const std::string& destination, const Failure& failure);
 
-  // How many connections `destination` wants open now: 0 when it holds no entries; while it has
-  // never connected or is down, 1 (a probe) if it has ready or in-flight entries, else 0;
-  // otherwise min(window, max(min_connections, ready + in_flight)), where min_connections applies
-  // whenever it holds any entries (also only scheduled ones). Always capped by max_connections.
+  // How many connections `destination` wants open now: 0 when it holds no entries; while it is
+  // unverified (never connected, down, or lost since its last sign of life), 1 (a probe) if it has
+  // ready or in-flight entries, else 0; otherwise min(window, max(min_connections, ready +
+  // in_flight)), where min_connections applies whenever it holds any entries (also only scheduled
+  // ones). Always capped by max_connections. O(1).
   std::uint32_t WantedConnections(const std::string& destination) const;
 
   // Destinations that have ready entries, sorted by name.
@@ -151,16 +174,17 @@ class Scheduler {
     std::size_t active_recipients = 0;  // rids in ready + scheduled + in-flight entries
     std::size_t ready_entries = 0, scheduled_entries = 0, in_flight_entries = 0;
     bool down = false;
+    bool unverified = false;  // never connected, down, or lost: WantedConnections() probes
     std::uint32_t window = 0;
   };
-  // Every known destination (including recently emptied ones, which keep their window and down
-  // state), sorted by name.
+  // Every known destination (including recently emptied ones, which keep their window and down /
+  // lost state), sorted by name.
   std::vector<DestinationStatus> Status() const;
   std::optional<DestinationStatus> Status(const std::string& destination) const;
 
   std::size_t size() const;  // entries
 
-  // Empty destinations whose state (window, down) is kept; beyond this the longest-idle are
+  // Empty destinations whose state (window, down, lost) is kept; beyond this the longest-idle are
   // forgotten.
   static constexpr std::size_t kMaxIdleDestinations = 1024;
 

@@ -49,6 +49,12 @@ class Model {
   std::map<std::string, std::deque<EntryId>> ready;  // predicted FIFO per destination
   // Every (mid, rid) ever added, and how many times it reached an end.
   std::map<std::pair<std::uint64_t, std::uint32_t>, int> ends;
+  // Connection feedback per destination: a probe only while never connected, down or lost.
+  struct Link {
+    bool ever_connected = false, down = false, lost = false;
+    bool unverified() const { return !ever_connected || down || lost; }
+  };
+  std::map<std::string, Link> links;
 
   void Added(EntryId id, E e, Time now, Time not_before) {
     for (auto rid : e.rids) {
@@ -197,8 +203,14 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
       if (ready + flying > 0) {
         EXPECT_GE(wanted, 1u) << dest;  // never starved
       }
-      if (st->down) {
+      const bool unverified = m.links[dest].unverified();
+      EXPECT_EQ(st->unverified, unverified) << dest;
+      EXPECT_EQ(st->down, m.links[dest].down) << dest;
+      if (unverified) {
         EXPECT_EQ(wanted, ready + flying > 0 ? 1u : 0u) << dest;  // a probe only
+      } else if (rcpts > 0) {
+        // Verified and holding mail: at least min_connections (3 for the.tdc.queue) at once.
+        EXPECT_GE(wanted, ModelRules(dest).min_connections) << dest;
       }
       EXPECT_GE(st->window, 1u);
     }
@@ -297,8 +309,15 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
         }  // else: not reported at all
       }
       clock.Advance(seconds(pick(3)));
+      const std::string dest = m.live.at(id).dest;
       Plan plan = s.Complete(id, outcome);
       m.Attempted(id, outcome, plan, clock.Now());
+      if (!plan.delivered.empty()) m.links[dest].lost = false;  // it took mail: alive
+      // Sometimes that connection is then cut (reported after Complete, as the caller does).
+      if (chance(20)) {
+        s.OnConnectionLost(dest);
+        m.links[dest].lost = true;
+      }
     } else if (op < 85) {  // Release
       auto ids = in_flight();
       if (ids.empty()) continue;
@@ -311,6 +330,7 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
       const std::string dest = kDestinations[pick(kDestinations.size())];
       const Failure f = failures[pick(failures.size())];
       std::vector<Plan> plans = s.OnConnectionFailed(dest, f);
+      m.links[dest].down = true;
       const std::deque<EntryId> expected = m.ready[dest];
       m.ready[dest].clear();
       ASSERT_EQ(plans.size(), expected.size());
@@ -319,8 +339,14 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
         for (auto rid : m.live.at(expected[i]).rids) outcome.failed.emplace_back(rid, f);
         m.Attempted(expected[i], outcome, plans[i], now);
       }
-    } else if (op < 97) {  // a connection succeeds
-      s.OnConnectionEstablished(kDestinations[pick(kDestinations.size())]);
+    } else if (op < 95) {  // a connection succeeds
+      const std::string dest = kDestinations[pick(kDestinations.size())];
+      s.OnConnectionEstablished(dest);
+      m.links[dest] = Model::Link{.ever_connected = true, .down = false, .lost = false};
+    } else if (op < 97) {  // an established connection is cut (e.g. closed while idle)
+      const std::string dest = kDestinations[pick(kDestinations.size())];
+      s.OnConnectionLost(dest);
+      m.links[dest].lost = true;
     } else {                                             // operator delete
       const std::uint64_t mid = 1 + pick(next_mid + 5);  // sometimes unknown
       std::vector<EntryId> ids;

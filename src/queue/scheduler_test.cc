@@ -407,6 +407,110 @@ TEST_F(SchedulerTest, TdcTlsFailureBouncesEveryReadyCopy) {
   EXPECT_TRUE(scheduler_.Status(kTdc)->down);  // kept while idle, for tophosts
 }
 
+// ---- lost connections: a probe, not the whole window ---------------------------------------
+
+// Grows the.tdc.queue's window to `window` with deliveries (initial 3, +1 per `window` wins) and
+// leaves `backlog` copies ready.
+void GrowTdcWindow(Scheduler& s, const base::FakeClock& clock, std::uint32_t window,
+                   int backlog) {
+  std::uint64_t mid = 1000;
+  s.OnConnectionEstablished(kTdc);
+  while (s.Status(kTdc)->window < window) {
+    s.Add(mid++, kTdc, {0}, clock.Now());
+    auto e = s.TakeReady(kTdc);
+    s.Complete(e->id, AttemptOutcome{e->rids, {}});
+  }
+  for (int i = 0; i < backlog; ++i) s.Add(mid++, kTdc, {0}, clock.Now());
+}
+
+TEST_F(SchedulerTest, LostConnectionWantsOneProbeUntilAConnectionGetsThrough) {
+  GrowTdcWindow(scheduler_, clock_, 8, 30);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 8u);
+  EXPECT_FALSE(scheduler_.Status(kTdc)->unverified);
+
+  scheduler_.OnConnectionLost(kTdc);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);  // a probe, not 8 connect timeouts
+  auto st = scheduler_.Status(kTdc);
+  EXPECT_TRUE(st->unverified);
+  EXPECT_FALSE(st->down);          // nothing failed yet
+  EXPECT_EQ(st->window, 8u);       // kept for when it is back
+  EXPECT_EQ(st->ready_entries, 30u);  // entries untouched
+  scheduler_.OnConnectionLost(kTdc);  // every cut connection reports; still one probe
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+
+  // The probe gets through: the whole window at once, not one connection per success.
+  Up(kTdc);
+  EXPECT_FALSE(scheduler_.Status(kTdc)->unverified);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 8u);
+}
+
+TEST_F(SchedulerTest, LostThenProbeFailsStaysAProbeUntilUp) {
+  GrowTdcWindow(scheduler_, clock_, 6, 10);
+  scheduler_.OnConnectionLost(kTdc);
+  auto plans = scheduler_.OnConnectionFailed(kTdc, kRefused);  // the probe: blackholed
+  EXPECT_EQ(plans.size(), 10u);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 0u);  // only scheduled retries: no probe yet
+  Advance(seconds(10));
+  scheduler_.Tick();
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+  Up(kTdc);  // back: at least min_connections again (window 6 - 1 for the failure)
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 5u);
+}
+
+TEST_F(SchedulerTest, DeliveryOnAnOpenConnectionEndsTheProbe) {
+  GrowTdcWindow(scheduler_, clock_, 5, 20);
+  auto a = scheduler_.TakeReady(kTdc);  // on a connection that survives
+  auto b = scheduler_.TakeReady(kTdc);
+  scheduler_.OnConnectionLost(kTdc);     // another connection was cut
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+  // A failed attempt is no sign of life.
+  scheduler_.Complete(b->id, FailedAll(*b, k451));
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+  // A delivery is: the next hop took mail on an open connection.
+  scheduler_.Complete(a->id, Delivered(*a));
+  EXPECT_FALSE(scheduler_.Status(kTdc)->unverified);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 5u);
+  // A delivery then a loss on that same connection (reported in this order): a probe again.
+  auto c = scheduler_.TakeReady(kTdc);
+  scheduler_.Complete(c->id, Delivered(*c));
+  scheduler_.OnConnectionLost(kTdc);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+}
+
+TEST_F(SchedulerTest, TdcKeepsMinConnectionsOnceVerifiedAfterALoss) {
+  // Only a scheduled retry left: while unverified nothing is opened for it (like down), once
+  // verified the queue keeps its min_connections (3) open again.
+  AddNow(1, kTdc, {0});
+  Up(kTdc);
+  auto e = scheduler_.TakeReady(kTdc);
+  scheduler_.Complete(e->id, FailedAll(*e, kRefused));  // lost mid-transaction: retried
+  scheduler_.OnConnectionLost(kTdc);
+  EXPECT_EQ(scheduler_.Status(kTdc)->scheduled_entries, 1u);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 0u);
+  Advance(seconds(10));
+  scheduler_.Tick();
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+  Up(kTdc);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 3u);
+}
+
+TEST_F(SchedulerTest, LostIsKeptWhileTheDestinationIsIdle) {
+  AddNow(1, "a.example", {0});
+  Up("a.example");
+  auto e = scheduler_.TakeReady("a.example");
+  scheduler_.Complete(e->id, Delivered(*e));
+  scheduler_.OnConnectionLost("a.example");  // the peer closed our idle connection
+  EXPECT_EQ(scheduler_.WantedConnections("a.example"), 0u);  // empty
+  AddNow(2, "a.example", {0});
+  AddNow(3, "a.example", {0});
+  EXPECT_EQ(scheduler_.WantedConnections("a.example"), 1u);  // new mail: a probe first
+  Up("a.example");
+  EXPECT_EQ(scheduler_.WantedConnections("a.example"), 2u);
+  // Unknown destinations are created by the report, as by the other feedback calls.
+  scheduler_.OnConnectionLost("new.example");
+  EXPECT_TRUE(scheduler_.Status("new.example")->unverified);
+}
+
 // ---- operator actions, reload, bookkeeping ------------------------------------------------
 
 TEST_F(SchedulerTest, RemoveDropsEveryEntryOfAMessage) {
