@@ -14,6 +14,7 @@ struct Scheduler::Destination {
   bool ever_connected = false;
   bool down = false;
   bool lost = false;  // a connection was cut since the last sign of life (OnConnectionLost)
+  Time probe_at{};    // while down: no entry becomes ready before this (the next probe)
   std::uint32_t window = 1;
   std::uint32_t successes = 0;  // successful deliveries since the window last grew
   bool idle = false;            // holds no entries; listed in idle_
@@ -95,6 +96,8 @@ void Scheduler::PushReady(State& state, bool front) {
 }
 
 void Scheduler::Enqueue(State& state, Time due, Time now) {
+  // A down destination's entries wait for its next probe (see the header).
+  if (state.dest->down && due < state.dest->probe_at) due = state.dest->probe_at;
   state.entry.next_attempt = due;
   if (due <= now) {
     PushReady(state, /*front=*/false);
@@ -209,7 +212,9 @@ std::vector<Plan> Scheduler::Tick() {
     assert(state != nullptr && state->stage == State::Stage::kScheduled);
     scheduled_.erase(scheduled_.begin());
     --state->dest->scheduled;
-    PushReady(*state, /*front=*/false);  // its expiry index entry, if any, stays as it is
+    // Ready now, or held (again, later) until a down destination's next probe. Its expiry index
+    // entry, if any, stays as it is.
+    Enqueue(*state, state->due, now);
   }
   return plans;
 }
@@ -355,7 +360,9 @@ void Scheduler::OnConnectionLost(const std::string& destination) {
 std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
                                                 const Failure& failure) {
   Destination& dest = GetDestination(destination);
+  const Time now = clock_.Now();
   dest.down = true;
+  dest.probe_at = now + ProbeInterval(dest.rules);
   dest.successes = 0;
   if (dest.window > dest.window_floor()) --dest.window;
   // Snapshot the ready ids: an entry whose retry is due at once goes back to the ready queue and
@@ -363,7 +370,6 @@ std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
   const std::vector<EntryId> ids(dest.ready.begin(), dest.ready.end());
   std::vector<Plan> plans;
   plans.reserve(ids.size());
-  const Time now = clock_.Now();
   for (EntryId id : ids) {
     State* state = Find(id);
     assert(state != nullptr);
@@ -373,6 +379,10 @@ std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
     plans.push_back(Finish(*state, outcome, now));
   }
   return plans;
+}
+
+Duration Scheduler::ProbeInterval(const QueueRules& rules) {
+  return rules.retry == QueueRules::Retry::kTdcTable ? rules.retry_delay : rules.initial_retry;
 }
 
 std::uint32_t Scheduler::WantedConnections(const std::string& destination) const {

@@ -16,7 +16,12 @@
 // successful deliveries (up to max_connections) and shrinks by one per failed connection, never
 // below max(1, min_connections), so a queue that must keep min_connections open does so again as
 // soon as it is back up. A failed connection marks the destination down and fails every ready entry
-// of it at once: a dead destination costs one probe, not one attempt per message.
+// of it at once: a dead destination costs one probe, not one attempt per message. While it is down
+// no entry becomes ready before its next probe time (the failure + the queue's first retry
+// interval: retry_delay for the.tdc.queue, initial_retry otherwise); entries added or due earlier
+// wait, scheduled, until then, as Postfix's qmgr holds a dead destination's mail until its
+// throttle expires. Without that hold every new message to a dead destination was a probe of its
+// own: the TDC soak saw ~100 TLS handshakes a second against an intake with a bad certificate.
 //
 // Probing: a destination is *verified* once a connection to it got through greeting, EHLO and TLS
 // (OnConnectionEstablished). It is unverified while it has never connected, while it is down, and
@@ -147,10 +152,13 @@ class Scheduler {
   // Window, down state and entries are untouched (the entry that was in flight on the connection
   // gets its outcome through Complete() as usual). O(1) for a known destination.
   void OnConnectionLost(const std::string& destination);
-  // Failed (before any entry was taken for it): the destination is marked down, its window
-  // shrinks, and every READY entry of it is failed with `failure`, one attempt counted each.
-  // Entries in flight on other connections and scheduled entries are left alone.
+  // Failed (before any entry was taken for it): the destination is marked down until
+  // now + ProbeInterval() at least (no entry becomes ready before that), its window shrinks, and
+  // every READY entry of it is failed with `failure`, one attempt counted each. Entries in flight
+  // on other connections and scheduled entries are left alone.
   std::vector<Plan> OnConnectionFailed(const std::string& destination, const Failure& failure);
+  // How long a down destination waits for its next probe: the first retry interval of its rules.
+  static Duration ProbeInterval(const QueueRules& rules);
 
   // How many connections `destination` wants open now: 0 when it holds no entries; while it is
   // unverified (never connected, down, or lost since its last sign of life), 1 (a probe) if it has

@@ -52,21 +52,30 @@ class Model {
   // Connection feedback per destination: a probe only while never connected, down or lost.
   struct Link {
     bool ever_connected = false, down = false, lost = false;
+    Time probe_at{};  // while down, nothing is ready before this
     bool unverified() const { return !ever_connected || down || lost; }
   };
   std::map<std::string, Link> links;
+
+  // When an entry due at `due` may really become ready: a down destination holds it until its
+  // next probe.
+  Time Held(const std::string& dest, Time due) {
+    const Link& l = links[dest];
+    return l.down && due < l.probe_at ? l.probe_at : due;
+  }
 
   void Added(EntryId id, E e, Time now, Time not_before) {
     for (auto rid : e.rids) {
       ASSERT_EQ(ends.count({e.mid, rid}), 0u) << "test bug: rid added twice";
       ends[{e.mid, rid}] = 0;
     }
-    if (not_before <= now) {
+    const Time due = Held(e.dest, not_before);
+    if (due <= now) {
       e.stage = Stage::kReady;
       ready[e.dest].push_back(id);
     } else {
       e.stage = Stage::kScheduled;
-      e.due = not_before;
+      e.due = due;
     }
     live.emplace(id, std::move(e));
   }
@@ -125,12 +134,13 @@ class Model {
     }
     EXPECT_EQ(plan.retry_at, *earliest);
     e.rids = want.retried;
-    if (*earliest <= now) {
+    const Time due = Held(e.dest, *earliest);
+    if (due <= now) {
       e.stage = Stage::kReady;
       ready[e.dest].push_back(id);
     } else {
       e.stage = Stage::kScheduled;
-      e.due = *earliest;
+      e.due = due;
     }
   }
 
@@ -266,6 +276,11 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
       }
       for (const auto& [at, id] : due) {
         Model::E& e = m.live.at(id);
+        const Time held = m.Held(e.dest, e.due);
+        if (held > t) {
+          e.due = held;  // a down destination: it waits for the next probe
+          continue;
+        }
         e.stage = Model::Stage::kReady;
         m.ready[e.dest].push_back(id);
       }
@@ -331,6 +346,7 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
       const Failure f = failures[pick(failures.size())];
       std::vector<Plan> plans = s.OnConnectionFailed(dest, f);
       m.links[dest].down = true;
+      m.links[dest].probe_at = now + Scheduler::ProbeInterval(ModelRules(dest));
       const std::deque<EntryId> expected = m.ready[dest];
       m.ready[dest].clear();
       ASSERT_EQ(plans.size(), expected.size());

@@ -407,6 +407,53 @@ TEST_F(SchedulerTest, TdcTlsFailureBouncesEveryReadyCopy) {
   EXPECT_TRUE(scheduler_.Status(kTdc)->down);  // kept while idle, for tophosts
 }
 
+// A dead destination is probed once per probe interval, not once per new message (TDC soak: an
+// intake with a bad certificate got ~100 TLS handshakes a second, one per new copy).
+TEST_F(SchedulerTest, DownDestinationHoldsNewEntriesUntilItsNextProbe) {
+  AddNow(1, kTdc, {0});
+  auto plans = scheduler_.OnConnectionFailed(kTdc, kTlsFail);  // the probe: bad certificate
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(Scheduler::ProbeInterval(book_(kTdc)), seconds(10));
+  const Time probe_at = Now() + seconds(10);
+  Advance(seconds(1));
+  for (std::uint64_t mid = 2; mid <= 50; ++mid) AddNow(mid, kTdc, {0});
+  auto st = scheduler_.Status(kTdc);
+  EXPECT_EQ(st->ready_entries, 0u);
+  EXPECT_EQ(st->scheduled_entries, 49u);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 0u);  // no probe per new copy
+  EXPECT_EQ(scheduler_.NextWakeup(), probe_at);
+  Advance(seconds(8));
+  EXPECT_THAT(scheduler_.Tick(), IsEmpty());
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 0u);
+  Advance(seconds(1));  // the probe time: all of them ready for one probe
+  EXPECT_THAT(scheduler_.Tick(), IsEmpty());
+  EXPECT_EQ(scheduler_.Status(kTdc)->ready_entries, 49u);
+  EXPECT_EQ(scheduler_.WantedConnections(kTdc), 1u);
+  // The probe gets through: the queue is up, new copies are ready at once, 3 connections.
+  Up(kTdc);
+  AddNow(51, kTdc, {0});
+  EXPECT_EQ(scheduler_.Status(kTdc)->ready_entries, 50u);
+  EXPECT_GE(scheduler_.WantedConnections(kTdc), 3u);
+}
+
+TEST_F(SchedulerTest, DownHoldsRetriesDueBeforeTheProbeAndUsesTheQueuesFirstRetry) {
+  Up("dead.example");
+  EntryId a = scheduler_.Add(1, "dead.example", {0}, Now(), Now() + seconds(5));  // a retry due
+  auto plans = scheduler_.OnConnectionFailed("dead.example", kRefused);
+  EXPECT_THAT(plans, IsEmpty());  // nothing was ready
+  EXPECT_EQ(Scheduler::ProbeInterval(book_("dead.example")), seconds(60));
+  Advance(seconds(5));
+  EXPECT_THAT(scheduler_.Tick(), IsEmpty());
+  EXPECT_EQ(scheduler_.Status("dead.example")->ready_entries, 0u);  // held, not probed at 5 s
+  EXPECT_EQ(scheduler_.NextWakeup(), Now() + seconds(55));
+  Advance(seconds(55));
+  EXPECT_THAT(scheduler_.Tick(), IsEmpty());
+  auto e = scheduler_.TakeReady("dead.example");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, a);
+  EXPECT_EQ(e->attempts, 0u);  // holding is not an attempt
+}
+
 // ---- lost connections: a probe, not the whole window ---------------------------------------
 
 // Grows the.tdc.queue's window to `window` with deliveries (initial 3, +1 per `window` wins) and
