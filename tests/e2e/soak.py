@@ -69,6 +69,7 @@ class Settings:
     faults: str = ",".join(FAULTS) + ",aa"
     seed: int = 0                  # the fault order's seed; 0: from the clock (printed)
     hog: str = ""                  # control: CPU hogs during this fault's blocks
+    pin: int = 1                   # 1: gateway alone on the last CPU, the rest elsewhere (below)
     tdc_lifetime: int = 5          # threat_defense_connector.max_queue_time, seconds
     retry_delay: int = 1           # threat_defense_connector.retry_delay, seconds
     slow_delay: float = 0.2        # the slow intake's delay before each reply, seconds
@@ -84,7 +85,7 @@ class Settings:
     ENV = {"cycles": "SOAK_CYCLES", "healthy_seconds": "SOAK_HEALTHY_SECONDS",
            "fault_seconds": "SOAK_FAULT_SECONDS", "warmup_seconds": "SOAK_WARMUP_SECONDS",
            "rate": "SOAK_RATE", "sessions": "SOAK_SESSIONS", "faults": "SOAK_FAULTS",
-           "seed": "SOAK_SEED", "tdc_lifetime": "SOAK_TDC_LIFETIME",
+           "seed": "SOAK_SEED", "pin": "SOAK_PIN", "tdc_lifetime": "SOAK_TDC_LIFETIME",
            "slow_delay": "SOAK_SLOW_DELAY", "rss_bound_mib": "SOAK_RSS_BOUND_MIB",
            "tmpdir": "SOAK_TMPDIR"}
 
@@ -264,6 +265,19 @@ class Peer:
         self.log.close()
 
 
+def pin(pid, cpus, realtime=False):
+    """Every thread of process `pid` onto `cpus`; with `realtime`, SCHED_FIFO as well (the
+    senders: they must wake at once when a reply arrives, whatever the peers are doing). Best
+    effort: a kernel or a user that refuses leaves the process as it was."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), cpus)
+            if realtime:
+                os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(10))
+    except OSError:
+        pass
+
+
 class Hogs:
     """The control's CPU hogs: one busy process per core, started and stopped on demand."""
 
@@ -404,6 +418,16 @@ def run(settings, faults, progress=print):
                               retry_delay=f"{settings.retry_delay}s",
                               delivery_extra=f"  connect_timeout: {settings.connect_timeout}s\n"
                               ).start()
+        # The system under test alone on the last CPU, the load and the peers on the others: a
+        # healthy intake costs the machine CPU that a failing one does not, and on shared cores
+        # that alone moved the originals' latency (docs/RELIABILITY.md).
+        ncpu = os.cpu_count() or 1
+        pinned = settings.pin and ncpu >= 2
+        rest = set(range(ncpu - 1))
+        if pinned:
+            pin(gateway.proc.pid, {ncpu - 1})
+            for pid in (sink.proc.pid, intake.proc.pid, os.getpid()):
+                pin(pid, rest)
         rss = RssSampler(gateway.proc.pid)
         rss.start()
 
@@ -428,6 +452,8 @@ def run(settings, faults, progress=print):
                 [sys.executable, os.path.join(HERE, "soak_peers.py"), "sender", "--port",
                  str(gateway.port), "--schedule", path, "--out", samples_path, "--body-bytes",
                  str(settings.body_bytes)]))
+            if pinned:
+                pin(senders[-1].pid, rest, realtime=True)
         progress(f"soak: {i} messages at {settings.rate:g}/s over {settings.sessions} sessions, "
                  f"{len(blocks)} blocks ({settings.cycles} cycles of {', '.join(faults)}; "
                  f"seed {settings.seed}), workdir {workdir}")
