@@ -69,7 +69,8 @@ class Settings:
     faults: str = ",".join(FAULTS) + ",aa"
     seed: int = 0                  # the fault order's seed; 0: from the clock (printed)
     hog: str = ""                  # control: CPU hogs during this fault's blocks
-    pin: int = 1                   # 1: gateway alone on the last CPU, the rest elsewhere (below)
+    pin: int = 0                   # 1: gateway alone on the last CPU, the rest elsewhere (below;
+                                   # off by default: docs/RELIABILITY.md says why)
     tdc_lifetime: int = 5          # threat_defense_connector.max_queue_time, seconds
     retry_delay: int = 1           # threat_defense_connector.retry_delay, seconds
     slow_delay: float = 0.2        # the slow intake's delay before each reply, seconds
