@@ -201,7 +201,7 @@ def quantile_test(fault, healthy, q=0.99, factor=1.05):
 Z_FAIL = 2.326  # one-sided 1%
 
 
-def test_power(healthy, n_fault, slowdown, reps=200, seed=1):
+def simulated_power(healthy, n_fault, slowdown, reps=200, seed=1):
     """The share of `reps` simulated faults that quantile_test() flags when a fault makes every
     latency `slowdown` times the healthy one: fault samples are drawn (with replacement) from the
     healthy ones and multiplied; the healthy side is a bootstrap resample of itself."""
@@ -580,7 +580,7 @@ def run(settings, faults, progress=print):
             r.z = quantile_test(r.dots, base.dots)
     n_fault = round(sum(len(r.dots) for r in labels.values() if r is not base) /
                     max(1, len(labels) - 1))
-    power = {f"{x:.2f}": test_power(base.dots, n_fault, x) for x in (1.10, 1.25)}
+    power = {f"{x:.2f}": simulated_power(base.dots, n_fault, x) for x in (1.10, 1.25)}
     first_block = blocks[0]
     rss_first = [m for t, m in rss.samples if first_block[1] <= t < first_block[2]]
     cycle_len = len(faults) * (settings.healthy_seconds + settings.fault_seconds)
