@@ -35,6 +35,16 @@ Decision DecideBackoff(const QueueRules& rules, const Failure& failure, std::uin
   return Retry(std::min<Time>(now + delay, deadline));
 }
 
+}  // namespace
+
+Duration FirstRetryDelay(const QueueRules& rules) {
+  return rules.retry == QueueRules::Retry::kTdcTable
+             ? rules.retry_delay
+             : BackoffDelay(rules.initial_retry, rules.max_retry_interval, 1);
+}
+
+namespace {
+
 // CONTRACT §4, the.tdc.queue retry table.
 bool TdcRetriable(const Failure& failure) {
   switch (failure.cls) {

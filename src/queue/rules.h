@@ -81,6 +81,11 @@ Time Deadline(const QueueRules& rules, Time queued_at);
 Decision Decide(const QueueRules& rules, const Failure& failure, std::uint32_t attempts,
                 Time queued_at, Time now);
 
+// The delay Decide() gives a retriable failure after a first attempt: retry_delay for kTdcTable,
+// min(initial_retry, max_retry_interval) for kBackoff. The Scheduler waits this long between
+// probes of a destination that is down.
+Duration FirstRetryDelay(const QueueRules& rules);
+
 const char* FailureClassName(FailureClass cls);
 
 }  // namespace tidegate::queue

@@ -382,7 +382,7 @@ std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
 }
 
 Duration Scheduler::ProbeInterval(const QueueRules& rules) {
-  return rules.retry == QueueRules::Retry::kTdcTable ? rules.retry_delay : rules.initial_retry;
+  return FirstRetryDelay(rules);
 }
 
 std::uint32_t Scheduler::WantedConnections(const std::string& destination) const {

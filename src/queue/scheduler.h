@@ -157,7 +157,8 @@ class Scheduler {
   // every READY entry of it is failed with `failure`, one attempt counted each. Entries in flight
   // on other connections and scheduled entries are left alone.
   std::vector<Plan> OnConnectionFailed(const std::string& destination, const Failure& failure);
-  // How long a down destination waits for its next probe: the first retry interval of its rules.
+  // How long a down destination waits for its next probe: FirstRetryDelay() of its rules, the
+  // same delay its failed entries get, so held and retried entries become ready together.
   static Duration ProbeInterval(const QueueRules& rules);
 
   // How many connections `destination` wants open now: 0 when it holds no entries; while it is
