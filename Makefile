@@ -25,7 +25,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
   libgtest-dev libgmock-dev \
   openssl swaks postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
-  iproute2 procps chromium clang-14 libclang-rt-14-dev
+  iproute2 procps chromium clang-14 libclang-rt-14-dev ccache
 
 .PHONY: deps build test run bench soak clean fuzz fuzz-ci fuzz-build sanitize
 
