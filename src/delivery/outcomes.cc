@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "delivery/queue_manager_internal.h"
+#include "queue/rules.h"
 
 namespace tidegate::delivery {
 
@@ -114,8 +115,9 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   }
 
   std::vector<spool::NewMessage> dsn;
-  const bool wants_dsn = finished && !ms.failed.empty() && !ms.sender.empty() &&
-                         ms.kind == spool::MessageKind::kOriginal;
+  // The queue's rules decide (no DSN from the.tdc.queue); DSNs themselves have the null sender.
+  const bool wants_dsn =
+      finished && !ms.failed.empty() && queue::SendsDsn(RulesFor(plan.destination), ms.sender);
   if (wants_dsn) {
     std::string original;
     if (base::Status s = spool_->ReadBody(ms.mid, original); !s) {

@@ -94,6 +94,10 @@ QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connec
   return rules;
 }
 
+bool SendsDsn(const QueueRules& rules, std::string_view sender) {
+  return rules.send_dsn && !sender.empty();
+}
+
 Time Deadline(const QueueRules& rules, Time queued_at) { return queued_at + rules.max_queue_time; }
 
 Decision Decide(const QueueRules& rules, const Failure& failure, std::uint32_t attempts,

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 #include "base/clock.h"
 
@@ -45,8 +46,13 @@ struct QueueRules {
   Duration initial_retry = std::chrono::seconds(60);
   Duration max_retry_interval = std::chrono::seconds(3600);
   Duration retry_delay = std::chrono::seconds(10);  // kTdcTable: delay before the single retry
-  bool send_dsn = true;  // informational for the caller: false for journal copies
+  bool send_dsn = true;                             // false for journal copies: see SendsDsn()
 };
+
+// Whether a message that finished with failed recipients in a queue with these rules gets a DSN:
+// only if the rules send DSNs (never in `the.tdc.queue`, whatever the copy's sender) and there is
+// someone to send it to (never to the null sender, RFC 5321 §4.5.5).
+bool SendsDsn(const QueueRules& rules, std::string_view sender);
 
 // The rules for `the.tdc.queue`, from the threat_defense_connector settings.
 QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connections,

@@ -153,5 +153,15 @@ TEST(TdcQueueRules, CarriesTheConnectorSettings) {
   EXPECT_EQ(Deadline(rules, kQueued), kQueued + seconds(120));
 }
 
+// Journal copies carry the null sender, so an end-to-end test cannot tell this rule from the
+// null-sender one: a copy must get no DSN even if it had a sender.
+TEST(SendsDsn, NeverForJournalCopiesNorTheNullSender) {
+  const QueueRules tdc = TdcQueueRules(3, 20, seconds(120), seconds(10));
+  EXPECT_FALSE(SendsDsn(tdc, "alice@sender.test"));
+  EXPECT_FALSE(SendsDsn(tdc, ""));
+  EXPECT_TRUE(SendsDsn(QueueRules{}, "alice@sender.test"));
+  EXPECT_FALSE(SendsDsn(QueueRules{}, ""));
+}
+
 }  // namespace
 }  // namespace tidegate::queue

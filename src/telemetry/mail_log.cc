@@ -352,7 +352,11 @@ void MailLog::Impl::Flush() {
   const std::uint64_t wanted = ++pass_requested_;
   wake_.notify_one();
   // A pass that starts after this request takes every line queued before it.
-  done_.wait(lock, [&] { return pass_done_ >= wanted; });
+  done_.wait(lock, [&] {
+    const bool done = pass_done_ >= wanted;
+    if (!done && opt_.on_flush_wait) opt_.on_flush_wait();
+    return done;
+  });
 }
 
 void MailLog::Impl::Run() {

@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,9 @@ struct MailLogOptions {
   std::string version = "tidegate";
   const base::Clock* clock = &base::SystemClock::Instance();
   base::Filesystem* fs = &base::PosixFilesystem();
+  // Tests: called by Flush(), under the log's lock, each time it finds its lines not yet written
+  // and waits. Must not call into the log.
+  std::function<void()> on_flush_wait;
 };
 
 struct MailLogStats {

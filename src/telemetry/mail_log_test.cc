@@ -517,6 +517,8 @@ TEST_F(MailLogTest, FlushBlocksUntilQueuedLinesAreWritten) {
   TestFs fs;
   MailLogOptions o = Options();
   o.fs = &fs;
+  std::atomic<bool> flush_waits{false};
+  o.on_flush_wait = [&] { flush_waits = true; };
   auto log = OpenLog(o);
   ASSERT_TRUE(log);
   fs.CloseGate();
@@ -527,7 +529,13 @@ TEST_F(MailLogTest, FlushBlocksUntilQueuedLinesAreWritten) {
     log->Flush();
     flushed = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The proof that Flush() has looked and found "held" unwritten (the writer holds it at the
+  // gate): from then on it may not return until the gate opens.
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (!flush_waits && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(flush_waits) << "Flush() never waited for the line";
   EXPECT_FALSE(flushed) << "Flush() returned before the line was written";
   EXPECT_THAT(Events(ReadLines(path_)), ElementsAre());
   fs.OpenGate();

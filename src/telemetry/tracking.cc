@@ -253,8 +253,11 @@ void Tracking::Impl::Run() {
     wake_.wait_until(lock, next_prune, [&] { return !queue_.empty() || requested(); });
     // Then let a batch gather, up to flush_interval after its first item.
     if (!queue_.empty() && !requested()) {
-      wake_.wait_until(lock, first_queued_ + opt_.flush_interval,
-                       [&] { return queue_.size() >= Tracking::kBatchSize || requested(); });
+      wake_.wait_until(lock, first_queued_ + opt_.flush_interval, [&] {
+        const bool ready = queue_.size() >= Tracking::kBatchSize || requested();
+        if (!ready && opt_.on_gathering) opt_.on_gathering(queue_.size());
+        return ready;
+      });
     }
     batch.swap(queue_);  // queue_ gets the previous batch's storage back, already cleared
     const std::uint64_t flush = flush_requested_;

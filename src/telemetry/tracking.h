@@ -33,6 +33,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,9 @@ struct TrackingOptions {
   std::chrono::hours retention{24 * 30};
   std::chrono::milliseconds flush_interval{200};
   const base::Clock* clock = &base::SystemClock::Instance();
+  // Tests: called by the writer thread, under the store's lock, each time it lets a batch gather
+  // (not full, not due), with the number of changes queued. Must not call into the store.
+  std::function<void(std::size_t queued)> on_gathering;
 };
 
 class Tracking {

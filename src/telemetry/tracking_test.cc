@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -348,10 +349,19 @@ TEST_F(TrackingTest, CommitsWithoutFlushAfterTheIntervalOrAFullBatch) {
   {
     TrackingOptions o = Options();
     o.flush_interval = hours(1);
+    std::atomic<std::size_t> gathering{0};  // changes queued when the writer last chose to wait
+    o.on_gathering = [&](std::size_t queued) { gathering = queued; };
     auto t = OpenStore(o);
     ASSERT_NE(t, nullptr);
-    for (std::size_t i = 0; i < Tracking::kBatchSize - 1; ++i) t->AddEvent(2, kFeb16, "x");
-    std::this_thread::sleep_for(milliseconds(100));
+    t->AddEvent(2, kFeb16, "x");
+    // The proof that the writer has taken up the batch and chosen to let it gather (not full,
+    // not due for an hour); the rest rides along.
+    const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    while (gathering == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    ASSERT_EQ(gathering, 1u) << "the writer never let the batch gather";
+    for (std::size_t i = 1; i < Tracking::kBatchSize - 1; ++i) t->AddEvent(2, kFeb16, "x");
     EXPECT_TRUE(Events(*t, 2).empty());  // the batch is not full and not due
     t->AddEvent(2, kFeb16, "the batch is full");
     EXPECT_TRUE(wait_for_events(*t, 2, Tracking::kBatchSize));

@@ -7,6 +7,7 @@ own `spool-dump` command. Every helper has a bounded wait; nothing here sleeps f
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -211,3 +212,30 @@ class Gateway(TidegateProcess):
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def strip_trace(data: bytes) -> bytes:
+    """The message as the client sent it: drop our Received: (folded) and remote-IP headers."""
+    assert data.startswith(b"Received: from "), data[:200]
+    rest = data.split(b"\r\nX-IronPort-RemoteIP: 127.0.0.1\r\n", 1)
+    assert len(rest) == 2, data[:400]
+    return rest[1]
+
+
+def mid_of(g, subject, timeout=10.0):
+    """The MID of the message received with this Subject, from the mail log."""
+    g.wait_log(f"Subject '{subject}'", timeout=timeout)
+    return re.search(rf"MID (\d+) Subject '{re.escape(subject)}'", g.mail_log()).group(1)
+
+
+def wait_finished(g, mids, timeout=30.0):
+    """The mail log once every MID in `mids` has its "Message finished" line: from then on no
+    attempt for them can come, and their DSNs ("MID d was generated for bounce of MID m") and
+    journal copies ("MID j generated based on MID m") are all logged, being logged first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        log = g.mail_log()
+        if all(f"Message finished MID {m} done" in log for m in mids):
+            return log
+        time.sleep(0.05)
+    raise AssertionError(f"not all of MIDs {list(mids)} finished; log:\n{g.mail_log()}")

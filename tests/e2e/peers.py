@@ -30,6 +30,13 @@ class _Handler:
     def __init__(self, sink):
         self.sink = sink
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.sink.lock:
+            self.sink.mail_froms.append(address)  # every transaction, accepted or not
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.sink.rcpt_reply(address) if self.sink.rcpt_reply else None
         if reply:
@@ -78,6 +85,7 @@ class Sink:
         self.data_reply = data_reply
         self.delay = delay
         self.messages = []
+        self.mail_froms = []  # the MAIL FROM address of every transaction begun
         self.connections = 0
         self.open_now = 0
         self.max_concurrent = 0

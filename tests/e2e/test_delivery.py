@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import Gateway, make_certs
+from harness import Gateway, make_certs, mid_of, strip_trace, wait_finished
 from peers import Blackhole, Dnsmasq, Sink
 
 MSG = ("From: alice@sender.test\r\nTo: {to}\r\nSubject: {subject}\r\n"
@@ -30,12 +30,9 @@ def send(gw, to, subject, sender="alice@sender.test", body=None):
         s.sendmail(sender, to if isinstance(to, list) else [to], data)
 
 
-def strip_trace(data: bytes) -> bytes:
-    """The message as the client sent it: drop our Received: (folded) and remote-IP headers."""
-    assert data.startswith(b"Received: from ")
-    rest = data.split(b"\r\nX-IronPort-RemoteIP: 127.0.0.1\r\n", 1)
-    assert len(rest) == 2, data[:400]
-    return rest[1]
+def dsns(log):
+    """[(DSN MID, bounced MID)] in the order generated."""
+    return re.findall(r"MID (\d+) was generated for bounce of MID (\d+)", log)
 
 
 def test_route_delivery_is_byte_exact():
@@ -117,8 +114,11 @@ def test_550_to_one_of_two_gives_exactly_one_dsn():
             assert dsn.mail_from in ("", "<>") and dsn.rcpt_tos == ["alice@sender.test"]
             assert b"multipart/report" in dsn.data and b"nobody@example.com" in dsn.data
             assert b"5.1.1" in dsn.data
-            g.wait_log("was generated for bounce of MID")
-            time.sleep(2)
+            mid = mid_of(g, "partial")
+            log = wait_finished(g, [mid])
+            generated = dsns(log)
+            assert [m for _, m in generated] == [mid], generated
+            wait_finished(g, [generated[0][0]])  # the DSN itself was delivered, once
             assert len(dsn_sink.messages) == 1
             assert re.search(r"Bounced: DCID \d+ MID \d+ to RID 1 - 5\.1\.1 - .*\('550'",
                              g.mail_log())
@@ -135,11 +135,13 @@ def test_expiry_gives_exactly_one_dsn_and_null_sender_none():
             send(g, "bob@example.com", "nullsender", sender="")
             dsn = dsn_sink.wait_messages(1, timeout=30)[0]
             assert dsn.rcpt_tos == ["alice@sender.test"] and b"4.4.7" in dsn.data
-            deadline = time.time() + 20
-            while time.time() < deadline and g.mail_log().count("Message finished MID") < 3:
-                time.sleep(0.1)
-            time.sleep(1)
-            assert len(dsn_sink.messages) == 1, "exactly one DSN; none for the null sender"
+            expired, null_sender = mid_of(g, "expire"), mid_of(g, "nullsender")
+            log = wait_finished(g, [expired, null_sender])
+            generated = dsns(log)
+            assert [m for _, m in generated] == [expired], \
+                f"exactly one DSN, none for the null sender: {generated}"
+            wait_finished(g, [generated[0][0]])
+            assert len(dsn_sink.messages) == 1
         finally:
             g.cleanup()
 

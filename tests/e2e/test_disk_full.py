@@ -68,6 +68,13 @@ def delivered_ids(sink):
         return [int(re.search(rb"<df-(\d+)@", m.data).group(1)) for m in sink.messages]
 
 
+def whole_mail_log(g):
+    """The mail log, rotated files first (mail.@... sorts before mail.current)."""
+    d = os.path.join(g.data_dir, "mail_logs")
+    return "".join(open(os.path.join(d, f), encoding="utf-8", errors="replace").read()
+                   for f in sorted(os.listdir(d)))
+
+
 def check_spool(g, acked):
     """The spool (gateway stopped) holds every acknowledged message, byte-exact."""
     dump = g.spool_dump()
@@ -161,9 +168,12 @@ def test_full_disk_answers_452_keeps_the_spool_and_recovers(tmpfs_dir):
         deadline = time.time() + 30
         while time.time() < deadline and not acked <= set(delivered_ids(next_hop)):
             time.sleep(0.2)
-        sent_while_full = len(delivered_ids(next_hop))
+        sent_while_full = set(delivered_ids(next_hop))
+        assert df(data) == 0
+        assert acked <= sent_while_full, \
+            f"{len(acked - sent_while_full)} acknowledged not delivered while the disk was full"
         assert g.proc.poll() is None
-        print(f"4. {sent_while_full} delivered while the disk was 100% full")
+        print(f"4. {len(sent_while_full)} delivered while the disk was 100% full")
 
         # 5. Space returns: the results land, the spool drains, reception recovers.
         os.remove(os.path.join(data, "filler2"))
@@ -188,17 +198,27 @@ def test_full_disk_answers_452_keeps_the_spool_and_recovers(tmpfs_dir):
         assert not missing, f"{len(missing)} acknowledged not delivered: {sorted(missing)[:10]}"
         ids = delivered_ids(next_hop)
         assert g.proc.poll() is None
-        time.sleep(1.5)  # a results commit that failed is retried every second
+        # A results commit that failed is retried every second; a message is finished (logged)
+        # once its results are recorded.
+        log = whole_mail_log(g)
+        mids = {int(n): mid for mid, n in re.findall(r"MID (\d+) Subject 'df (\d+)'", log)}
+        deadline = time.time() + 30
+        while not all(f"Message finished MID {mids[n]} done" in log for n in acked):
+            assert time.time() < deadline, "not every acknowledged message finished:\n" + log
+            time.sleep(0.1)
+            log = whole_mail_log(g)
+        retried = set(re.findall(r"MID (\d+) delivery results recorded", log))
+        assert {mids[n] for n in sent_while_full} <= retried, \
+            "results of mail delivered while the disk was full were not retried and recorded"
         assert g.stop() == 0
         # Every delivery was recorded: nothing delivered is left live in the spool (it would be
         # sent again after each restart and hold the disk).
         left = g.spool_dump()
         assert not left, f"{len(left)} delivered messages still live in the spool"
-        log = g.mail_log()
-        assert "not stored, answered 452" in log
+        assert "not stored, answered 452" in whole_mail_log(g)
         print(f"5. acknowledged={len(acked)} delivered={len(ids)} "
-              f"duplicates={len(ids) - len(set(ids))} results_retried="
-              f"{log.count('delivery results recorded')} wall={time.time() - started:.1f}s")
+              f"duplicates={len(ids) - len(set(ids))} results_retried={len(retried)} "
+              f"wall={time.time() - started:.1f}s")
     finally:
         if next_hop.controller._thread is not None:
             next_hop.stop()

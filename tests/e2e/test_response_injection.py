@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Gateway
+from harness import Gateway, mid_of, wait_finished
 from rawpeer import RawNextHop
 
 
@@ -67,11 +67,10 @@ def test_injected_reply_defers_then_delivers_once(mode):
         try:
             send(g, f"inj-{mode}")
             got = wait_delivered(peer, 1)
-            time.sleep(1.0)  # a duplicate would arrive now
+            wait_finished(g, [mid_of(g, f"inj-{mode}")])  # no attempt can follow
             assert len(peer.delivered) == 1, [d.conn for d in peer.delivered]
             assert got[0].conn >= 1, "delivered on the connection that injected replies"
             assert got[0].data.endswith(f"body of inj-{mode}\r\n".encode())
-            g.wait_log("Message finished MID")
             log = check_log(g, [f"inj-{mode}"])
             assert "Delayed: DCID" in log, log
         finally:
@@ -88,13 +87,9 @@ def test_reply_injected_after_acceptance_is_not_given_to_the_next_message():
             wait_delivered(peer, 1)
             send(g, "second")
             got = wait_delivered(peer, 2)
-            time.sleep(1.0)
+            wait_finished(g, [mid_of(g, "first"), mid_of(g, "second")])
             assert [d.data.split(b"body of ")[1] for d in got] == [b"first\r\n", b"second\r\n"]
             assert len(peer.delivered) == 2
-            g.wait_log("Message done DCID")
-            deadline = time.time() + 10
-            while g.mail_log().count("Message done DCID") < 2 and time.time() < deadline:
-                time.sleep(0.05)
             check_log(g, ["first", "second"])
         finally:
             g.cleanup()
@@ -108,7 +103,7 @@ def test_starttls_response_injection(tmp_path):
         try:
             send(g, "tlsinj")
             got = wait_delivered(peer, 1)
-            time.sleep(1.0)
+            wait_finished(g, [mid_of(g, "tlsinj")])
             assert len(peer.delivered) == 1
             assert got[0].conn >= 1
             # The injected bytes came in clear before the handshake: that connection was given up,
@@ -116,7 +111,6 @@ def test_starttls_response_injection(tmp_path):
             first = peer.transcripts[0]
             assert [line.split(b" ")[0].strip().upper() for line in first] == \
                 [b"EHLO", b"STARTTLS"], first
-            g.wait_log("Message finished MID")
             check_log(g, ["tlsinj"])
         finally:
             g.cleanup()

@@ -21,26 +21,33 @@ from peers import Blackhole
 from tdc_fixtures import intake_certs, tdc_gateway
 
 CONNECT_TIMEOUT = 6
+PROBE_TIMEOUT = 10
 
 
 class NoopProbe(threading.Thread):
     def __init__(self, port):
         super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.f = self.sock.makefile("rb")
         self.f.readline()
         self.samples = []  # (wall time, seconds)
+        self.error = None  # why the probe stopped early: an assert here would only end the thread
         self.stop = threading.Event()
 
     def run(self):
-        while not self.stop.is_set():
-            t0 = time.perf_counter()
-            self.sock.sendall(b"NOOP\r\n")
-            line = self.f.readline()
-            assert line.startswith(b"250"), line
-            self.samples.append((time.time(), time.perf_counter() - t0))
-            self.stop.wait(0.005)
+        try:
+            while not self.stop.is_set():
+                t0 = time.perf_counter()
+                self.sock.sendall(b"NOOP\r\n")
+                line = self.f.readline()
+                if not line.startswith(b"250"):
+                    self.error = f"NOOP answered {line!r}"
+                    return
+                self.samples.append((time.time(), time.perf_counter() - t0))
+                self.stop.wait(0.005)
+        except OSError as e:  # a timeout (a stall longer than PROBE_TIMEOUT) or a reset
+            self.error = f"NOOP failed after {time.perf_counter() - t0:.1f} s: {e!r}"
 
 
 def test_failing_thousands_of_copies_does_not_stall_reception():
@@ -84,9 +91,16 @@ def test_failing_thousands_of_copies_does_not_stall_reception():
                     if retried >= copies:
                         break
                     time.sleep(0.2)
-                time.sleep(0.5)
+                done_at = time.time()
+                # The probe answered after the last retry line: it ran through all of it.
+                deadline = time.time() + PROBE_TIMEOUT
+                while (probe.error is None and time.time() < deadline
+                       and not (probe.samples and probe.samples[-1][0] > done_at)):
+                    time.sleep(0.05)
                 probe.stop.set()
-                probe.join(10)
+                probe.join(PROBE_TIMEOUT + 5)
+                assert probe.error is None, probe.error
+                assert probe.samples[-1][0] > done_at, "the probe stopped answering"
                 window = [dt for t, dt in probe.samples if start + 1 <= t]
                 worst = max(window)
                 print(f"{copies} copies failed at once; {retried} retry lines; NOOP worst "

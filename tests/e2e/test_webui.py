@@ -9,13 +9,26 @@ import subprocess
 import tempfile
 
 from peers import Sink
-from tdc_fixtures import A, intake_certs, tdc_gateway
+from tdc_fixtures import A, B, intake_certs, tdc_gateway
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEBUI = os.path.join(HERE, "..", "webui")
 OUT = os.path.join(HERE, "..", "out", "webui")
 CUSTOM = "a1b2c3d4-0000-4000-8000-00000000000c@intake.test"
 MESSAGE_ID = "<webui-check@sender.test>"
+
+
+def policy_tdc(config):
+    """{policy name: its threat_defense_connector value} of incoming_mail_policies, as written."""
+    found, name = {}, None
+    for line in config.split("incoming_mail_policies:\n", 1)[1].splitlines():
+        if not line.startswith("  "):
+            break
+        if line.startswith("  - name: "):
+            name = line[len("  - name: "):]
+        elif line.startswith("    threat_defense_connector: "):
+            found[name] = line[len("    threat_defense_connector: "):]
+    return found
 
 
 def test_webui_in_chromium():
@@ -47,11 +60,15 @@ def test_webui_in_chromium():
             originals = next_hop.wait_messages(1)
             assert [m.rcpt_tos for m in originals] == [["sue@support.example.com"]]
             assert MESSAGE_ID.encode() in originals[0].data
-            assert not dsn.messages
+            assert copies[0].mail_from in ("", "<>")
 
             # Committed through the ConfigEditor: the file says so, and the UI audited it.
             config = open(g.config_path).read()
-            assert "{intake_address: %s}" % CUSTOM in config or CUSTOM in config
+            assert policy_tdc(config) == {"Sales": "{intake_address: %s}" % B,
+                                          "Legal": "off",
+                                          "Support": "{intake_address: %s}" % CUSTOM,
+                                          "DEFAULT": "global"}, config
+            assert config.count(CUSTOM) == 1, config
             assert "WebTest" not in config
             assert os.path.exists(g.config_path + ".prev")
             log = g.mail_log()
