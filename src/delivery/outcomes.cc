@@ -76,6 +76,12 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   if (!plan.expired.empty()) {
     updates.push_back({plan.mid, plan.expired, spool::RecipientState::kExpired});
   }
+  if (!plan.retried.empty()) {
+    // The retry schedule is durable before it is logged: after a restart the entry is due at
+    // the same time with the same attempts, never early and never with fresh retries.
+    updates.push_back({plan.mid, plan.retried, spool::RecipientState::kPending, plan.attempts,
+                       plan.retry_at});
+  }
   auto add_failed = [&](std::uint32_t rid, bool expired) {
     ReplyView v = view(rid);
     ms.failed.push_back(mail::DsnRecipient{

@@ -154,7 +154,15 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
     if (auto it = meta.attrs.find("message_id"); it != meta.attrs.end()) {
       ms->message_id = it->second;
     }
-    std::map<std::string, std::vector<std::uint32_t>> by_destination;
+    // Recipients of one destination with the same stored schedule form one entry: a restart
+    // keeps each entry's attempts and next attempt time (docs/life-of-a-message.md).
+    struct Schedule {
+      std::string destination;
+      std::uint32_t attempts = 0;
+      base::SystemTime next_attempt{};
+      auto operator<=>(const Schedule&) const = default;
+    };
+    std::map<Schedule, std::vector<std::uint32_t>> by_destination;
     for (const spool::Recipient& r : meta.recipients) {
       ms->rcpts[r.rid] = r.address;
       if (r.state == spool::RecipientState::kPending) {
@@ -162,7 +170,8 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
         const std::string domain = DomainOf(r.address);
         std::string destination =
             meta.kind == spool::MessageKind::kJournal ? kTdcPrefix + domain : domain;
-        by_destination[destination].push_back(r.rid);
+        by_destination[Schedule{std::move(destination), r.attempts, r.next_attempt}].push_back(
+            r.rid);
       } else if (r.state != spool::RecipientState::kDelivered) {
         // Failed before a restart: the details are gone, the DSN still reports it.
         ms->failed.push_back(mail::DsnRecipient{
@@ -176,7 +185,8 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
     }
     if (ms->pending == 0) continue;
     if (ms->kind == spool::MessageKind::kJournal) ++journal_backlog_;
-    for (auto& [destination, rids] : by_destination) {
+    for (auto& [schedule, rids] : by_destination) {
+      const std::string& destination = schedule.destination;
       auto& ds = destinations_[destination];
       if (!ds) {
         ds = std::make_unique<DestinationState>();
@@ -184,10 +194,14 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
         ds->next_hop_domain = ds->tdc ? destination.substr(sizeof(kTdcPrefix) - 1) : destination;
       }
       counters_->Touch(DisplayName(destination));
-      scheduler_.Add(meta.mid, destination, std::move(rids), meta.received);
+      scheduler_.Add(meta.mid, destination, std::move(rids), meta.received, schedule.next_attempt,
+                     schedule.attempts);
     }
     messages_[meta.mid] = std::move(ms);
   }
+  // Entries whose lifetime is already over (a journal copy recovered after its max_queue_time)
+  // go now, before Pump() could open a connection for them: a restart gives nothing a new life.
+  for (const queue::Plan& plan : scheduler_.Tick()) ProcessPlan(plan, AttemptContext{});
   Pump();
   ArmWake();
 }
@@ -599,6 +613,10 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
           }
           const queue::Plan plan = scheduler_.Complete(entry->id, outcome);
           ProcessPlan(plan, context);
+          // A retried entry is scheduled now: the wake must cover its time. This connection may
+          // stay open (the.tdc.queue keeps min_connections while it holds entries), so waiting
+          // for the next close to re-arm could leave a lone copy unretried until it expired.
+          if (!plan.retried.empty()) ArmWake();
           if (want == Want::kFailed &&
               session.failure() == smtp::ClientSession::Failure::kConnection) {
             // Cut mid-transaction (reset, or closed without a reply): reported after Complete(),

@@ -169,7 +169,7 @@ Scheduler::State* Scheduler::Find(EntryId id) {
 // ---- public operations --------------------------------------------------------------------
 
 EntryId Scheduler::Add(std::uint64_t mid, std::string destination, std::vector<std::uint32_t> rids,
-                       Time queued_at, Time not_before) {
+                       Time queued_at, Time not_before, std::uint32_t attempts) {
   assert(!rids.empty());
   const Time now = clock_.Now();
   Destination& dest = GetDestination(destination);
@@ -180,6 +180,7 @@ EntryId Scheduler::Add(std::uint64_t mid, std::string destination, std::vector<s
   state->entry.destination = std::move(destination);
   state->entry.rids = std::move(rids);
   state->entry.queued_at = queued_at;
+  state->entry.attempts = attempts;
   state->dest = &dest;
   dest.recipients += state->entry.rids.size();
   const EntryId id = state->entry.id;

@@ -103,11 +103,13 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues `rids` of message `mid` for `destination`: ready at once if not_before <= now, else
-  // scheduled for not_before (recovery after a restart passes the stored next attempt time).
+  // scheduled for not_before. Recovery after a restart passes the stored next attempt time and
+  // the attempts already made (the spool keeps both, docs/spool-format.md), so that a restart
+  // neither retries early nor grants new retries: Decide() counts on from `attempts`.
   // An entry already past its lifetime on an expire_while_queued queue is removed by the next
   // Tick(). `rids` must not be empty.
   EntryId Add(std::uint64_t mid, std::string destination, std::vector<std::uint32_t> rids,
-              Time queued_at, Time not_before = {});
+              Time queued_at, Time not_before = {}, std::uint32_t attempts = 0);
 
   // Removes entries of expire_while_queued queues whose lifetime is over (ready or scheduled; an
   // entry in flight is decided by its Complete()), returning one Plan each with `expired` filled;

@@ -301,6 +301,34 @@ TEST_F(SchedulerTest, RecoveredCopyPastLifetimeIsRemovedOnFirstTick) {
   EXPECT_EQ(scheduler_.size(), 0u);
 }
 
+// A restart rebuilds entries from the spool with their attempts and next attempt time: a copy
+// that already used its one retry's first attempt gets exactly one more, at its stored time, and
+// normal mail keeps its backoff (the doubling goes on from the stored count).
+TEST_F(SchedulerTest, RecoveredEntryKeepsItsAttemptsAndNextAttemptTime) {
+  Up(kTdc);
+  const Time due = Now() + seconds(7);
+  scheduler_.Add(9, kTdc, {0}, Now() - seconds(3), due, /*attempts=*/1);
+  EXPECT_FALSE(scheduler_.TakeReady(kTdc));  // not before its stored time
+  EXPECT_EQ(scheduler_.NextWakeup(), due);
+  Advance(seconds(7));
+  EXPECT_THAT(scheduler_.Tick(), IsEmpty());
+  auto copy = scheduler_.TakeReady(kTdc);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->attempts, 1u);
+  Plan plan = scheduler_.Complete(copy->id, FailedAll(*copy, k451));
+  EXPECT_EQ(plan.attempts, 2u);
+  EXPECT_THAT(plan.expired, ElementsAre(0u));  // retries used up: no third attempt
+  EXPECT_TRUE(plan.entry_finished);
+
+  Up("a.example");
+  scheduler_.Add(10, "a.example", {0}, Now(), Now(), /*attempts=*/3);
+  auto entry = scheduler_.TakeReady("a.example");
+  ASSERT_TRUE(entry);
+  plan = scheduler_.Complete(entry->id, FailedAll(*entry, k451));
+  EXPECT_EQ(plan.attempts, 4u);
+  EXPECT_EQ(plan.retry_at, Now() + seconds(60 * 8));  // 60 s doubled per earlier attempt
+}
+
 // ---- connections and windows --------------------------------------------------------------
 
 TEST_F(SchedulerTest, WantedConnections) {

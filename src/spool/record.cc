@@ -92,6 +92,22 @@ class Reader {
 
 base::Error Bad(const char* what) { return base::MakeError(std::string("bad record: ") + what); }
 
+std::uint64_t Nanos(base::SystemTime t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+base::SystemTime FromNanos(std::uint64_t ns) {
+  return base::SystemTime(std::chrono::duration_cast<base::SystemTime::duration>(
+      std::chrono::nanoseconds(static_cast<std::int64_t>(ns))));
+}
+
+bool HasSchedule(const MessageMeta& meta) {
+  for (const Recipient& r : meta.recipients) {
+    if (r.attempts != 0 || r.next_attempt != base::SystemTime{}) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void PutU32(std::string& out, std::uint32_t v) {
@@ -115,7 +131,8 @@ std::uint64_t MessagePayloadSize(const MessageMeta& meta, std::uint64_t body_siz
   // version, mid, icid, parent, kind, received, 3 strings, 2 counts, body size, body.
   std::uint64_t n = 1 + 8 + 8 + 8 + 1 + 8 + 12 + meta.sender.size() + meta.policy.size() +
                     meta.destination.size() + 4 + 4 + 8 + body_size;
-  for (const Recipient& r : meta.recipients) n += 4 + 1 + 4 + r.address.size();
+  const std::uint64_t schedule = HasSchedule(meta) ? 4 + 8 : 0;
+  for (const Recipient& r : meta.recipients) n += 4 + 1 + 4 + r.address.size() + schedule;
   for (const auto& [k, v] : meta.attrs) n += 8 + k.size() + v.size();
   return n;
 }
@@ -125,14 +142,13 @@ EncodedRecord EncodeMessage(RecordType type, const MessageMeta& meta, std::strin
   assert(type == RecordType::kMessage || type == RecordType::kRelocated);
   std::string p;
   p.reserve(128 + meta.sender.size() + meta.recipients.size() * 48);
-  PutU8(p, kPayloadVersion);
+  const bool schedule = HasSchedule(meta);
+  PutU8(p, schedule ? kScheduleVersion : kPayloadVersion);
   PutU64(p, meta.mid);
   PutU64(p, meta.icid);
   PutU64(p, meta.parent_mid);
   PutU8(p, static_cast<std::uint8_t>(meta.kind));
-  const auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(meta.received.time_since_epoch());
-  PutU64(p, static_cast<std::uint64_t>(ns.count()));
+  PutU64(p, Nanos(meta.received));
   PutString(p, meta.sender);
   PutString(p, meta.policy);
   PutString(p, meta.destination);
@@ -141,6 +157,10 @@ EncodedRecord EncodeMessage(RecordType type, const MessageMeta& meta, std::strin
     PutU32(p, r.rid);
     PutU8(p, static_cast<std::uint8_t>(r.state));
     PutString(p, r.address);
+    if (schedule) {
+      PutU32(p, r.attempts);
+      PutU64(p, Nanos(r.next_attempt));
+    }
   }
   PutU32(p, static_cast<std::uint32_t>(meta.attrs.size()));
   for (const auto& [k, v] : meta.attrs) {
@@ -153,9 +173,14 @@ EncodedRecord EncodeMessage(RecordType type, const MessageMeta& meta, std::strin
 
 EncodedRecord EncodeState(const StateUpdate& update, std::uint32_t salt) {
   std::string p;
-  PutU8(p, kPayloadVersion);
+  const bool schedule = update.state == RecipientState::kPending;
+  PutU8(p, schedule ? kScheduleVersion : kPayloadVersion);
   PutU64(p, update.mid);
   PutU8(p, static_cast<std::uint8_t>(update.state));
+  if (schedule) {
+    PutU32(p, update.attempts);
+    PutU64(p, Nanos(update.next_attempt));
+  }
   PutU32(p, static_cast<std::uint32_t>(update.rids.size()));
   for (std::uint32_t rid : update.rids) PutU32(p, rid);
   return Finish(RecordType::kState, std::move(p), {}, salt);
@@ -189,24 +214,31 @@ base::Result<DecodedMessage> DecodeMessage(std::string_view payload) {
   std::uint8_t version, kind;
   std::uint64_t received;
   if (!r.U8(version)) return Bad("empty message");
-  if (version != kPayloadVersion) return Bad("unknown message version");
+  if (version != kPayloadVersion && version != kScheduleVersion) {
+    return Bad("unknown message version");
+  }
+  const bool schedule = version == kScheduleVersion;
   if (!r.U64(m.mid) || !r.U64(m.icid) || !r.U64(m.parent_mid) || !r.U8(kind) || !r.U64(received) ||
       !r.String(m.sender) || !r.String(m.policy) || !r.String(m.destination)) {
     return Bad("short message header");
   }
   if (kind > static_cast<std::uint8_t>(MessageKind::kDsn)) return Bad("unknown message kind");
   m.kind = static_cast<MessageKind>(kind);
-  m.received = base::SystemTime(std::chrono::duration_cast<base::SystemTime::duration>(
-      std::chrono::nanoseconds(static_cast<std::int64_t>(received))));
+  m.received = FromNanos(received);
   std::uint32_t n;
-  // Each recipient takes at least 9 bytes: a count larger than that cannot be honest.
-  if (!r.U32(n) || n > r.left() / 9) return Bad("bad recipient count");
+  // Each recipient takes at least 9 bytes (21 with a schedule): a larger count cannot be honest.
+  if (!r.U32(n) || n > r.left() / (schedule ? 21 : 9)) return Bad("bad recipient count");
   m.recipients.resize(n);
   for (Recipient& rc : m.recipients) {
     std::uint8_t st;
     if (!r.U32(rc.rid) || !r.U8(st) || !r.String(rc.address)) return Bad("short recipient");
     if (st > static_cast<std::uint8_t>(RecipientState::kRemoved)) return Bad("bad state");
     rc.state = static_cast<RecipientState>(st);
+    if (schedule) {
+      std::uint64_t next;
+      if (!r.U32(rc.attempts) || !r.U64(next)) return Bad("short recipient schedule");
+      rc.next_attempt = FromNanos(next);
+    }
   }
   if (!r.U32(n) || n > r.left() / 8) return Bad("bad attribute count");
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -224,9 +256,21 @@ base::Result<StateUpdate> DecodeState(std::string_view payload) {
   StateUpdate u;
   std::uint8_t version, st;
   std::uint32_t n;
-  if (!r.U8(version) || version != kPayloadVersion) return Bad("unknown state version");
-  if (!r.U64(u.mid) || !r.U8(st) || !r.U32(n)) return Bad("short state");
+  if (!r.U8(version) || (version != kPayloadVersion && version != kScheduleVersion)) {
+    return Bad("unknown state version");
+  }
+  if (!r.U64(u.mid) || !r.U8(st)) return Bad("short state");
   if (st > static_cast<std::uint8_t>(RecipientState::kRemoved)) return Bad("bad state");
+  // Version 2 is exactly a retry schedule (state pending); a final state never carries one.
+  if ((version == kScheduleVersion) != (st == static_cast<std::uint8_t>(RecipientState::kPending))) {
+    return Bad("state and version disagree");
+  }
+  if (version == kScheduleVersion) {
+    std::uint64_t next;
+    if (!r.U32(u.attempts) || !r.U64(next)) return Bad("short schedule");
+    u.next_attempt = FromNanos(next);
+  }
+  if (!r.U32(n)) return Bad("short state");
   if (r.left() != std::uint64_t{n} * 4) return Bad("bad rid count");
   u.state = static_cast<RecipientState>(st);
   u.rids.resize(n);

@@ -21,6 +21,10 @@ namespace tidegate::spool::record {
 inline constexpr std::uint32_t kRecordMagic = 0x1A524754;  // "TGR\x1a" on disk
 inline constexpr std::size_t kRecordHeaderSize = 13;
 inline constexpr std::uint8_t kPayloadVersion = 1;
+// MESSAGE/RELOCATED payloads whose recipients carry a retry schedule, and STATE payloads that
+// record one (state pending), use version 2 (docs/spool-format.md); everything else stays at 1,
+// so a message as received costs no extra bytes.
+inline constexpr std::uint8_t kScheduleVersion = 2;
 // A payload must fit the u32 length field; keep a margin for the meta part.
 inline constexpr std::uint64_t kMaxPayload = 0xFFFF0000u;
 

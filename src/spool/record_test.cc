@@ -50,6 +50,63 @@ TEST(RecordTest, StateAndFinishRoundTrip) {
   EXPECT_FALSE(record::DecodeState(rawf->payload));  // wrong shape is rejected, not misread
 }
 
+TEST(RecordTest, RetryScheduleRoundTripsInStateAndMessageRecords) {
+  const base::SystemTime next = base::SystemTime(std::chrono::seconds(1'700'000'123));
+  StateUpdate u{9, {1, 3}, RecipientState::kPending, 2, next};
+  const std::string s = Flatten(record::EncodeState(u, 1));
+  auto raw = record::ParseRecordAt(s, 0, 1);
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(static_cast<std::uint8_t>(raw->payload[0]), record::kScheduleVersion);
+  auto d = record::DecodeState(raw->payload);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->rids, u.rids);
+  EXPECT_EQ(d->state, RecipientState::kPending);
+  EXPECT_EQ(d->attempts, 2u);
+  EXPECT_EQ(d->next_attempt, next);
+
+  // A final state keeps the old, shorter layout (version 1).
+  const std::string f = Flatten(record::EncodeState({9, {1}, RecipientState::kDelivered}, 1));
+  EXPECT_EQ(static_cast<std::uint8_t>(record::ParseRecordAt(f, 0, 1)->payload[0]),
+            record::kPayloadVersion);
+
+  // A relocated message carries its recipients' schedules.
+  NewMessage m = testing::MakeMessage(42, 3, 50);
+  m.meta.recipients[1].attempts = 3;
+  m.meta.recipients[1].next_attempt = next;
+  m.meta.body_size = m.body.size();
+  const std::string bytes =
+      Flatten(record::EncodeMessage(RecordType::kRelocated, m.meta, m.body, 7));
+  EXPECT_EQ(bytes.size() - record::kRecordHeaderSize,
+            record::MessagePayloadSize(m.meta, m.body.size()));
+  auto rawm = record::ParseRecordAt(bytes, 0, 7);
+  ASSERT_TRUE(rawm);
+  auto decoded = record::DecodeMessage(rawm->payload);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->meta, m.meta);
+  EXPECT_EQ(rawm->payload.substr(decoded->body_offset_in_payload), m.body);
+}
+
+TEST(RecordTest, AStateWhoseVersionAndStateDisagreeIsRejected) {
+  // Version 1 with state pending would have revived recipients; version 2 with a final state
+  // has no meaning. Both are damage, not data.
+  std::string p1;
+  p1.push_back(static_cast<char>(record::kPayloadVersion));
+  record::PutU64(p1, 9);
+  p1.push_back(static_cast<char>(RecipientState::kPending));
+  record::PutU32(p1, 1);
+  record::PutU32(p1, 0);
+  EXPECT_FALSE(record::DecodeState(p1));
+  std::string p2;
+  p2.push_back(static_cast<char>(record::kScheduleVersion));
+  record::PutU64(p2, 9);
+  p2.push_back(static_cast<char>(RecipientState::kDelivered));
+  record::PutU32(p2, 1);
+  record::PutU64(p2, 0);
+  record::PutU32(p2, 1);
+  record::PutU32(p2, 0);
+  EXPECT_FALSE(record::DecodeState(p2));
+}
+
 TEST(RecordTest, AnyFlippedByteOrWrongSaltIsRejected) {
   NewMessage m = testing::MakeMessage(5, 2, 100);
   const std::string bytes =

@@ -194,7 +194,14 @@ void Spool::Impl::ApplyUpdateLocked(const StateUpdate& update) {
   auto it = index_.find(update.mid);
   if (it == index_.end()) return;  // finished already: nothing to do
   for (Recipient& r : it->second.meta.recipients) {
-    if (std::find(update.rids.begin(), update.rids.end(), r.rid) != update.rids.end()) {
+    if (std::find(update.rids.begin(), update.rids.end(), r.rid) == update.rids.end()) continue;
+    if (update.state == RecipientState::kPending) {
+      // A retry schedule: never revives a final recipient.
+      if (r.state == RecipientState::kPending) {
+        r.attempts = update.attempts;
+        r.next_attempt = update.next_attempt;
+      }
+    } else {
       r.state = update.state;
     }
   }

@@ -41,6 +41,12 @@ struct Recipient {
   std::uint32_t rid = 0;
   std::string address;
   RecipientState state = RecipientState::kPending;
+  // The delivery schedule of a pending recipient, as the queue last recorded it (a STATE record
+  // with state kPending): attempts made so far and when the next one is due. Zero / the epoch
+  // until its first failed attempt. Kept so that a restart neither retries early nor grants new
+  // retries (the queue rebuilds its scheduler from these, as OpenSMTPD's does).
+  std::uint32_t attempts = 0;
+  base::SystemTime next_attempt{};
   friend bool operator==(const Recipient&, const Recipient&) = default;
 };
 
@@ -64,10 +70,15 @@ struct NewMessage {
   std::string body;  // final bytes, CRLF lines
 };
 
+// A change of some recipients' state. With state kPending it records a retry instead: the
+// recipients stay pending and get `attempts` and `next_attempt` (ignored for recipients that are
+// already final, so a late schedule can never revive a delivered recipient).
 struct StateUpdate {
   std::uint64_t mid = 0;
   std::vector<std::uint32_t> rids;
   RecipientState state = RecipientState::kPending;
+  std::uint32_t attempts = 0;        // kPending only
+  base::SystemTime next_attempt{};   // kPending only
 };
 
 struct Options {

@@ -286,6 +286,59 @@ void Churn(Spool& spool, std::uint64_t first, int count) {
   }
 }
 
+TEST_F(SpoolTest, RetrySchedulesSurviveReopenAndCompactionButNeverReviveAFinalRecipient) {
+  Options o = MakeOptions();
+  o.segment_size = 4096;
+  const base::SystemTime next = clock_.Now() + std::chrono::seconds(20);
+  NewMessage keep = MakeMessage(1, 3, 300);
+  {
+    auto spool = OpenOrDie(o);
+    ASSERT_TRUE(CommitAndWait(*spool, {keep}));
+    // rid 0 delivered; rids 1 and 2 deferred (attempt 1, due in 20 s); then a late schedule
+    // for rid 0 must not make it pending again.
+    ASSERT_TRUE(CommitAndWait(*spool, {},
+                              {{1, {0}, RecipientState::kDelivered},
+                               {1, {1, 2}, RecipientState::kPending, 1, next},
+                               {1, {0}, RecipientState::kPending, 1, next}}));
+    auto meta = spool->GetMeta(1);
+    ASSERT_TRUE(meta);
+    EXPECT_EQ(meta->recipients[0].state, RecipientState::kDelivered);
+    EXPECT_EQ(meta->recipients[0].attempts, 0u);
+    EXPECT_EQ(meta->recipients[1].attempts, 1u);
+    EXPECT_EQ(meta->recipients[2].next_attempt, next);
+    // Compaction copies the message forward (a RELOCATED record) and deletes the segment that
+    // held its STATE records: the copy itself must carry the schedule.
+    const std::string first_segment = SegmentFiles().front();
+    Churn(*spool, 100, 30);
+    testing::Barrier(*spool);
+    EXPECT_TRUE(Eventually([&] { return spool->stats().relocated >= 1; }));
+    EXPECT_FALSE(base::PosixFilesystem().Exists(base::JoinPath(o.dir, first_segment)));
+  }
+  keep.meta.recipients[0].state = RecipientState::kDelivered;
+  for (std::uint32_t rid : {1u, 2u}) {
+    keep.meta.recipients[rid].attempts = 1;
+    keep.meta.recipients[rid].next_attempt = next;
+  }
+  keep.meta.body_size = keep.body.size();
+  {
+    auto spool = OpenOrDie(o);
+    auto recovered = spool->TakeRecovered();
+    ASSERT_EQ(recovered.size(), 1u);
+    EXPECT_EQ(recovered[0], keep.meta);
+    // The second attempt fails too: the schedule moves on.
+    ASSERT_TRUE(CommitAndWait(*spool, {},
+                              {{1, {1, 2}, RecipientState::kPending, 2,
+                                next + std::chrono::seconds(40)}}));
+  }
+  keep.meta.recipients[1].attempts = keep.meta.recipients[2].attempts = 2;
+  keep.meta.recipients[1].next_attempt = keep.meta.recipients[2].next_attempt =
+      next + std::chrono::seconds(40);
+  auto spool = OpenOrDie(o);
+  auto recovered = spool->TakeRecovered();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0], keep.meta);
+}
+
 TEST_F(SpoolTest, CompactionRelocatesALongLivedMessage) {
   Options o = MakeOptions();
   o.segment_size = 4096;

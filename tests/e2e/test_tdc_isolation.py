@@ -94,9 +94,11 @@ def test_restart_with_copies_queued():
     certs = intake_certs(workdir)
     intake_port = free_port()
     with Sink() as next_hop, Sink() as dsn:
-        # The intake is down and the single retry is far away: copies wait in the queue.
+        # The intake is down: the first copy is deferred, and its single retry (4 s away, kept
+        # in the spool across the restart) delivers it; the others are still waiting unattempted
+        # and go at once after the restart.
         g = tdc_gateway(workdir, intake_port, next_hop.port, dsn.port, certs["ca"],
-                        max_queue_time="120s", retry_delay="100s").start()
+                        max_queue_time="120s", retry_delay="4s").start()
         send_many(g, 5, "restart")
         next_hop.wait_messages(5)
         g.wait_log("will be retried in")

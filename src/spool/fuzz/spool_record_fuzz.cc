@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -216,6 +217,10 @@ std::string MakePayload(std::uint8_t type, FuzzedDataProvider& fdp) {
     u.state = static_cast<spool::RecipientState>(fdp.ConsumeIntegralInRange<int>(0, 4));
     const int n = fdp.ConsumeIntegralInRange<int>(0, 4);
     for (int i = 0; i < n; ++i) u.rids.push_back(fdp.ConsumeIntegralInRange<std::uint32_t>(0, 5));
+    if (u.state == spool::RecipientState::kPending) {  // a retry schedule
+      u.attempts = fdp.ConsumeIntegralInRange<std::uint32_t>(0, 3);
+      u.next_attempt = base::SystemTime(std::chrono::seconds(fdp.ConsumeIntegral<std::uint32_t>()));
+    }
     auto rec = record::EncodeState(u, 0);
     return rec.head.substr(record::kRecordHeaderSize);
   }
@@ -232,6 +237,11 @@ std::string MakePayload(std::uint8_t type, FuzzedDataProvider& fdp) {
     meta.recipients.push_back({static_cast<std::uint32_t>(i), fdp.ConsumeRandomLengthString(16),
                                static_cast<spool::RecipientState>(
                                    fdp.ConsumeIntegralInRange<int>(0, 4))});
+    if (fdp.ConsumeProbability<float>() < 0.2f) {  // a relocated message with a retry schedule
+      meta.recipients.back().attempts = fdp.ConsumeIntegralInRange<std::uint32_t>(1, 3);
+      meta.recipients.back().next_attempt =
+          base::SystemTime(std::chrono::seconds(fdp.ConsumeIntegral<std::uint32_t>()));
+    }
   }
   if (fdp.ConsumeBool()) meta.attrs[fdp.ConsumeRandomLengthString(8)] = "v";
   const std::string body = fdp.ConsumeRandomLengthString(64);
