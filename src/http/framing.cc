@@ -128,7 +128,8 @@ Verdict Frame(std::string_view buffered, const Limits& limits) {
       }
     } else if (IEquals(name, "content-length")) {
       if (++cl_fields > 1) return Refuse(400, "more than one Content-Length");
-      if (value.empty() || value.size() > kMaxLengthDigits) return Refuse(400, "bad Content-Length");
+      if (value.empty() || value.size() > kMaxLengthDigits)
+        return Refuse(400, "bad Content-Length");
       for (char c : value) {
         if (c < '0' || c > '9') return Refuse(400, "bad Content-Length");
         length = length * 10 + static_cast<std::uint64_t>(c - '0');

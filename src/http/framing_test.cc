@@ -114,8 +114,7 @@ TEST(Framing, AcceptsOrdinaryRequestsWithTheirBodyFraming) {
   ASSERT_EQ(exact.size(), 100u);
   EXPECT_TRUE(FrameOf(exact, Limits{.max_header_bytes = 100}).accepted());
   EXPECT_EQ(FrameOf(exact, Limits{.max_header_bytes = 99}).status, 431);
-  EXPECT_TRUE(FrameOf(std::string(kLine) + "Content-Length: 10\r\n\r\n",
-                      Limits{.max_body = 10})
+  EXPECT_TRUE(FrameOf(std::string(kLine) + "Content-Length: 10\r\n\r\n", Limits{.max_body = 10})
                   .accepted());
 }
 

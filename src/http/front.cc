@@ -34,8 +34,7 @@ std::string_view Buffered(const beast::flat_buffer& buffer) {
 // Reads until Frame() has a verdict on the buffered bytes. nullopt: the connection closed,
 // failed or timed out first (nobody to answer).
 asio::awaitable<std::optional<Verdict>> ReadHead(beast::tcp_stream& stream,
-                                                 beast::flat_buffer& buffer,
-                                                 const Limits& limits) {
+                                                 beast::flat_buffer& buffer, const Limits& limits) {
   // Frame() runs when a head end may be there or the limit is passed, not on every trickled
   // byte (that would be quadratic in the head size).
   std::size_t scanned = 0;
@@ -48,8 +47,8 @@ asio::awaitable<std::optional<Verdict>> ReadHead(beast::tcp_stream& stream,
       if (verdict.kind != Verdict::Kind::kNeedMore) co_return verdict;
     }
     scanned = data.size();
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk),
-                                                   as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await stream.async_read_some(buffer.prepare(kReadChunk), as_tuple(use_awaitable));
     if (ec) co_return std::nullopt;
     buffer.commit(n);
   }
@@ -102,8 +101,8 @@ asio::awaitable<void> ServeConnection(beast::tcp_stream& stream, const FrontOpti
   const auto stopping = [&] { return callbacks.stopping && callbacks.stopping(); };
   const auto refuse = [&](int status, std::string reason) {
     if (callbacks.log) callbacks.log("refused a request: " + std::to_string(status) + " " + reason);
-    Response res = callbacks.error_reply ? callbacks.error_reply(status, reason)
-                                         : PlainReply(status, reason);
+    Response res =
+        callbacks.error_reply ? callbacks.error_reply(status, reason) : PlainReply(status, reason);
     res.version(11);
     return Reply{std::move(res), true};
   };
@@ -126,11 +125,10 @@ asio::awaitable<void> ServeConnection(beast::tcp_stream& stream, const FrontOpti
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.limits.max_header_bytes));
       parser.body_limit(options.limits.max_body);
-      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
-                                                       as_tuple(use_awaitable));
-      const bool same_framing =
-          !ec && parser.chunked() == (verdict->body == Body::kChunked) &&
-          parser.content_length().value_or(0) == verdict->content_length;
+      auto [ec, n] =
+          co_await bhttp::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
+      const bool same_framing = !ec && parser.chunked() == (verdict->body == Body::kChunked) &&
+                                parser.content_length().value_or(0) == verdict->content_length;
       if (ec || !same_framing) {
         // Frame() is the stricter reader; a difference is refused rather than guessed at.
         reply = refuse(400, "malformed request");
@@ -139,8 +137,7 @@ asio::awaitable<void> ServeConnection(beast::tcp_stream& stream, const FrontOpti
           if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
             auto [write_ec, written] = co_await asio::async_write(
-                stream, asio::buffer(kContinue.data(), kContinue.size()),
-                as_tuple(use_awaitable));
+                stream, asio::buffer(kContinue.data(), kContinue.size()), as_tuple(use_awaitable));
             if (write_ec) {
               linger = false;
               break;
@@ -152,8 +149,8 @@ asio::awaitable<void> ServeConnection(beast::tcp_stream& stream, const FrontOpti
         if (ec == bhttp::error::body_limit) {
           reply = refuse(413, "request body too large");
         } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-                   (ec && ec.category() != bhttp::make_error_code(bhttp::error::bad_method)
-                                               .category())) {
+                   (ec &&
+                    ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category())) {
           linger = false;  // closed, reset or timed out: nobody to answer
           break;
         } else if (ec) {

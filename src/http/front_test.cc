@@ -95,8 +95,8 @@ TEST_F(FrontTest, OversizedHeadIs431AndTheClientReadsIt) {
   RawClient raw(port_);
   // 1 MiB of header: the front answers after 16 KiB and reads (discards) the rest, so the
   // client's send completes and the reply is not lost to a reset.
-  ASSERT_TRUE(raw.Send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(1 << 20, 'a') +
-                       "\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.Send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n"));
   auto r = raw.Read();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 431);
@@ -133,8 +133,10 @@ TEST_F(FrontTest, BodiesKeepAliveAndLimits) {
   EXPECT_EQ(big.Read()->status, 413);
   EXPECT_TRUE(big.WaitClosed());
   RawClient chunks(port_);
-  chunks.Send("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n" + std::string(kSecond));
+  chunks.Send(
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n" +
+      std::string(kSecond));
   EXPECT_EQ(chunks.Read()->status, 413);
   EXPECT_TRUE(chunks.WaitClosed(&rest));
   EXPECT_EQ(rest, "");
