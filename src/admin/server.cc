@@ -1,5 +1,6 @@
 // server.cc — see server.h. Connections are served by the shared HTTP front (http/front.h: framing,
-// limits, timeouts, error replies), set up at the end; request policy (Host, authentication, CSRF, routing) in Impl::Handle and its helpers.
+// limits, timeouts, error replies), set up at the end; request policy (Host, authentication, CSRF,
+// routing) in Impl::Handle and its helpers.
 #include "admin/server.h"
 
 #include <fmt/format.h>
@@ -662,8 +663,9 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Impl> self, tcp::socke
   front.read_timeout = self->options_.read_timeout;
   front.write_timeout = self->options_.read_timeout;
   tidegate::http::Callbacks callbacks;
-  callbacks.handle = [&self, &ip](http::request<http::string_body>& message)
-      -> asio::awaitable<tidegate::http::Reply> {
+  callbacks.handle =
+      [&self,
+       &ip](http::request<http::string_body>& message) -> asio::awaitable<tidegate::http::Reply> {
     const unsigned version = message.version();
     Request request;
     if (base::Status built = self->BuildRequest(message, ip, request); !built) {
@@ -677,6 +679,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Impl> self, tcp::socke
     return self->Serialize(Response::Error(status, std::move(reason)), 11, false);
   };
   callbacks.stopping = [&self] { return self->stopping_; };
+  callbacks.log = [&self, &ip](std::string line) { self->Log(line + " from " + ip); };
   co_await tidegate::http::ServeConnection(stream, front, callbacks);
 }
 

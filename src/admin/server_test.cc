@@ -367,9 +367,9 @@ TEST_F(AdminServerTest, SmugglingAttemptsAre400BeforeLoginAndNothingAfterIsServe
     }
   }
   // The other framing rules of the shared front, same outcome.
-  for (std::string head : {"Content-Length: 4\r\nContent-Length: 4\r\n",
-                           "Transfer-Encoding : chunked\r\n", "X-A: b\r\n c\r\n",
-                           "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"}) {
+  for (std::string head :
+       {"Content-Length: 4\r\nContent-Length: 4\r\n", "Transfer-Encoding : chunked\r\n",
+        "X-A: b\r\n c\r\n", "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"}) {
     RawClient raw(port_);
     raw.Send("POST /login HTTP/1.1\r\n" + host + head + "\r\nuser" + second);
     auto r = raw.Read();

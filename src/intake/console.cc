@@ -369,8 +369,8 @@ void Console::AcceptLoop() {
                 };
                 callbacks.error_reply = [](int status, std::string reason) {
                   HttpRequest req;
-                  return Make(req, static_cast<http::status>(status),
-                              "text/plain; charset=utf-8", reason + "\n");
+                  return Make(req, static_cast<http::status>(status), "text/plain; charset=utf-8",
+                              reason + "\n");
                 };
                 co_await tidegate::http::ServeConnection(stream, front, callbacks);
                 --connections_;

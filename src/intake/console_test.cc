@@ -2,11 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <regex>
 
 #include "http/testing/raw_client.h"
 #include "intake/console_pages.h"
@@ -254,8 +253,7 @@ TEST_F(ConsoleTest, MalformedOrOversizedRequestsGetAReplyThenTheConnectionCloses
       {line + "Content-Length: 4\r\nContent-Length: 5\r\n\r\nname", 400},
       {line + "Content-Length: 4\r\nContent-Length: 4\r\n\r\nname", 400},
       {line + "Transfer-Encoding : chunked\r\n\r\n4\r\nname\r\n0\r\n\r\n", 400},
-      {line + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nname\r\n0\r\n\r\n",
-       400},
+      {line + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nname\r\n0\r\n\r\n", 400},
       {line + "Content-Length: " + std::to_string(128 * 1024) + "\r\n\r\n", 413},
       {"GET / HTTP/9.9\r\n\r\n", 400},
   };
