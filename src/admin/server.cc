@@ -26,6 +26,7 @@
 #include "admin/auth.h"
 #include "admin/layout.h"
 #include "admin/text_codec.h"
+#include "http/framing.h"
 #include "http/front.h"
 
 namespace tidegate::admin {
@@ -58,17 +59,9 @@ std::string ForLog(std::string_view text) {
   return out;
 }
 
-bool IsTokenChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 // A header a handler returns must not be able to split the response.
 bool ValidHeader(std::string_view name, std::string_view value) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (!IsTokenChar(c)) return false;
-  }
+  if (!tidegate::http::IsToken(name)) return false;
   for (char c : value) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }

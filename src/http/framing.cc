@@ -13,14 +13,6 @@ bool IsTokenChar(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!IsTokenChar(c)) return false;
-  }
-  return true;
-}
-
 // Field-value bytes: VCHAR, SP, HTAB and obs-text; no other control byte.
 bool IsValueChar(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -73,6 +65,14 @@ bool ParseRequestLine(std::string_view line, unsigned& version) {
 }
 
 }  // namespace
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
 
 Verdict Frame(std::string_view buffered, const Limits& limits) {
   std::size_t end = buffered.find(kEnd);

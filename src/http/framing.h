@@ -53,4 +53,7 @@ struct Verdict {
 // without one. Deterministic: the same bytes and limits give the same verdict.
 Verdict Frame(std::string_view buffered, const Limits& limits);
 
+// Whether `s` is an RFC 9110 token (a method or a header name): non-empty, tchar only.
+bool IsToken(std::string_view s);
+
 }  // namespace tidegate::http
