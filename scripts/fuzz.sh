@@ -18,7 +18,8 @@ shift 2
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
   TARGETS=(address_fuzz smtp_command_fuzz smtp_server_session_fuzz smtp_data_reader_fuzz
-           smtp_client_reply_fuzz headers_fuzz journal_report_fuzz spool_record_fuzz config_fuzz)
+           smtp_client_reply_fuzz headers_fuzz journal_report_fuzz spool_record_fuzz config_fuzz
+           http_framing_fuzz admin_text_codec_fuzz)
 fi
 
 # halt_on_error: any ASan or UBSan report is a crash. detect_leaks stays on (our code only).

@@ -1,5 +1,6 @@
-// server.cc — see server.h. Connection handling (HTTP framing, limits, timeouts) is at the end;
-// request policy (Host, authentication, CSRF, routing) in Impl::Handle and its helpers.
+// server.cc — see server.h. Connections are served by the shared HTTP front (http/front.h: framing,
+// limits, timeouts, error replies), set up at the end; request policy (Host, authentication, CSRF,
+// routing) in Impl::Handle and its helpers.
 #include "admin/server.h"
 
 #include <fmt/format.h>
@@ -25,6 +26,8 @@
 #include "admin/auth.h"
 #include "admin/layout.h"
 #include "admin/text_codec.h"
+#include "http/framing.h"
+#include "http/front.h"
 
 namespace tidegate::admin {
 
@@ -39,7 +42,6 @@ namespace {
 
 constexpr std::string_view kSessionCookie = "tidegate_session";
 constexpr std::string_view kLoginCookie = "tidegate_login";
-constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 constexpr std::string_view kContentSecurityPolicy =
     "default-src 'self'; style-src 'self' 'unsafe-inline'";
 constexpr std::size_t kMaxSessions = 1000;
@@ -57,17 +59,9 @@ std::string ForLog(std::string_view text) {
   return out;
 }
 
-bool IsTokenChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 // A header a handler returns must not be able to split the response.
 bool ValidHeader(std::string_view name, std::string_view value) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (!IsTokenChar(c)) return false;
-  }
+  if (!tidegate::http::IsToken(name)) return false;
   for (char c : value) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }
@@ -143,14 +137,6 @@ struct Route {
 
 // Errors the client caused by what it sent (as opposed to closing or stalling): these get a
 // reply before the connection closes.
-std::optional<int> StatusForReadError(const boost::system::error_code& ec) {
-  if (ec == http::error::body_limit) return 413;
-  if (ec == http::error::header_limit) return 431;
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
-  if (ec.category() == http::make_error_code(http::error::bad_method).category()) return 400;
-  return std::nullopt;
-}
-
 }  // namespace
 
 class Server::Impl {
@@ -180,7 +166,6 @@ class Server::Impl {
  private:
   static asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> Serve(std::shared_ptr<Impl> self, tcp::socket socket);
-  void RejectBusy(tcp::socket& socket);
   http::response<http::string_body> Serialize(Response response, unsigned version, bool keep);
   base::Status BuildRequest(http::request<http::string_body>& message, const std::string& ip,
                             Request& request) const;
@@ -632,20 +617,6 @@ http::response<http::string_body> Server::Impl::Serialize(Response response, uns
   return res;
 }
 
-void Server::Impl::RejectBusy(tcp::socket& socket) {
-  ++rejected_connections_;
-  // A fresh socket's send buffer is empty, so this non-blocking write completes at once; the
-  // client learns why instead of seeing a bare close.
-  static constexpr std::string_view kBusy =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
-      "Connection: close\r\n\r\n";
-  boost::system::error_code ignored;
-  socket.non_blocking(true, ignored);
-  socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), ignored);
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
-  socket.close(ignored);
-}
-
 asio::awaitable<void> Server::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
   while (!self->stopping_) {
     auto [ec, socket] = co_await self->acceptor_.async_accept(as_tuple(use_awaitable));
@@ -658,7 +629,8 @@ asio::awaitable<void> Server::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
       continue;
     }
     if (self->connections_.size() >= self->options_.max_connections) {
-      self->RejectBusy(socket);
+      ++self->rejected_connections_;
+      tidegate::http::RejectBusy(socket);
       continue;
     }
     asio::co_spawn(self->io_, Serve(self, std::move(socket)), asio::detached);
@@ -679,58 +651,29 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Impl> self, tcp::socke
   } registration{self.get(), &stream};
   self->connections_.insert(&stream);
 
-  beast::flat_buffer buffer;
-  const auto timeout = self->options_.read_timeout;
-  while (!self->stopping_) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(kMaxHeaderBytes);
-    parser.body_limit(self->options_.max_body);
-    // One deadline for the whole request (and for the idle time before it): a client sending
-    // a byte now and then cannot hold the connection.
-    stream.expires_after(timeout);
-    auto [read_ec, n1] =
-        co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
-    if (!read_ec && !parser.is_done()) {
-      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [write_ec, n2] = co_await asio::async_write(
-            stream, asio::buffer(kContinue.data(), kContinue.size()), as_tuple(use_awaitable));
-        if (write_ec) break;
-      }
-      std::tie(read_ec, n1) =
-          co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
-    }
-    Response response;
-    bool close_after = false;
-    unsigned version = 11;
+  tidegate::http::FrontOptions front;
+  front.limits.max_body = self->options_.max_body;
+  front.read_timeout = self->options_.read_timeout;
+  front.write_timeout = self->options_.read_timeout;
+  tidegate::http::Callbacks callbacks;
+  callbacks.handle =
+      [&self,
+       &ip](http::request<http::string_body>& message) -> asio::awaitable<tidegate::http::Reply> {
+    const unsigned version = message.version();
     Request request;
-    if (read_ec) {
-      std::optional<int> status = StatusForReadError(read_ec);
-      if (!status) break;  // closed, reset or timed out: nobody to answer
-      response = Response::Error(*status, *status == 413   ? "request body too large"
-                                          : *status == 431 ? "request headers too large"
-                                                           : "malformed request");
-      close_after = true;
-    } else {
-      stream.expires_never();  // a handler may take its time (e.g. a config commit)
-      auto& message = parser.get();
-      version = message.version();
-      close_after = !message.keep_alive();
-      if (base::Status built = self->BuildRequest(message, ip, request); !built) {
-        response = Response::Error(400, built.error().message);
-        close_after = true;
-      } else {
-        response = co_await self->Handle(request);
-      }
+    if (base::Status built = self->BuildRequest(message, ip, request); !built) {
+      co_return tidegate::http::Reply{
+          self->Serialize(Response::Error(400, built.error().message), version, false), true};
     }
-    bool keep = !close_after && !self->stopping_;
-    auto res = self->Serialize(std::move(response), version, keep);
-    stream.expires_after(timeout);
-    auto [write_ec, n3] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
-    if (write_ec || !keep) break;
-  }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.close();
+    Response response = co_await self->Handle(request);
+    co_return tidegate::http::Reply{self->Serialize(std::move(response), version, true), false};
+  };
+  callbacks.error_reply = [&self](int status, std::string reason) {
+    return self->Serialize(Response::Error(status, std::move(reason)), 11, false);
+  };
+  callbacks.stopping = [&self] { return self->stopping_; };
+  callbacks.log = [&self, &ip](std::string line) { self->Log(line + " from " + ip); };
+  co_await tidegate::http::ServeConnection(stream, front, callbacks);
 }
 
 // ---- Server ----

@@ -14,9 +14,12 @@
 //   - passwords are compared as SHA-256 digests with CRYPTO_memcmp; failed logins (Basic or
 //     the login form) slow further attempts from the same IP (250 ms doubling to 8 s, on a
 //     timer, never blocking the io thread) and are counted and logged without the password;
-//   - bodies over max_body → 413, headers over 16 KiB → 431, unparsable requests → 400 (and the
-//     connection closes); at most max_connections connections (503 beyond), each request must
-//     arrive within read_timeout;
+//   - connections are read by the shared HTTP front (http/front.h, before any of the above):
+//     ambiguous framing (Transfer-Encoding other than exactly `chunked`, TE with Content-Length,
+//     two Content-Lengths, whitespace before a colon, obs-fold) and unparsable requests → 400,
+//     bodies over max_body → 413, headers over 16 KiB → 431, each answered with
+//     Connection: close and the connection closed; at most max_connections connections (503
+//     beyond), each request must arrive within read_timeout;
 //   - every response carries Cache-Control: no-store, X-Content-Type-Options: nosniff,
 //     X-Frame-Options: DENY and a Content-Security-Policy without scripts from anywhere.
 // Built-in routes: GET/POST /login, POST /logout, GET / (redirect to `home`).

@@ -64,6 +64,8 @@ base::Result<std::string> PercentDecode(std::string_view text, bool plus_is_spac
       i += 2;
     } else if (c == '+' && plus_is_space) {
       c = ' ';
+    } else if (c == '\0') {
+      return base::MakeError("NUL in encoded text");
     }
     out += c;
   }

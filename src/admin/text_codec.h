@@ -17,7 +17,7 @@ namespace tidegate::admin {
 std::string HtmlEscape(std::string_view text);
 
 // Percent-decodes `text`; with `plus_is_space` (forms, queries) '+' becomes ' '. A '%' not
-// followed by two hex digits, or a decoded NUL, is an error.
+// followed by two hex digits, or a NUL (decoded or literal), is an error.
 base::Result<std::string> PercentDecode(std::string_view text, bool plus_is_space);
 
 // Percent-encodes everything but RFC 3986 unreserved characters (for query values, `next=`).

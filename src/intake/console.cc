@@ -12,12 +12,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 
+#include "http/front.h"
 #include "intake/console_pages.h"
 #include "mail/headers.h"
 #include "telemetry/mail_log.h"
@@ -351,34 +348,31 @@ void Console::AcceptLoop() {
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
           }
-          if (connections_.load() >= kMaxConnections) continue;  // socket closes here
+          if (connections_.load() >= kMaxConnections) {
+            tidegate::http::RejectBusy(socket);
+            continue;
+          }
           asio::co_spawn(
               *io_,
               [this, socket = std::move(socket)]() mutable -> asio::awaitable<void> {
                 ++connections_;
                 beast::tcp_stream stream(std::move(socket));
-                beast::flat_buffer buffer;
-                while (true) {
-                  http::request_parser<http::string_body> parser;
-                  parser.header_limit(kMaxHeaderBytes);
-                  parser.body_limit(kMaxBodyBytes);
-                  stream.expires_after(kIoTimeout);
-                  auto [rec, n] = co_await http::async_read(stream, buffer, parser,
-                                                            asio::as_tuple(asio::use_awaitable));
-                  (void)n;
-                  if (rec) break;
-                  const HttpRequest& req = parser.get();
-                  HttpResponse res = Handle(req);
-                  res.keep_alive(req.keep_alive());
-                  res.prepare_payload();
-                  stream.expires_after(kIoTimeout);
-                  auto [wec, m] =
-                      co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-                  (void)m;
-                  if (wec || !res.keep_alive()) break;
-                }
-                boost::system::error_code ignored;
-                stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+                tidegate::http::FrontOptions front;
+                front.limits.max_header_bytes = kMaxHeaderBytes;
+                front.limits.max_body = kMaxBodyBytes;
+                front.read_timeout = kIoTimeout;
+                front.write_timeout = kIoTimeout;
+                tidegate::http::Callbacks callbacks;
+                callbacks.handle =
+                    [this](HttpRequest& req) -> asio::awaitable<tidegate::http::Reply> {
+                  co_return tidegate::http::Reply{Handle(req), false};
+                };
+                callbacks.error_reply = [](int status, std::string reason) {
+                  HttpRequest req;
+                  return Make(req, static_cast<http::status>(status), "text/plain; charset=utf-8",
+                              reason + "\n");
+                };
+                co_await tidegate::http::ServeConnection(stream, front, callbacks);
                 --connections_;
               },
               asio::detached);

@@ -5,8 +5,10 @@
 //
 // Every request needs HTTP Basic credentials (401 with WWW-Authenticate otherwise). A logged-in
 // browser gets a session cookie; the setup form's POST must carry the CSRF token of that
-// session (403 otherwise). Requests are bounded (headers 16 KiB, body 64 KiB, 30 s per read or
-// write, 64 connections at once); responses forbid framing, external assets and caching.
+// session (403 otherwise). Connections are served by the shared HTTP front (http/front.h): its
+// framing rules (400 and close on ambiguous framing), headers 16 KiB (431), body 64 KiB (413), 30 s
+// per request or reply, 64 connections at once (503); responses forbid framing, external assets
+// and caching.
 //
 // Threads: the console runs its own io_context on its own thread, so its SQLite reads never
 // stall SMTP sessions. Start()/Stop() from the owning thread; Handle() is the whole request

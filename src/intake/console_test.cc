@@ -2,12 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <regex>
 
+#include "http/testing/raw_client.h"
 #include "intake/console_pages.h"
 #include "spool/testing/test_util.h"
 #include "telemetry/mail_log.h"
@@ -16,6 +16,7 @@ namespace tidegate::intake {
 namespace {
 
 namespace http = boost::beast::http;
+namespace http_testing = ::tidegate::http::testing;
 using spool::testing::TempDir;
 
 // "admin:s3cret" and "admin:wrong".
@@ -208,6 +209,67 @@ TEST_F(ConsoleTest, ServesOverTcp) {
   boost::asio::read(socket, boost::asio::dynamic_buffer(response), ec);
   EXPECT_EQ(response.rfind("HTTP/1.1 401", 0), 0u) << response;
   EXPECT_NE(response.find("WWW-Authenticate: Basic"), std::string::npos);
+  console_->Stop();
+}
+
+// Issue 14: the console served a request whose Transfer-Encoding was not exactly `chunked` and
+// kept the connection, so the bytes after it ran as a second request (request smuggling).
+TEST_F(ConsoleTest, SmugglingAttemptsAre400AndNothingAfterIsServed) {
+  ASSERT_TRUE(console_->Start());
+  const std::string second =
+      "GET /api/v1/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: " + std::string(kGoodAuth) +
+      "\r\n\r\n";
+  for (std::string te : {"gzip", "identity", "xchunked", "chunked, identity"}) {
+    for (bool with_length : {false, true}) {
+      http_testing::RawClient raw(console_->port());
+      ASSERT_TRUE(raw.connected());
+      const std::string rest_of_head =
+          with_length ? "Content-Length: 4\r\n\r\nname" : std::string("\r\n");
+      raw.Send("POST /setup HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n" +
+               rest_of_head + second);
+      auto r = raw.Read();
+      ASSERT_TRUE(r) << te << " " << with_length;
+      EXPECT_EQ(r->status, 400) << te << " " << with_length;
+      EXPECT_TRUE(r->Has("Connection: close")) << te;
+      std::string rest;
+      EXPECT_TRUE(raw.WaitClosed(&rest)) << te;
+      EXPECT_EQ(rest, "") << te << ": the second request was answered";
+    }
+  }
+  console_->Stop();
+}
+
+// Issue 14: the console closed the connection without a word on malformed or oversized
+// requests; it answers like the admin server now.
+TEST_F(ConsoleTest, MalformedOrOversizedRequestsGetAReplyThenTheConnectionCloses) {
+  ASSERT_TRUE(console_->Start());
+  struct Case {
+    std::string request;
+    int status;
+  };
+  const std::string line = "POST /setup HTTP/1.1\r\nHost: x\r\n";
+  const Case cases[] = {
+      {"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n", 431},
+      {line + "Content-Length: 4\r\nContent-Length: 5\r\n\r\nname", 400},
+      {line + "Content-Length: 4\r\nContent-Length: 4\r\n\r\nname", 400},
+      {line + "Transfer-Encoding : chunked\r\n\r\n4\r\nname\r\n0\r\n\r\n", 400},
+      {line + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nname\r\n0\r\n\r\n", 400},
+      {line + "Content-Length: " + std::to_string(128 * 1024) + "\r\n\r\n", 413},
+      {"GET / HTTP/9.9\r\n\r\n", 400},
+  };
+  for (const Case& c : cases) {
+    http_testing::RawClient raw(console_->port());
+    raw.Send(c.request);  // may fail part way: the reply is what counts
+    auto r = raw.Read();
+    if (!r) {
+      ADD_FAILURE() << "no reply (" << c.status << " expected) to " << c.request.substr(0, 80);
+      continue;
+    }
+    EXPECT_EQ(r->status, c.status) << c.request.substr(0, 80);
+    EXPECT_TRUE(r->Has("Connection: close")) << c.request.substr(0, 80);
+    EXPECT_TRUE(r->Has("X-Content-Type-Options: nosniff")) << c.request.substr(0, 80);
+    EXPECT_TRUE(raw.WaitClosed()) << c.request.substr(0, 80);
+  }
   console_->Stop();
 }
 

@@ -64,6 +64,34 @@ def drain_until_closed(s, timeout=10):
     return data
 
 
+def http_raw(port, data, timeout=10):
+    """Sends raw bytes to an HTTP server on 127.0.0.1:port and returns all it answers until it
+    closes the connection (a timeout first raises: the server kept the connection open)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        try:
+            s.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the server may answer and close before reading everything
+        return drain_until_closed(s, timeout)
+    finally:
+        s.close()
+
+
+def assert_smuggling_refused(port, head, second):
+    """Request smuggling (issue 14): `head` (request line and headers, CRLF-terminated lines)
+    with a Transfer-Encoding other than exactly `chunked`, with and without Content-Length,
+    followed by the bytes of a `second` request on the same connection, must get one 400 with
+    `Connection: close` and the connection closed: the second request is never answered."""
+    for te in ("gzip", "identity", "xchunked", "chunked, identity"):
+        for tail in (b"\r\n", b"Content-Length: 4\r\n\r\nabcd"):
+            data = http_raw(port, head + b"Transfer-Encoding: " + te.encode() + b"\r\n" + tail +
+                            second)
+            assert data.startswith(b"HTTP/1.1 400 "), (te, tail, data[:200])
+            assert b"\r\nConnection: close\r\n" in data, (te, data[:300])
+            assert data.count(b"HTTP/1.") == 1, (te, tail, data)
+
+
 def make_certs(directory, names=("localhost",), ips=("127.0.0.1",)):
     """A test CA and a server certificate signed by it. Returns dict of paths."""
     os.makedirs(directory, exist_ok=True)

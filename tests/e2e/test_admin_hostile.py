@@ -13,7 +13,7 @@ import os
 import re
 import urllib.parse
 
-from harness import Gateway
+from harness import Gateway, assert_smuggling_refused, http_raw
 
 PASSWORD = "test-password"
 GUESS = "Guessed-Secret-42"
@@ -91,6 +91,20 @@ def test_admin_refuses_hostile_requests_and_leaks_no_secret():
         assert a.request("GET", "/api/v1/status",
                          headers={"Authorization": "Basic !!notbase64"})[0] == 401
         assert a.request("GET", "/api/v1/status", basic=basic)[0] == 200  # the control
+
+        # -- request smuggling, before login (issue 14): 400 + close, the second request unanswered
+        host = f"Host: 127.0.0.1:{port}\r\n".encode()
+        second = (b"GET /api/v1/status HTTP/1.1\r\n" + host + b"Authorization: Basic " +
+                  base64.b64encode(basic.encode()) + b"\r\n\r\n")
+        assert_smuggling_refused(port, b"POST /login HTTP/1.1\r\n" + host, second)
+        for bad in (b"Content-Length: 4\r\nContent-Length: 4\r\n",
+                    b"Transfer-Encoding : chunked\r\n",
+                    b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"):
+            data = http_raw(port, b"POST /login HTTP/1.1\r\n" + host + bad + b"\r\nabcd" + second)
+            assert data.startswith(b"HTTP/1.1 400 ") and data.count(b"HTTP/1.") == 1, (bad, data)
+        data = http_raw(port, b"GET /login HTTP/1.1\r\n" + host + b"X-Big: " + b"a" * (1 << 20) +
+                        b"\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 431 "), data[:200]
 
         # -- bad Host (DNS rebinding): refused even with good credentials ----------------------
         for host in ("evil.test", f"evil.test:{port}", f"127.0.0.1:{port + 1}", ""):

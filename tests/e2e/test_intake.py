@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from harness import BIN, TidegateProcess, free_port
+from harness import BIN, TidegateProcess, assert_smuggling_refused, free_port, http_raw
 from peers import Sink
 from tdc_fixtures import A, B, intake_certs, tdc_gateway
 
@@ -227,6 +227,34 @@ def test_console_needs_credentials(workdir):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=10)
         assert e.value.code == 403
+    finally:
+        intake.stop()
+
+
+def test_console_refuses_smuggling_and_answers_malformed_requests(workdir):
+    """Issue 14: ambiguous framing is 400 and closes (nothing after it is served); malformed or
+    oversized requests get a reply (400/413/431), not a silent close."""
+    certs = intake_certs(workdir)
+    intake = Intake(workdir, certs, require_tls=False).start()
+    try:
+        port = intake.console_port
+        auth = b"Authorization: Basic " + base64.b64encode(f"admin:{PASSWORD}".encode())
+        second = b"GET /api/v1/accounts HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n\r\n"
+        assert_smuggling_refused(port, b"POST /setup HTTP/1.1\r\nHost: x\r\n", second)
+        line = b"POST /setup HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
+        cases = [
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n", 431),
+            (line + b"Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcd", 400),
+            (line + b"Transfer-Encoding : chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n", 400),
+            (line + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\nabcd", 400),
+            (line + b"Content-Length: 200000\r\n\r\n", 413),
+        ]
+        for request, status in cases:
+            data = http_raw(port, request)
+            assert data.startswith(b"HTTP/1.1 %d " % status), (request[:60], data[:200])
+            assert b"\r\nConnection: close\r\n" in data, data[:300]
+        status, _, _ = intake.get("/api/v1/accounts")  # still serving
+        assert status == 200
     finally:
         intake.stop()
 

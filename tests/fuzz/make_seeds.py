@@ -124,3 +124,33 @@ configs = [gateway, intake,
            "\ufeffkey: \"esc\\x41\\u00e9\"\r\nother: 'single'\r\n",
            "[[[[[[[[[[]]]]]]]]]]", "k: v # comment\n---\nsecond: doc\n"]
 write("config_fuzz", configs)
+
+# http_framing_fuzz: two bytes of limits (head 64 + 32*b0, body 64*b1), then client bytes.
+h = "POST /api/v1/echo HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+requests = [
+    "GET /ui/status?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=b\r\n\r\n",
+    h + "Content-Length: 5\r\n\r\nhello",
+    h + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    h + "Transfer-Encoding: gzip\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n",
+    h + "Transfer-Encoding: chunked, identity\r\nContent-Length: 3\r\n\r\nabc",
+    h + "Transfer-Encoding : chunked\r\n\r\n",
+    h + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    h + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+    h + "X-A: b\r\n Transfer-Encoding: chunked\r\n\r\n",
+    h + "X-A: b\nTransfer-Encoding: chunked\r\n\r\n",
+    "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "\x16\x03\x01\x02\x00 hello\r\n\r\n",
+    "GET / HTTP/1.1\r\nX-Big: " + "a" * 600 + "\r\n\r\n",
+]
+write("http_framing_fuzz", [flags(i * 37 % 256, bytes([(i * 11) % 256]) +
+                                  r.encode("utf-8", "surrogateescape"))
+                            for i, r in enumerate(requests)])
+
+# admin_text_codec_fuzz: one string fed to every decoder (form, percent, Base64, HTML).
+write("admin_text_codec_fuzz", [
+    "user=admin&password=p%40ss+word&csrf_token=0123abcd&next=%2Fui%2Fstatus",
+    "a=1&&b=&=c&d&a=2", "bad=%zz&x=1", "trunc=%4", "nul=%00", "plus=a+b%2Bc",
+    "YWRtaW46Y29ycmVjdC1ob3JzZQ==", "YQ==", "YWI=", "Y===", "====", "<script>'\"&amp;</script>",
+    "caf\u00e9%C3%A9", "\x00\xff\r\n",
+])
