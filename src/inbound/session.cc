@@ -254,6 +254,7 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
       .hostname = policy_->hostname,
       .mid = mid_,
       .esmtp = protocol_.esmtp(),
+      .smtputf8 = tx.smtputf8,
       .tls = message.tls,
       .tls_protocol = tls_protocol_,
       .tls_cipher = tls_cipher_,
