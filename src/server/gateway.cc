@@ -75,9 +75,11 @@ base::Status Gateway::Start() {
   spool_ = std::move(*spool);
   const auto& report = spool_->recovery();
   for (const std::string& note : report.notes) log_->Warning("Spool recovery: " + note);
+  for (const std::string& damage : report.damage) log_->Critical("Spool damage: " + damage);
   log_->Info(fmt::format("Spool recovery: {} messages queued, {} corrupt regions moved aside, "
-                         "{} bytes of unfinished writes discarded",
-                         report.messages, report.corrupt_regions, report.truncated_bytes));
+                         "{} bytes of unfinished writes discarded; the last run {}",
+                         report.messages, report.corrupt_regions, report.truncated_bytes,
+                         report.clean_shutdown ? "stopped cleanly" : "did not stop cleanly"));
 
   queue_ = std::make_unique<delivery::QueueManager>(io_, spool_.get(), log_.get(), &counters_,
                                                     &base::SystemClock::Instance(),
