@@ -36,6 +36,16 @@ class SpoolTest : public ::testing::Test {
     EXPECT_TRUE(spool) << (spool ? "" : spool.error().message);
     return spool ? std::move(*spool) : nullptr;
   }
+  // Small segments; MID 1 in seg 1, MID 2 in seg 2 (the head); then a clean stop.
+  Options TwoSegmentsOneMessageEach() {
+    Options o = MakeOptions();
+    o.segment_size = 1024;
+    auto spool = OpenOrDie(o);
+    EXPECT_TRUE(CommitAndWait(*spool, {MakeMessage(1, 1, 2000)}));
+    EXPECT_TRUE(CommitAndWait(*spool, {MakeMessage(2, 1, 2000)}));
+    return o;
+  }
+  // Segment file names, oldest first.
   std::vector<std::string> SegmentFiles() {
     std::vector<std::string> out;
     auto names = base::PosixFilesystem().List(MakeOptions().dir);
@@ -44,6 +54,7 @@ class SpoolTest : public ::testing::Test {
     for (const std::string& n : *names) {
       if (ParseSegmentFileName(n)) out.push_back(n);
     }
+    std::sort(out.begin(), out.end());
     return out;
   }
   std::string ReadFile(const std::string& name) {
@@ -248,15 +259,8 @@ TEST_F(SpoolTest, CleanShutdownMarkerLivesOnlyBetweenRuns) {
 // An emptied (or removed) segment older than the head: harmless after a crash (an interrupted
 // roll), damage naming it and its messages when the clean shutdown said it held some.
 TEST_F(SpoolTest, EmptiedOldSegmentIsDamageOnlyWhenTheCleanShutdownSaidItHeldMessages) {
-  Options o = MakeOptions();
-  o.segment_size = 1024;
-  {
-    auto spool = OpenOrDie(o);
-    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(1, 1, 2000)}));
-    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(2, 1, 2000)}));
-  }
-  auto segs = SegmentFiles();
-  std::sort(segs.begin(), segs.end());
+  const Options o = TwoSegmentsOneMessageEach();
+  const std::vector<std::string> segs = SegmentFiles();
   ASSERT_EQ(segs.size(), 2u);  // seg 1 holds MID 1, seg 2 (the head) MID 2
   const std::string first = segs[0];
   WriteFile(first, "");
@@ -289,15 +293,8 @@ TEST_F(SpoolTest, EmptiedOldSegmentIsDamageOnlyWhenTheCleanShutdownSaidItHeldMes
 }
 
 TEST_F(SpoolTest, MissingSegmentAfterACleanShutdownIsDamageNamingItsMessages) {
-  Options o = MakeOptions();
-  o.segment_size = 1024;
-  {
-    auto spool = OpenOrDie(o);
-    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(1, 1, 2000)}));
-    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(2, 1, 2000)}));
-  }
-  auto segs = SegmentFiles();
-  std::sort(segs.begin(), segs.end());
+  const Options o = TwoSegmentsOneMessageEach();
+  const std::vector<std::string> segs = SegmentFiles();
   ASSERT_TRUE(base::PosixFilesystem().Remove(base::JoinPath(o.dir, segs[0])));
   auto spool = OpenOrDie(o);
   ASSERT_EQ(spool->recovery().damage.size(), 1u);
