@@ -61,13 +61,16 @@ base::Result<std::string> MoveAside(base::Filesystem& fs, const std::string& dir
 // " (it held N live messages at the clean shutdown)" when it did.
 std::string Held(const SegmentExpectation* expected) {
   if (expected == nullptr || expected->live == 0) return "";
-  return " (it held " + std::to_string(expected->live) + " live message" +
-         (expected->live == 1 ? "" : "s") + " at the clean shutdown)";
+  return " (it held " + LiveMessages(expected->live) + " at the clean shutdown)";
 }
 
 }  // namespace
 
 std::string SegmentFileName(std::uint64_t seq) { return "seg-" + Hex16(seq) + ".log"; }
+
+std::string LiveMessages(std::uint64_t n) {
+  return std::to_string(n) + (n == 1 ? " live message" : " live messages");
+}
 
 std::optional<std::uint64_t> ParseSegmentFileName(std::string_view name) {
   if (name.size() != 24 || name.substr(0, 4) != "seg-" || name.substr(20) != ".log") {

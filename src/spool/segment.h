@@ -35,6 +35,7 @@ struct SegmentHeader {
 };
 
 std::string SegmentFileName(std::uint64_t seq);  // "seg-00000000000000ab.log"
+std::string LiveMessages(std::uint64_t n);       // "1 live message", "3 live messages"
 std::optional<std::uint64_t> ParseSegmentFileName(std::string_view name);
 
 std::string EncodeSegmentHeader(const SegmentHeader& header);

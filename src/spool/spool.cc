@@ -297,8 +297,7 @@ base::Status Spool::Impl::Recover() {
       if (it == segments_.end() && std::find(seqs.begin(), seqs.end(), seq) == seqs.end()) {
         if (expected.live > 0) {
           report_.damage.push_back("segment " + SegmentFileName(seq) + ": missing; it held " +
-                                   std::to_string(expected.live) +
-                                   " live messages at the clean shutdown");
+                                   LiveMessages(expected.live) + " at the clean shutdown");
         } else {
           report_.notes.push_back("segment " + SegmentFileName(seq) +
                                   ": missing; it held no live message, harmless");
@@ -307,9 +306,8 @@ base::Status Spool::Impl::Recover() {
       }
       if (found < expected.live) {
         report_.damage.push_back("segment " + SegmentFileName(seq) + ": held " +
-                                 std::to_string(expected.live) +
-                                 " live messages at the clean shutdown, " + std::to_string(found) +
-                                 " recovered from it");
+                                 LiveMessages(expected.live) + " at the clean shutdown, " +
+                                 std::to_string(found) + " recovered from it");
       }
     }
     next_seq_ = std::max(next_seq_, clean->empty() ? 1 : clean->rbegin()->first + 1);

@@ -299,7 +299,7 @@ TEST_F(SpoolTest, MissingSegmentAfterACleanShutdownIsDamageNamingItsMessages) {
   auto spool = OpenOrDie(o);
   ASSERT_EQ(spool->recovery().damage.size(), 1u);
   EXPECT_EQ(spool->recovery().damage[0],
-            "segment " + segs[0] + ": missing; it held 1 live messages at the clean shutdown");
+            "segment " + segs[0] + ": missing; it held 1 live message at the clean shutdown");
 }
 
 TEST_F(SpoolTest, CorruptionInTheMiddleIsMovedAsideAndLaterMessagesSurvive) {
