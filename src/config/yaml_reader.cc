@@ -655,7 +655,7 @@ std::optional<TlsFiles> ReadServerTls(Context& ctx, const Field& f, TlsProfile d
   if (auto c = m.Get("ciphers")) {
     if (auto s = ReadString(ctx, *c)) {
       const bool plain = std::all_of(s->begin(), s->end(), [](unsigned char ch) {
-        return std::isalnum(ch) || std::strchr("+-!:@=._,", ch) != nullptr;
+        return std::isalnum(ch) || (ch != 0 && std::strchr("+-!:@=._,", ch) != nullptr);
       });
       if (!plain || !SelectsSomeCipher(*s)) {
         ctx.Fail(c->mark, c->path,

@@ -243,6 +243,7 @@ base::Status Spool::Impl::Recover() {
   // that never finished; after a clean stop, damage.
   const auto clean = ReadCleanMarker();
   report_.clean_shutdown = clean.has_value();
+  report_.segments = seqs.size();
 
   for (std::uint64_t seq : seqs) {
     segments_[seq] = Segment{};

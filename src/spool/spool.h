@@ -90,6 +90,7 @@ struct Options {
 };
 
 struct RecoveryReport {
+  std::size_t segments = 0;           // segment files found (0: a new spool)
   std::size_t messages = 0;           // live messages recovered
   std::size_t corrupt_regions = 0;    // regions (or whole files) moved to corrupt/
   std::uint64_t truncated_bytes = 0;  // unfinished writes cut away (never acknowledged)

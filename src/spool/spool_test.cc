@@ -230,6 +230,7 @@ TEST_F(SpoolTest, CleanShutdownMarkerLivesOnlyBetweenRuns) {
   {
     auto spool = OpenOrDie(MakeOptions());
     EXPECT_FALSE(spool->recovery().clean_shutdown);  // a new spool
+    EXPECT_EQ(spool->recovery().segments, 0u);
     EXPECT_FALSE(base::PosixFilesystem().Exists(marker));
     ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(1)}));
   }

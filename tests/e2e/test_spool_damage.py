@@ -23,6 +23,7 @@ def segments(g):
 def test_damaged_tail_after_clean_stop_is_kept_and_logged_as_damage():
     g = Gateway().start()  # mail stays queued: the next hop is a dead port
     try:
+        g.wait_log("writes discarded; a new spool")
         send(g, "first")
         send(g, "second")
         assert g.stop() == 0
