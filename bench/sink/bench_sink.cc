@@ -93,7 +93,11 @@ int main(int argc, char** argv) {
   config::Listener settings;
   settings.name = "BenchSink";
   settings.bind = config::Endpoint{host, port};
-  if (!cert.empty()) settings.tls = config::TlsFiles{cert, key};
+  if (!cert.empty()) {
+    settings.tls = config::TlsFiles{};
+    settings.tls->certificate = cert;
+    settings.tls->key = key;
+  }
   settings.max_message_size = std::uint64_t{200} << 20;
   settings.max_connections = max_connections;
   settings.max_recipients = 100000;

@@ -11,6 +11,10 @@ std::string Endpoint::str() const {
   return host.find(':') != std::string::npos ? "[" + host + "]:" + p : host + ":" + p;
 }
 
+std::string_view TlsProfileName(TlsProfile profile) {
+  return profile == TlsProfile::kIntermediate ? "intermediate" : "opportunistic";
+}
+
 bool DomainPattern::Matches(std::string_view domain_lower) const {
   if (!subdomains) return domain_lower == domain;
   // ".example.org" matches "a.example.org" and "a.b.example.org", never "example.org" nor

@@ -42,10 +42,22 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
-// PEM files for a server certificate, absolute paths (checked to exist, not read).
+// A server TLS profile (docs/configuration.md, "TLS profiles"); inbound/server_tls.h holds what
+// each one means. kOpportunistic: SMTP where TLS is optional — forward-secret AEAD suites first,
+// the wider set (CBC, static RSA) below them, since any encryption beats the plain text the
+// client would fall back to (RFC 7435). kIntermediate: the common "intermediate" server profile
+// (Mozilla), forward-secret AEAD suites only; the default where TLS is required (the intake).
+enum class TlsProfile { kOpportunistic, kIntermediate };
+std::string_view TlsProfileName(TlsProfile profile);
+
+// A server's TLS settings: PEM files (absolute paths, checked to exist, not read), the profile,
+// and optionally an explicit OpenSSL cipher string for TLS 1.2 that replaces the profile's list
+// (checked to select at least one cipher). The server always chooses the cipher (its order).
 struct TlsFiles {
   std::string certificate;
   std::string key;
+  TlsProfile profile = TlsProfile::kOpportunistic;
+  std::string ciphers;  // "" = the profile's list
 };
 
 struct Listener {

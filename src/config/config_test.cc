@@ -436,6 +436,37 @@ TEST(GatewayConfig, NamedFilesMustExist) {
                 ":11: threat_defense_connector.tls_ca_file: /: not a regular file");
 }
 
+TEST(GatewayConfig, ListenerTlsProfileDefaultsToOpportunisticAndIsValidated) {
+  TempDir dir;
+  dir.Write("c.pem", "c");
+  dir.Write("k.pem", "k");
+  const std::string head =
+      "hostname: gw.example.com\ndata_dir: /d\naccepted_domains: [example.com]\n"
+      "incoming_mail_policies: [{name: DEFAULT}]\nlisteners:\n"
+      "  - name: a\n    bind: 127.0.0.1:0\n    tls: {certificate: c.pem, key: k.pem}\n";
+  auto c = Ok(head +
+                  "  - name: b\n    bind: 127.0.0.1:0\n    tls:\n      certificate: c.pem\n"
+                  "      key: k.pem\n      profile: intermediate\n"
+                  "      ciphers: 'ECDHE+AESGCM:!SHA1'\n",
+              dir / "gw.yaml");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->listeners[0].tls->profile, TlsProfile::kOpportunistic);
+  EXPECT_EQ(c->listeners[0].tls->ciphers, "");
+  EXPECT_EQ(c->listeners[1].tls->profile, TlsProfile::kIntermediate);
+  EXPECT_EQ(c->listeners[1].tls->ciphers, "ECDHE+AESGCM:!SHA1");
+  EXPECT_EQ(Err(head + "  - name: b\n    bind: 127.0.0.1:0\n    tls:\n      certificate: c.pem\n"
+                       "      key: k.pem\n      profile: [x]\n      ciphers: '!ALL'\n"
+                       "      cipher: x\n",
+                dir / "gw.yaml"),
+            dir / "gw.yaml" + ":14: listeners[1].tls.profile: expected a string, got a list\n" +
+                dir / "gw.yaml" +
+                ":15: listeners[1].tls.ciphers: OpenSSL selects no TLS 1.2 cipher from '!ALL' "
+                "(expected a cipher string such as ECDHE+AESGCM:ECDHE+CHACHA20)\n" +
+                dir / "gw.yaml" +
+                ":16: listeners[1].tls.cipher: unknown key (did you mean "
+                "'ciphers'?)");
+}
+
 // ---- Domains ----
 
 TEST(DomainPattern, MatchesExactlyOrSubdomainsOnly) {

@@ -19,16 +19,6 @@ using internal::MapReader;
 constexpr Duration kOneSecond = std::chrono::seconds(1);
 constexpr Duration kZero{0};
 
-std::optional<TlsFiles> ReadTlsFiles(Context& ctx, const Field& f) {
-  MapReader m(ctx, f);
-  if (!m.valid()) return std::nullopt;
-  TlsFiles tls;
-  m.Path("certificate", &tls.certificate, /*must_exist=*/true, /*required=*/true);
-  m.Path("key", &tls.key, /*must_exist=*/true, /*required=*/true);
-  m.Finish();
-  return tls;
-}
-
 void ReadListeners(Context& ctx, MapReader& root, std::vector<Listener>* out) {
   auto field = root.Require("listeners");
   if (!field) return;
@@ -61,7 +51,10 @@ void ReadListeners(Context& ctx, MapReader& root, std::vector<Listener>* out) {
       }
       binds.emplace_back(l.bind, l.name);
     }
-    if (auto tls = m.Get("tls")) l.tls = ReadTlsFiles(ctx, *tls);
+    // SMTP between MTAs: TLS is opportunistic unless the operator says otherwise.
+    if (auto tls = m.Get("tls")) {
+      l.tls = internal::ReadServerTls(ctx, *tls, TlsProfile::kOpportunistic);
+    }
     m.Size("max_message_size", &l.max_message_size, 1024);
     m.Uint32("max_connections", &l.max_connections, 1);
     m.Uint32("max_recipients", &l.max_recipients, 1);

@@ -15,13 +15,9 @@ using internal::MapReader;
 void ReadTls(Context& ctx, MapReader& root, std::optional<TlsFiles>* out) {
   auto field = root.Get("tls");
   if (!field) return;
-  MapReader m(ctx, *field);
-  if (!m.valid()) return;
-  TlsFiles tls;
-  m.Path("certificate", &tls.certificate, /*must_exist=*/true, /*required=*/true);
-  m.Path("key", &tls.key, /*must_exist=*/true, /*required=*/true);
-  m.Finish();
-  *out = std::move(tls);
+  // The intake's only client is the gateway's Threat Defense Connector, which always requires
+  // TLS 1.2+: no reason to offer anything below the intermediate profile.
+  *out = internal::ReadServerTls(ctx, *field, TlsProfile::kIntermediate);
 }
 
 void ReadConsole(Context& ctx, MapReader& root, Console* out) {

@@ -153,8 +153,31 @@ TEST(IntakeConfig, TlsFilesResolveAndMustExist) {
                              dir / "intake.yaml");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ((*c)->tls->key, dir / "certs/intake.key");
+  // TLS is required at the intake: the intermediate profile unless the operator says otherwise.
+  EXPECT_EQ((*c)->tls->profile, TlsProfile::kIntermediate);
+  EXPECT_EQ((*c)->tls->ciphers, "");
   EXPECT_EQ(Err(kMinimal + "tls: {certificate: certs/intake.crt}\n", dir / "intake.yaml"),
             dir / "intake.yaml" + ":6: tls.key: missing required key");
+}
+
+TEST(IntakeConfig, TlsProfileAndCiphersAreValidated) {
+  TempDir dir;
+  dir.Write("c.pem", "c");
+  dir.Write("k.pem", "k");
+  auto c = ParseIntakeConfig(
+      kMinimal + "tls: {certificate: c.pem, key: k.pem, profile: opportunistic}\n",
+      dir / "intake.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->tls->profile, TlsProfile::kOpportunistic);
+  EXPECT_EQ(Err(kMinimal + "tls:\n  certificate: c.pem\n  key: k.pem\n  profile: modern\n"
+                           "  ciphers: NOPE-CIPHER\n",
+                dir / "intake.yaml"),
+            dir / "intake.yaml" +
+                ":9: tls.profile: unknown TLS profile 'modern' (expected opportunistic or "
+                "intermediate)\n" +
+                dir / "intake.yaml" +
+                ":10: tls.ciphers: OpenSSL selects no TLS 1.2 cipher from 'NOPE-CIPHER' "
+                "(expected a cipher string such as ECDHE+AESGCM:ECDHE+CHACHA20)");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "config/yaml_reader.h"
 
 #include <arpa/inet.h>
+#include <openssl/ssl.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 
@@ -617,6 +618,56 @@ std::string ConfigDir(const std::string& path) {
   std::filesystem::path absolute = std::filesystem::absolute(path, ec);
   if (ec) absolute = std::filesystem::path(path);
   return absolute.lexically_normal().parent_path().string();
+}
+
+namespace {
+
+// Whether OpenSSL accepts `ciphers` as a TLS 1.2 cipher list (it fails when nothing matches).
+bool SelectsSomeCipher(const std::string& ciphers) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) return true;  // cannot tell here; the listener's start will
+  const bool ok = SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) == 1;
+  SSL_CTX_free(ctx);
+  return ok;
+}
+
+}  // namespace
+
+std::optional<TlsFiles> ReadServerTls(Context& ctx, const Field& f, TlsProfile default_profile) {
+  MapReader m(ctx, f);
+  if (!m.valid()) return std::nullopt;
+  TlsFiles tls;
+  tls.profile = default_profile;
+  m.Path("certificate", &tls.certificate, /*must_exist=*/true, /*required=*/true);
+  m.Path("key", &tls.key, /*must_exist=*/true, /*required=*/true);
+  if (auto p = m.Get("profile")) {
+    if (auto s = ReadString(ctx, *p)) {
+      if (*s == "opportunistic") {
+        tls.profile = TlsProfile::kOpportunistic;
+      } else if (*s == "intermediate") {
+        tls.profile = TlsProfile::kIntermediate;
+      } else {
+        ctx.Fail(p->mark, p->path,
+                 "unknown TLS profile " + Quote(*s) + " (expected opportunistic or intermediate)");
+      }
+    }
+  }
+  if (auto c = m.Get("ciphers")) {
+    if (auto s = ReadString(ctx, *c)) {
+      const bool plain = std::all_of(s->begin(), s->end(), [](unsigned char ch) {
+        return std::isalnum(ch) || (ch != 0 && std::strchr("+-!:@=._,", ch) != nullptr);
+      });
+      if (!plain || !SelectsSomeCipher(*s)) {
+        ctx.Fail(c->mark, c->path,
+                 "OpenSSL selects no TLS 1.2 cipher from " + Quote(*s) +
+                     " (expected a cipher string such as ECDHE+AESGCM:ECDHE+CHACHA20)");
+      } else {
+        tls.ciphers = *s;
+      }
+    }
+  }
+  m.Finish();
+  return tls;
 }
 
 void ReadLoginSection(Context& ctx, MapReader& root, std::string_view key, Endpoint* bind,

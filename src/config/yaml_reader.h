@@ -178,6 +178,11 @@ base::Result<std::string> ReadConfigFile(const std::string& path);
 // The absolute directory of a config file, against which its relative file names resolve.
 std::string ConfigDir(const std::string& path);
 
+// A server `tls:` mapping, shared by gateway listeners and the intake: certificate and key
+// (required, must exist), profile (opportunistic | intermediate; default_profile when absent),
+// ciphers (an OpenSSL cipher string that selects at least one TLS 1.2 cipher).
+std::optional<TlsFiles> ReadServerTls(Context& ctx, const Field& f, TlsProfile default_profile);
+
 // A login section shared by the gateway's `admin` and the intake's `console`: bind (port 0
 // allowed), user (no ':' or spaces: HTTP Basic splits on the first ':'), password_file (required,
 // must exist). Absent section: the outputs keep their defaults.

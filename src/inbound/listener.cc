@@ -1,39 +1,18 @@
 // listener.cc — see listener.h.
 #include "inbound/listener.h"
 
-#include <openssl/ssl.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "inbound/server_tls.h"
 #include "inbound/session.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::inbound {
 
 namespace asio = boost::asio;
-
-base::Result<std::shared_ptr<asio::ssl::context>> MakeServerTlsContext(
-    const config::TlsFiles& files) {
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  boost::system::error_code ec;
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
-                   ec);
-  if (ec) return base::MakeError("TLS options: " + ec.message());
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  ctx->use_certificate_chain_file(files.certificate, ec);
-  if (ec) return base::MakeError("TLS certificate " + files.certificate + ": " + ec.message());
-  ctx->use_private_key_file(files.key, asio::ssl::context::pem, ec);
-  if (ec) return base::MakeError("TLS key " + files.key + ": " + ec.message());
-  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-    return base::MakeError("TLS key " + files.key + " does not match " + files.certificate);
-  }
-  return ctx;
-}
 
 Listener::Listener(asio::io_context& io, config::Listener settings, SessionServices* services)
     : io_(io), acceptor_(io), runtime_(std::make_shared<ListenerRuntime>()), services_(services) {

@@ -2,8 +2,9 @@
 // Session coroutine for each, within the listener's connection limit.
 //
 // Lives on one asio::io_context and is used only from that context's thread, except Stop(),
-// which posts to it. The TLS context is built at Start() from the listener's certificate and key;
-// a reload (SIGHUP) swaps in new limits and TLS files for new connections via UpdateConfig().
+// which posts to it. The TLS context is built at Start() from the listener's `tls` settings
+// (server_tls.h); a reload (SIGHUP) swaps in new limits and TLS settings for new connections via
+// UpdateConfig().
 #pragma once
 
 #include <atomic>
@@ -83,9 +84,5 @@ class Listener {
   std::shared_ptr<ListenerRuntime> runtime_;
   SessionServices* services_;
 };
-
-// Builds a server-side TLS context (TLS 1.2+, the certificate chain and key). Thread-safe.
-base::Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerTlsContext(
-    const config::TlsFiles& files);
 
 }  // namespace tidegate::inbound

@@ -254,6 +254,7 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
       .hostname = policy_->hostname,
       .mid = mid_,
       .esmtp = protocol_.esmtp(),
+      .smtputf8 = tx.smtputf8,
       .tls = message.tls,
       .tls_protocol = tls_protocol_,
       .tls_cipher = tls_cipher_,
@@ -382,25 +383,65 @@ asio::awaitable<void> Session::Run() {
     co_await Write(protocol_.OnShutdown().output);
     Close();
   } else {
-    if (listener_->settings.greeting_delay.count() > 0) {
-      watchdog_greeting_.emplace(socket_.get_executor());
-      watchdog_greeting_->expires_after(listener_->settings.greeting_delay);
-      co_await watchdog_greeting_->async_wait(as_tuple(use_awaitable));
-    }
+    const auto connected = std::chrono::steady_clock::now();
+    const Pregreet pregreet = co_await AwaitGreetingTime();
     boost::system::error_code ec;
-    if (!closed_ && socket_.available(ec) > 0 && !ec) {
+    if (pregreet == Pregreet::kTalked || (!closed_ && socket_.available(ec) > 0 && !ec)) {
       // The client talked before our greeting: not a conforming SMTP client (RFC 5321 §3.1).
-      log.Info(fmt::format("ICID {} pre-greeting traffic, refused", icid_));
+      const auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - connected);
+      log.Info(fmt::format("ICID {} pre-greeting traffic, refused ({} bytes after {} ms)", icid_,
+                           socket_.available(ec), after.count()));
       co_await Write("554 5.5.1 " + policy_->hostname +
                      " Error: SMTP protocol violation (talked before the greeting)\r\n");
       Close();
-    } else if (co_await HandleStep(protocol_.Greeting()) && co_await Flush()) {
+    } else if (pregreet == Pregreet::kShutdown) {
+      co_await Write(protocol_.OnShutdown().output);
+      Close();
+    } else if (pregreet == Pregreet::kQuiet && co_await HandleStep(protocol_.Greeting()) &&
+               co_await Flush()) {
       co_await CommandLoop();
     }
   }
   if (mid_ != 0) log.Info(fmt::format("Message aborted MID {} Receiving aborted", mid_));
   Close();
   log.Info(fmt::format("ICID {} close", icid_));
+}
+
+asio::awaitable<Session::Pregreet> Session::AwaitGreetingTime() {
+  const auto delay = listener_->settings.greeting_delay;
+  if (delay.count() <= 0 || closed_) co_return closed_ ? Pregreet::kGone : Pregreet::kQuiet;
+  // Wait for the end of the delay or the client's first byte, whichever comes first: the timer
+  // ends the wait by cancelling it, so an early talker is caught whenever it talks, and the
+  // delay never blocks the event loop.
+  asio::steady_timer timer(socket_.get_executor(), delay);
+  // Shared with the timer's handler, which may run after this frame is gone (expiry racing the
+  // client's first byte): once the wait is over it must cancel nothing.
+  struct WaitState {
+    bool over = false;
+    bool expired = false;
+  };
+  auto state = std::make_shared<WaitState>();
+  timer.async_wait([this, self = shared_from_this(), state](boost::system::error_code ec) {
+    if (ec || state->over || closed_) return;
+    state->expired = true;
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+  });
+  reading_ = true;  // Shutdown() and the watchdog cancel this wait like a read
+  auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, as_tuple(use_awaitable));
+  reading_ = false;
+  state->over = true;
+  timer.cancel();
+  const bool expired = state->expired;
+  if (shutdown_) co_return Pregreet::kShutdown;
+  if (timed_out_ || closed_) co_return Pregreet::kGone;
+  if (!ec) {
+    // Readable: bytes, or the client hung up without a word.
+    boost::system::error_code aec;
+    co_return socket_.available(aec) > 0 && !aec ? Pregreet::kTalked : Pregreet::kGone;
+  }
+  co_return expired ? Pregreet::kQuiet : Pregreet::kGone;
 }
 
 asio::awaitable<void> Session::CommandLoop() {

@@ -35,8 +35,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class ReadResult { kOk, kClosed, kTimeout, kShutdown };
+  // How the greeting delay ended: quiet (greet now), the client talked (refuse), the server is
+  // shutting down (421), or the connection is gone (hung up, idle timeout).
+  enum class Pregreet { kQuiet, kTalked, kShutdown, kGone };
 
   boost::asio::awaitable<void> CommandLoop();
+  // Waits out the listener's greeting_delay on the event loop, watching for early talk.
+  boost::asio::awaitable<Pregreet> AwaitGreetingTime();
   boost::asio::awaitable<bool> Write(std::string_view data);
   boost::asio::awaitable<bool> Flush();
   boost::asio::awaitable<ReadResult> ReadMore();
@@ -57,7 +62,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const SessionPolicy> policy_;  // snapshot taken at connect
   smtp::ServerSession protocol_;
   boost::asio::steady_timer watchdog_;
-  std::optional<boost::asio::steady_timer> watchdog_greeting_;
   std::unique_ptr<char[]> read_buffer_;
 
   std::string in_;          // received, not yet consumed bytes

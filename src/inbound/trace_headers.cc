@@ -16,6 +16,13 @@ std::string Safe(std::string_view text, size_t max = 255) {
   return out;
 }
 
+// RFC 3848 / RFC 6531 §4.3 "with" protocol types.
+std::string_view WithProtocol(const TraceInfo& info) {
+  if (info.smtputf8) return info.tls ? "UTF8SMTPS" : "UTF8SMTP";
+  if (!info.esmtp) return "SMTP";
+  return info.tls ? "ESMTPS" : "ESMTP";
+}
+
 }  // namespace
 
 std::string Rfc5322Date(base::SystemTime when) {
@@ -33,7 +40,7 @@ std::string BuildReceivedHeader(const TraceInfo& info) {
   h += " (";
   h += info.reverse_dns.empty() ? "unknown" : Safe(info.reverse_dns);
   h += " [" + Safe(info.client_ip) + "])\r\n\tby " + Safe(info.hostname) + " (tidegate) with ";
-  h += info.esmtp ? (info.tls ? "ESMTPS" : "ESMTP") : "SMTP";
+  h += WithProtocol(info);
   h += " id " + std::to_string(info.mid);
   if (info.tls) {
     h += "\r\n\t(version=" + Safe(info.tls_protocol) + " cipher=" + Safe(info.tls_cipher) + ")";

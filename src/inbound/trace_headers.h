@@ -20,6 +20,7 @@ struct TraceInfo {
   std::string hostname;      // ours
   std::uint64_t mid = 0;
   bool esmtp = true;
+  bool smtputf8 = false;     // the transaction's MAIL carried SMTPUTF8 (implies esmtp)
   bool tls = false;
   std::string tls_protocol;  // "TLSv1.3" when tls
   std::string tls_cipher;
@@ -27,7 +28,9 @@ struct TraceInfo {
   base::SystemTime when;
 };
 
-// "Received: from ...\r\n\tby ...\r\n" (folded, CRLF terminated).
+// "Received: from ...\r\n\tby ...\r\n" (folded, CRLF terminated). The "with" protocol is
+// the IANA Mail Transmission Types name: SMTP, ESMTP, ESMTPS, or for a transaction that used
+// SMTPUTF8 UTF8SMTP / UTF8SMTPS (RFC 6531 §4.3). No AUTH is offered, so never the *A forms.
 std::string BuildReceivedHeader(const TraceInfo& info);
 
 // "<name>: <ip>\r\n".

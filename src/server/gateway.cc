@@ -75,9 +75,14 @@ base::Status Gateway::Start() {
   spool_ = std::move(*spool);
   const auto& report = spool_->recovery();
   for (const std::string& note : report.notes) log_->Warning("Spool recovery: " + note);
-  log_->Info(fmt::format("Spool recovery: {} messages queued, {} corrupt regions moved aside, "
-                         "{} bytes of unfinished writes discarded",
-                         report.messages, report.corrupt_regions, report.truncated_bytes));
+  for (const std::string& damage : report.damage) log_->Critical("Spool damage: " + damage);
+  std::string_view last_run = "the last run did not stop cleanly";
+  if (report.segments == 0) last_run = "a new spool";
+  if (report.clean_shutdown) last_run = "the last run stopped cleanly";
+  log_->Info(
+      fmt::format("Spool recovery: {} messages queued, {} corrupt regions moved aside, "
+                  "{} bytes of unfinished writes discarded; {}",
+                  report.messages, report.corrupt_regions, report.truncated_bytes, last_run));
 
   queue_ = std::make_unique<delivery::QueueManager>(io_, spool_.get(), log_.get(), &counters_,
                                                     &base::SystemClock::Instance(),

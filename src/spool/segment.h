@@ -26,6 +26,8 @@ inline constexpr std::uint32_t kSegmentMagic = 0x1A534754;  // "TGS\x1a" on disk
 inline constexpr std::uint32_t kSegmentVersion = 1;
 inline constexpr std::size_t kSegmentHeaderSize = 24;
 inline constexpr const char* kCorruptDir = "corrupt";
+// Written (atomically, synced) when the spool stops cleanly; removed durably when it opens.
+inline constexpr const char* kCleanShutdownFile = "clean-shutdown";
 
 struct SegmentHeader {
   std::uint64_t seq = 0;
@@ -33,6 +35,7 @@ struct SegmentHeader {
 };
 
 std::string SegmentFileName(std::uint64_t seq);  // "seg-00000000000000ab.log"
+std::string LiveMessages(std::uint64_t n);       // "1 live message", "3 live messages"
 std::optional<std::uint64_t> ParseSegmentFileName(std::string_view name);
 
 std::string EncodeSegmentHeader(const SegmentHeader& header);
@@ -54,12 +57,24 @@ struct ScanResult {
   std::uint64_t size = 0;
 };
 
+// What the clean-shutdown marker says of a segment: its size and how many live messages had
+// their current copy in it when the last run stopped cleanly.
+struct SegmentExpectation {
+  bool listed = false;  // the marker names this segment
+  std::uint64_t size = 0;
+  std::uint64_t live = 0;
+};
+
 // Visits every valid record of dir/SegmentFileName(seq) in order, with its offset in the file.
 // `visit` returns false when the payload cannot be decoded; that record is then moved aside like
-// a corrupt region. Fails only when the file cannot be read or a repair cannot be made durable.
+// a corrupt region. `expected` is null after a crash: then a bad tail is an unfinished write and
+// is cut, and a file shorter than a header is an interrupted roll and is removed (notes). After a
+// clean shutdown (`expected` set) those are damage: the bytes the clean run had written go to
+// corrupt/ first, only bytes past `expected->size` (a failed, unacknowledged write) are cut.
+// Fails only when the file cannot be read or a repair cannot be made durable.
 base::Result<ScanResult> ScanSegment(
     base::Filesystem& fs, const std::string& dir, std::uint64_t seq,
     const std::function<bool(const record::RawRecord&, std::uint64_t offset)>& visit,
-    RecoveryReport& report);
+    const SegmentExpectation* expected, RecoveryReport& report);
 
 }  // namespace tidegate::spool

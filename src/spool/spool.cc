@@ -15,6 +15,8 @@
 #include <cassert>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -88,7 +90,10 @@ class Spool::Impl {
       stopping_ = true;
     }
     queue_cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      thread_.join();
+      WriteCleanMarker();
+    }
   }
 
   base::Status Recover();
@@ -127,6 +132,10 @@ class Spool::Impl {
     return !queue_.empty();
   }
   bool RelocateStep(std::uint64_t seq);
+  // The clean-shutdown marker: every segment with its synced size and live-message count.
+  void WriteCleanMarker();
+  // Reads (and checks) the marker left by the last run; empty when it did not stop cleanly.
+  std::optional<std::map<std::uint64_t, SegmentExpectation>> ReadCleanMarker();
 
   // Index mutations; callers hold index_mu_ (or run before the commit thread starts).
   void AddLocked(MessageMeta meta, std::uint64_t seq, std::uint64_t offset, std::uint64_t size,
@@ -237,6 +246,11 @@ base::Status Spool::Impl::Recover() {
   }
   std::sort(seqs.begin(), seqs.end());
   std::uint64_t max_mid = 0;
+  // Whether the last run stopped cleanly decides what a bad tail is: after a crash, a write
+  // that never finished; after a clean stop, damage.
+  const auto clean = ReadCleanMarker();
+  report_.clean_shutdown = clean.has_value();
+  report_.segments = seqs.size();
 
   for (std::uint64_t seq : seqs) {
     segments_[seq] = Segment{};
@@ -266,7 +280,11 @@ base::Status Spool::Impl::Recover() {
       }
       return false;  // a record type this version does not know
     };
-    auto scanned = ScanSegment(*fs_, opts_.dir, seq, visit, report_);
+    SegmentExpectation expected;
+    if (clean) {
+      if (auto it = clean->find(seq); it != clean->end()) expected = it->second;
+    }
+    auto scanned = ScanSegment(*fs_, opts_.dir, seq, visit, clean ? &expected : nullptr, report_);
     if (!scanned) return scanned.error();
     if (scanned->outcome != ScanResult::Outcome::kScanned) {
       segments_.erase(seq);  // nothing was visited in it
@@ -279,6 +297,34 @@ base::Status Spool::Impl::Recover() {
     seg.reader = std::shared_ptr<base::ReadFile>(std::move(*reader));
   }
   next_seq_ = seqs.empty() ? 1 : seqs.back() + 1;
+  if (clean) {
+    // Every live message of the clean run must be back where it was.
+    for (const auto& [seq, expected] : *clean) {
+      auto it = segments_.find(seq);
+      const std::uint64_t found = it == segments_.end() ? 0 : it->second.live.size();
+      if (it == segments_.end() && std::find(seqs.begin(), seqs.end(), seq) == seqs.end()) {
+        if (expected.live > 0) {
+          report_.damage.push_back("segment " + SegmentFileName(seq) + ": missing; it held " +
+                                   LiveMessages(expected.live) + " at the clean shutdown");
+        } else {
+          report_.notes.push_back("segment " + SegmentFileName(seq) +
+                                  ": missing; it held no live message, harmless");
+        }
+        continue;
+      }
+      if (found < expected.live) {
+        report_.damage.push_back("segment " + SegmentFileName(seq) + ": held " +
+                                 LiveMessages(expected.live) + " at the clean shutdown, " +
+                                 std::to_string(found) + " recovered from it");
+      }
+    }
+    next_seq_ = std::max(next_seq_, clean->empty() ? 1 : clean->rbegin()->first + 1);
+  }
+  // From here on this run writes: a crash must not be taken for a clean stop.
+  if (fs_->Exists(base::JoinPath(opts_.dir, kCleanShutdownFile))) {
+    if (base::Status s = fs_->Remove(base::JoinPath(opts_.dir, kCleanShutdownFile)); !s) return s;
+    if (base::Status s = fs_->SyncDir(opts_.dir); !s) return s;
+  }
 
   auto ids = IdAllocator::Open(*fs_, base::JoinPath(opts_.dir, "ids"), {max_mid + 1, 1, 1});
   if (!ids) return ids.error();
@@ -296,6 +342,49 @@ base::Status Spool::Impl::Recover() {
                             "); retrying at the first commit");
   }
   return base::Status::Ok();
+}
+
+std::optional<std::map<std::uint64_t, SegmentExpectation>> Spool::Impl::ReadCleanMarker() {
+  const std::string path = base::JoinPath(opts_.dir, kCleanShutdownFile);
+  if (!fs_->Exists(path)) return std::nullopt;
+  auto text = fs_->ReadWholeFile(path);
+  std::map<std::uint64_t, SegmentExpectation> out;
+  std::istringstream in(text ? *text : std::string());
+  std::string magic, version, word, end;
+  bool ok = text && (in >> magic >> version) && magic == "tidegate-spool-clean" && version == "1";
+  while (ok && in >> word) {
+    std::string name;
+    SegmentExpectation e;
+    e.listed = true;
+    if (word == "end") {
+      end = word;
+      break;
+    }
+    ok = word == "seg" && (in >> name >> e.size >> e.live) && ParseSegmentFileName(name) &&
+         e.size >= kSegmentHeaderSize;
+    if (ok) out[*ParseSegmentFileName(name)] = e;
+  }
+  if (!ok || end != "end") {
+    // Written atomically, so this is damage too; without it, recover as after a crash.
+    report_.damage.push_back(std::string(kCleanShutdownFile) +
+                             ": unreadable marker, recovering as after a crash");
+    return std::nullopt;
+  }
+  return out;
+}
+
+void Spool::Impl::WriteCleanMarker() {
+  std::string text = "tidegate-spool-clean 1\n";
+  {
+    std::lock_guard lock(index_mu_);
+    for (const auto& [seq, seg] : segments_) {
+      text += "seg " + SegmentFileName(seq) + " " + std::to_string(seg.size) + " " +
+              std::to_string(seg.live.size()) + "\n";
+    }
+  }
+  text += "end\n";
+  // Best effort: without the marker the next start recovers as after a crash, which is safe.
+  (void)fs_->WriteFileAtomic(base::JoinPath(opts_.dir, kCleanShutdownFile), text);
 }
 
 // ---- writing --------------------------------------------------------------------------------

@@ -101,10 +101,17 @@ struct Options {
 };
 
 struct RecoveryReport {
+  std::size_t segments = 0;           // segment files found (0: a new spool)
   std::size_t messages = 0;           // live messages recovered
   std::size_t corrupt_regions = 0;    // regions (or whole files) moved to corrupt/
-  std::uint64_t truncated_bytes = 0;  // torn tails cut away (never acknowledged)
-  std::vector<std::string> notes;     // one line per repair, for the operator log
+  std::uint64_t truncated_bytes = 0;  // unfinished writes cut away (never acknowledged)
+  // The last run stopped cleanly (its clean-shutdown marker was found). Then nothing can be an
+  // unfinished write: every damaged byte is damage, kept in corrupt/.
+  bool clean_shutdown = false;
+  std::vector<std::string> notes;   // harmless repairs, one line each (operator log: warning)
+  std::vector<std::string> damage;  // acknowledged data damaged or missing, one line each, naming
+                                    // the segment and how many live messages it should hold
+                                    // (operator log: critical)
 };
 
 class Spool {
@@ -113,7 +120,8 @@ class Spool {
   // Fails on an unusable directory or an unreadable `ids` file; damaged segments are repaired
   // (see RecoveryReport) rather than refused.
   static base::Result<std::unique_ptr<Spool>> Open(Options options);
-  // Finishes every queued request (their callbacks run), then stops the commit thread.
+  // Finishes every queued request (their callbacks run), stops the commit thread, then writes
+  // the clean-shutdown marker (docs/spool-format.md) so the next Open() knows this run ended well.
   ~Spool();
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <set>
@@ -35,6 +36,16 @@ class SpoolTest : public ::testing::Test {
     EXPECT_TRUE(spool) << (spool ? "" : spool.error().message);
     return spool ? std::move(*spool) : nullptr;
   }
+  // Small segments; MID 1 in seg 1, MID 2 in seg 2 (the head); then a clean stop.
+  Options TwoSegmentsOneMessageEach() {
+    Options o = MakeOptions();
+    o.segment_size = 1024;
+    auto spool = OpenOrDie(o);
+    EXPECT_TRUE(CommitAndWait(*spool, {MakeMessage(1, 1, 2000)}));
+    EXPECT_TRUE(CommitAndWait(*spool, {MakeMessage(2, 1, 2000)}));
+    return o;
+  }
+  // Segment file names, oldest first.
   std::vector<std::string> SegmentFiles() {
     std::vector<std::string> out;
     auto names = base::PosixFilesystem().List(MakeOptions().dir);
@@ -43,6 +54,7 @@ class SpoolTest : public ::testing::Test {
     for (const std::string& n : *names) {
       if (ParseSegmentFileName(n)) out.push_back(n);
     }
+    std::sort(out.begin(), out.end());
     return out;
   }
   std::string ReadFile(const std::string& name) {
@@ -152,13 +164,16 @@ TEST_F(SpoolTest, ConcurrentCommitsShareFsyncs) {
   EXPECT_EQ(spool->TakeRecovered().size(), std::size_t{kThreads * kPerThread});
 }
 
-TEST_F(SpoolTest, TornTailIsTruncated) {
+TEST_F(SpoolTest, TornTailAfterACrashIsTruncated) {
   NewMessage a = MakeMessage(1), b = MakeMessage(2);
   {
     auto spool = OpenOrDie(MakeOptions());
     ASSERT_TRUE(CommitAndWait(*spool, {a}));
     ASSERT_TRUE(CommitAndWait(*spool, {b}));
   }
+  // A crash leaves no clean-shutdown marker.
+  ASSERT_TRUE(
+      base::PosixFilesystem().Remove(base::JoinPath(MakeOptions().dir, kCleanShutdownFile)));
   const std::string seg = SegmentFiles().front();
   const std::string good = ReadFile(seg);
   // Half of a record, as a crash in the middle of a write leaves it: starts like one.
@@ -166,10 +181,126 @@ TEST_F(SpoolTest, TornTailIsTruncated) {
   WriteFile(seg, good + torn);
   auto spool = OpenOrDie(MakeOptions());
   ASSERT_TRUE(spool);
+  EXPECT_FALSE(spool->recovery().clean_shutdown);
   EXPECT_EQ(spool->recovery().truncated_bytes, torn.size());
   EXPECT_EQ(spool->recovery().corrupt_regions, 0u);
+  EXPECT_TRUE(spool->recovery().damage.empty());
   EXPECT_EQ(spool->TakeRecovered().size(), 2u);
   EXPECT_EQ(ReadFile(seg).size(), good.size());
+}
+
+// Only a crash cuts a write short. After a clean stop a bad tail is damage: kept, reported.
+TEST_F(SpoolTest, BadTailAfterACleanShutdownIsKeptInCorruptAndReportedAsDamage) {
+  NewMessage a = MakeMessage(1), b = MakeMessage(2);
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    ASSERT_TRUE(CommitAndWait(*spool, {a}));
+    ASSERT_TRUE(CommitAndWait(*spool, {b}));
+  }
+  const std::string seg = SegmentFiles().front();
+  std::string data = ReadFile(seg);
+  ASSERT_NE(data.find(b.body), std::string::npos);
+  data[data.size() - 10] ^= 0x01;  // bit rot in the last record: it now looks torn
+  WriteFile(seg, data);
+  auto spool = OpenOrDie(MakeOptions());
+  ASSERT_TRUE(spool);
+  const RecoveryReport& r = spool->recovery();
+  EXPECT_TRUE(r.clean_shutdown);
+  EXPECT_EQ(r.truncated_bytes, 0u) << "logged as unfinished writes";
+  EXPECT_EQ(r.corrupt_regions, 1u);
+  ASSERT_EQ(r.damage.size(), 2u);
+  EXPECT_NE(r.damage[0].find(seg), std::string::npos) << r.damage[0];
+  EXPECT_NE(r.damage[0].find("after a clean shutdown"), std::string::npos) << r.damage[0];
+  EXPECT_EQ(r.damage[1], "segment " + seg + ": held 2 live messages at the clean shutdown, " +
+                             "1 recovered from it");
+  auto recovered = ByMid(spool->TakeRecovered());
+  EXPECT_EQ(recovered.size(), 1u);
+  EXPECT_TRUE(recovered.count(1));
+  auto bad = *base::PosixFilesystem().List(base::JoinPath(MakeOptions().dir, "corrupt"));
+  ASSERT_EQ(bad.size(), 1u);
+  const std::string saved = *base::PosixFilesystem().ReadWholeFile(
+      base::JoinPath(MakeOptions().dir, "corrupt/" + bad[0]));
+  EXPECT_GT(saved.size(), b.body.size());
+  EXPECT_EQ(saved, data.substr(data.size() - saved.size()));  // b's whole record, as it was
+  EXPECT_EQ(ReadFile(seg).size(), data.size() - saved.size());
+}
+
+TEST_F(SpoolTest, CleanShutdownMarkerLivesOnlyBetweenRuns) {
+  const std::string marker = base::JoinPath(MakeOptions().dir, kCleanShutdownFile);
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    EXPECT_FALSE(spool->recovery().clean_shutdown);  // a new spool
+    EXPECT_EQ(spool->recovery().segments, 0u);
+    EXPECT_FALSE(base::PosixFilesystem().Exists(marker));
+    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(1)}));
+  }
+  EXPECT_TRUE(base::PosixFilesystem().Exists(marker));
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    EXPECT_TRUE(spool->recovery().clean_shutdown);
+    EXPECT_TRUE(spool->recovery().damage.empty());
+    EXPECT_TRUE(spool->recovery().notes.empty());
+    // Removed before this run writes anything: a crash now must not look like a clean stop.
+    EXPECT_FALSE(base::PosixFilesystem().Exists(marker));
+  }
+  // A run that dies (the filesystem "loses power" first) leaves no marker.
+  testing::FaultFilesystem fs(base::PosixFilesystem());
+  {
+    auto spool = OpenOrDie(MakeOptions(&fs));
+    ASSERT_TRUE(CommitAndWait(*spool, {MakeMessage(2)}));
+    fs.Crash();
+  }
+  fs.Revive();
+  EXPECT_FALSE(base::PosixFilesystem().Exists(marker));
+  auto spool = OpenOrDie(MakeOptions(&fs));
+  EXPECT_FALSE(spool->recovery().clean_shutdown);
+  EXPECT_EQ(spool->TakeRecovered().size(), 2u);
+}
+
+// An emptied (or removed) segment older than the head: harmless after a crash (an interrupted
+// roll), damage naming it and its messages when the clean shutdown said it held some.
+TEST_F(SpoolTest, EmptiedOldSegmentIsDamageOnlyWhenTheCleanShutdownSaidItHeldMessages) {
+  const Options o = TwoSegmentsOneMessageEach();
+  const std::vector<std::string> segs = SegmentFiles();
+  ASSERT_EQ(segs.size(), 2u);  // seg 1 holds MID 1, seg 2 (the head) MID 2
+  const std::string first = segs[0];
+  WriteFile(first, "");
+  {
+    auto spool = OpenOrDie(o);
+    const RecoveryReport& r = spool->recovery();
+    ASSERT_FALSE(r.damage.empty());
+    EXPECT_EQ(r.damage[0].find("segment " + first + ": only 0 bytes, the clean shutdown left "), 0u)
+        << r.damage[0];
+    EXPECT_NE(r.damage[0].find("(it held 1 live message at the clean shutdown)"), std::string::npos)
+        << r.damage[0];
+    EXPECT_NE(r.damage[0].find("corrupt/" + first + ".bad"), std::string::npos) << r.damage[0];
+    EXPECT_EQ(spool->TakeRecovered().size(), 1u);
+  }
+  EXPECT_TRUE(base::PosixFilesystem().Exists(base::JoinPath(o.dir, "corrupt/" + first + ".bad")));
+
+  // The run above made seg 3 its head; one more run makes seg 4 the head. An empty seg 3 after
+  // a crash (no marker) looks like an interrupted roll: a note, no damage.
+  { auto spool = OpenOrDie(o); }
+  const std::string third = SegmentFileName(3);
+  ASSERT_TRUE(base::PosixFilesystem().Exists(base::JoinPath(o.dir, SegmentFileName(4))));
+  WriteFile(third, "");
+  ASSERT_TRUE(base::PosixFilesystem().Remove(base::JoinPath(o.dir, kCleanShutdownFile)));
+  auto spool = OpenOrDie(o);
+  EXPECT_TRUE(spool->recovery().damage.empty());
+  ASSERT_FALSE(spool->recovery().notes.empty());
+  EXPECT_NE(spool->recovery().notes[0].find(third + ": incomplete header (0 bytes), removed"),
+            std::string::npos)
+      << spool->recovery().notes[0];
+}
+
+TEST_F(SpoolTest, MissingSegmentAfterACleanShutdownIsDamageNamingItsMessages) {
+  const Options o = TwoSegmentsOneMessageEach();
+  const std::vector<std::string> segs = SegmentFiles();
+  ASSERT_TRUE(base::PosixFilesystem().Remove(base::JoinPath(o.dir, segs[0])));
+  auto spool = OpenOrDie(o);
+  ASSERT_EQ(spool->recovery().damage.size(), 1u);
+  EXPECT_EQ(spool->recovery().damage[0],
+            "segment " + segs[0] + ": missing; it held 1 live message at the clean shutdown");
 }
 
 TEST_F(SpoolTest, CorruptionInTheMiddleIsMovedAsideAndLaterMessagesSurvive) {
@@ -192,7 +323,7 @@ TEST_F(SpoolTest, CorruptionInTheMiddleIsMovedAsideAndLaterMessagesSurvive) {
   const RecoveryReport& r = spool->recovery();
   EXPECT_EQ(r.corrupt_regions, 1u);
   EXPECT_EQ(r.truncated_bytes, 0u);
-  ASSERT_FALSE(r.notes.empty());
+  ASSERT_FALSE(r.damage.empty());
   auto recovered = ByMid(spool->TakeRecovered());
   EXPECT_EQ(recovered.size(), 2u);
   EXPECT_TRUE(recovered.count(1));

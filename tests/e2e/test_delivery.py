@@ -62,6 +62,34 @@ def test_route_delivery_is_byte_exact():
             g.cleanup()
 
 
+def test_received_names_utf8smtp_for_an_smtputf8_transaction():
+    """RFC 6531 §4.3: a transaction whose MAIL carried SMTPUTF8 is received "with UTF8SMTP"
+    (UTF8SMTPS over TLS), not ESMTP/ESMTPS; one without it keeps ESMTP."""
+    with Sink() as sink:
+        g = gw_with({"example.com": sink.port}, tls=True).start()
+        try:
+            with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+                s.ehlo("client.test")
+                s.sendmail("alice@sender.test", ["bob@example.com"],
+                           MSG.format(to="bob@example.com", subject="u8").encode(),
+                           mail_options=["SMTPUTF8"])
+                s.sendmail("alice@sender.test", ["bob@example.com"],
+                           MSG.format(to="bob@example.com", subject="plain").encode())
+            with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+                s.starttls()
+                s.sendmail("alice@sender.test", ["bob@example.com"],
+                           MSG.format(to="bob@example.com", subject="u8tls").encode(),
+                           mail_options=["SMTPUTF8"])
+            got = {}
+            for m in sink.wait_messages(3):
+                subject = re.search(rb"Subject: (\w+)", m.data).group(1).decode()
+                got[subject] = re.search(rb"\) with (\w+) id ", m.data.split(b"\r\n\tfor")[0])
+            assert {k: v and v.group(1) for k, v in got.items()} == \
+                {"u8": b"UTF8SMTP", "plain": b"ESMTP", "u8tls": b"UTF8SMTPS"}, got
+        finally:
+            g.cleanup()
+
+
 def test_mx_via_dnsmasq_and_required_verified_tls(tmp_path):
     certs = make_certs(str(tmp_path / "sinkcerts"), names=("mx1.mail.test",))
     with Sink(certs=certs, require_tls=True) as sink, \

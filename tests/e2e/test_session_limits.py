@@ -1,5 +1,6 @@
 """Session limits (issue 2): idle and total timeouts (421 4.4.2), connections per listener,
 pre-greeting talk, over-long command lines, NUL bytes, bad sequences."""
+import re
 import socket
 import time
 
@@ -76,6 +77,52 @@ def test_pre_greeting_talk_is_refused():
         # A patient client is served normally.
         s2, f2 = connect(g.port)
         assert f2.readline().startswith(b"220")
+    finally:
+        g.cleanup()
+
+
+def test_greeting_delay_refuses_every_early_talker_at_once_and_serves_the_polite():
+    """With greeting_delay every client that talks before the 220 is refused (554 5.5.1, closed)
+    the moment it talks, never greeted by chance; the delay runs on the event loop, so polite
+    clients waiting at the same time are greeted after it and deliver."""
+    delay = 3.0
+    g = Gateway(listener_extra="    greeting_delay: 3s\n").start()
+    try:
+        polite = [connect(g.port) for _ in range(3)]
+        started = time.time()
+        for i in range(10):
+            s, f = connect(g.port)
+            t0 = time.time()
+            s.sendall(b"EHLO eager%d.test\r\n" % i)
+            line = f.readline()
+            assert line.startswith(b"554 5.5.1"), (i, line)
+            # Refused as soon as it talked, not when the delay ran out.
+            assert time.time() - t0 < delay / 2, (i, time.time() - t0)
+            assert f.readline() == b""  # closed
+            s.close()
+        # A client that talks late in the delay is refused too.
+        s, f = connect(g.port)
+        time.sleep(delay * 0.7)
+        s.sendall(b"HELO late.test\r\n")
+        assert f.readline().startswith(b"554 5.5.1")
+        s.close()
+        for s, f in polite:
+            assert f.readline().startswith(b"220"), "polite client not greeted"
+            assert time.time() - started >= delay * 0.9  # only after the delay
+        s, f = polite[0]
+        for cmd, want in ((b"EHLO polite.test", b"250"), (b"MAIL FROM:<a@sender.test>", b"250"),
+                          (b"RCPT TO:<bob@example.com>", b"250"), (b"DATA", b"354")):
+            s.sendall(cmd + b"\r\n")
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    break
+            assert line.startswith(want), (cmd, line)
+        s.sendall(b"Subject: polite\r\n\r\nhello\r\n.\r\n")
+        assert f.readline().startswith(b"250 2.0.0"), "polite client could not deliver"
+        log = g.mail_log()
+        assert log.count("pre-greeting traffic, refused") == 11, log
+        assert re.search(r"ICID \d+ pre-greeting traffic, refused", log)
     finally:
         g.cleanup()
 
