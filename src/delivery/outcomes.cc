@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "delivery/classify.h"
 #include "delivery/queue_manager_internal.h"
 #include "queue/rules.h"
 
@@ -62,7 +63,7 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
       v.enhanced = context.enhanced;
       v.text = context.failure_text;
     }
-    if (v.enhanced.empty()) v.enhanced = v.code >= 500 ? "5.0.0" : "4.0.0";
+    v.enhanced = EnhancedOrDefault(v.enhanced, v.code);
     return v;
   };
 
@@ -233,8 +234,7 @@ void QueueManager::LogPlan(const queue::Plan& plan, const AttemptContext& contex
     int code = r != context.replies.end() ? r->second.code : context.code;
     std::string enhanced = r != context.replies.end() ? r->second.enhanced : context.enhanced;
     std::string text = r != context.replies.end() ? r->second.Text() : context.failure_text;
-    if (enhanced.empty()) enhanced = code >= 500 ? "5.0.0" : "4.0.0";
-    return std::tuple{code, enhanced, text};
+    return std::tuple{code, EnhancedOrDefault(enhanced, code), text};
   };
 
   if (tdc) {

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "delivery/classify.h"
 #include "delivery/client_tls.h"
 #include "delivery/queue_manager_internal.h"
 #include "delivery/transport.h"
@@ -397,21 +398,13 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
   Transport transport(io_.get_executor());
   std::uint64_t dcid = 0;
   if (hop.status != DnsStatus::kOk || hop.null_mx || hop.hosts.empty()) {
-    const bool hard = hop.null_mx || hop.status == DnsStatus::kNxDomain ||
-                      hop.status == DnsStatus::kNoData;
     if (hop.status == DnsStatus::kNxDomain) {
       log_->Info(fmt::format("DNS Error {} MX - NXDomain", ds.next_hop_domain));
     }
-    failure_context.failure_text =
-        hop.null_mx ? fmt::format("Domain {} does not accept mail (null MX)", ds.next_hop_domain)
-        : hard      ? fmt::format("DNS Hard Error looking up {} (MX): {}", ds.next_hop_domain,
-                                  hop.status == DnsStatus::kNxDomain ? "NXDomain" : "NoData")
-                    : fmt::format("DNS Temporary Error looking up {} (MX): {}",
-                                  ds.next_hop_domain, hop.error);
-    failure_context.enhanced = hop.null_mx ? "5.1.10" : (hard ? "5.1.2" : "4.4.3");
-    ConnectionFailed(destination,
-                     {hard ? queue::FailureClass::kDnsHard : queue::FailureClass::kDnsTemporary, 0},
-                     failure_context);
+    const Classified c = ClassifyResolution(hop, ds.next_hop_domain);
+    failure_context.failure_text = c.text;
+    failure_context.enhanced = c.enhanced;
+    ConnectionFailed(destination, c.failure, failure_context);
   } else {
     std::vector<std::string> hops;
     for (const HostCandidate& c : hop.hosts) {
@@ -436,11 +429,10 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
         log_->Info(fmt::format("Connection Error: domain: {} IP: {} port: {} details: {}",
                                destination, last.address.to_string(), last.port, error));
       }
-      failure_context.failure_text =
-          fmt::format("Unable to connect to {}:{}: {}", last.address.to_string(), last.port,
-                      error);
-      failure_context.enhanced = "4.4.1";
-      ConnectionFailed(destination, {queue::FailureClass::kNetwork, 0}, failure_context);
+      const Classified c = ClassifyConnect(last, error);
+      failure_context.failure_text = c.text;
+      failure_context.enhanced = c.enhanced;
+      ConnectionFailed(destination, c.failure, failure_context);
     } else {
       dcid = spool_->NextDcid();
       const HostCandidate& peer = transport.peer();
@@ -460,43 +452,13 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
                                  std::chrono::steady_clock::now() + connect_timeout);
       if (!*alive) co_return;
       if (want != Want::kReady) {
-        queue::Failure failure{queue::FailureClass::kNetwork, 0};
-        using F = smtp::ClientSession::Failure;
-        switch (session.failure()) {
-          case F::kTlsUnavailable:
-          case F::kTlsHandshake:
-            failure.cls = queue::FailureClass::kTls;
-            break;
-          case F::kGreeting:
-          case F::kEhlo:
-          case F::kMail:
-          case F::kData:
-            if (auto r = session.failure_reply(); r && r->code >= 400) {
-              failure.cls = r->code >= 500 ? queue::FailureClass::kPermanent
-                                           : queue::FailureClass::kTemporary;
-              failure.smtp_code = r->code;
-            }
-            break;
-          default:
-            break;
-        }
+        const Classified c =
+            ClassifySessionFailure(session, !queue::RetriesTlsFailures(RulesFor(destination)));
+        const queue::Failure failure = c.failure;
         failure_context.dcid = dcid;
-        failure_context.failure_text = session.failure_reason();
-        if (auto r = session.failure_reply()) {
-          failure_context.failure_text = fmt::format("{} {}", r->code, r->Text());
-          failure_context.enhanced = r->enhanced;
-          failure_context.code = r->code;
-        }
-        if (failure_context.enhanced.empty()) {
-          // RFC 3463: X.7.10 encryption needed (STARTTLS missing), X.7.5 cryptographic failure.
-          // Permanent for the TDC, whose table never retries a TLS error; temporary otherwise.
-          const bool missing = session.failure() == F::kTlsUnavailable;
-          const char cls = ds.tdc ? '5' : '4';
-          failure_context.enhanced =
-              failure.cls == queue::FailureClass::kTls
-                  ? fmt::format("{}.7.{}", cls, missing ? 10 : 5)
-                  : "4.4.2";
-        }
+        failure_context.failure_text = c.text;
+        failure_context.enhanced = c.enhanced;
+        failure_context.code = c.code;
         counters_->RecordError(
             display,
             failure.cls == queue::FailureClass::kTls ? telemetry::Counters::ErrorKind::kTls
@@ -602,13 +564,7 @@ asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
             if (verdict == smtp::RecipientOutcome::kAccepted) {
               outcome.delivered.push_back(rid);
             } else {
-              queue::Failure f;
-              f.smtp_code = reply.synthetic ? 0 : reply.code;
-              f.cls = verdict == smtp::RecipientOutcome::kPermFail
-                          ? queue::FailureClass::kPermanent
-                          : (reply.synthetic ? queue::FailureClass::kNetwork
-                                             : queue::FailureClass::kTemporary);
-              outcome.failed.emplace_back(rid, f);
+              outcome.failed.emplace_back(rid, ClassifyRecipient(verdict, reply));
             }
           }
           const queue::Plan plan = scheduler_.Complete(entry->id, outcome);

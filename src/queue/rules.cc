@@ -94,6 +94,10 @@ QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connec
   return rules;
 }
 
+bool RetriesTlsFailures(const QueueRules& rules) {
+  return rules.retry == QueueRules::Retry::kBackoff;
+}
+
 bool SendsDsn(const QueueRules& rules, std::string_view sender) {
   return rules.send_dsn && !sender.empty();
 }

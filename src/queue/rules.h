@@ -54,6 +54,11 @@ struct QueueRules {
 // someone to send it to (never to the null sender, RFC 5321 §4.5.5).
 bool SendsDsn(const QueueRules& rules, std::string_view sender);
 
+// Whether a TLS failure is worth another attempt under these rules: yes for backoff queues (the
+// next hop's certificate may be fixed), never for the TDC table (CONTRACT §4). Decide() follows
+// it; the delivery code reports such a failure as permanent (5.7.x) where it is not.
+bool RetriesTlsFailures(const QueueRules& rules);
+
 // The rules for `the.tdc.queue`, from the threat_defense_connector settings.
 QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connections,
                          Duration max_queue_time, Duration retry_delay);

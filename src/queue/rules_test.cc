@@ -153,6 +153,16 @@ TEST(TdcQueueRules, CarriesTheConnectorSettings) {
   EXPECT_EQ(Deadline(rules, kQueued), kQueued + seconds(120));
 }
 
+TEST(RetriesTlsFailures, AgreesWithDecide) {
+  const QueueRules tdc = TdcQueueRules(3, 20, seconds(120), seconds(10));
+  const QueueRules normal;
+  const Failure tls{FailureClass::kTls, 0};
+  EXPECT_FALSE(RetriesTlsFailures(tdc));
+  EXPECT_EQ(Decide(tdc, tls, 1, kQueued, kQueued).verdict, Verdict::kBounce);
+  EXPECT_TRUE(RetriesTlsFailures(normal));
+  EXPECT_EQ(Decide(normal, tls, 1, kQueued, kQueued).verdict, Verdict::kRetry);
+}
+
 // Journal copies carry the null sender, so an end-to-end test cannot tell this rule from the
 // null-sender one: a copy must get no DSN even if it had a sender.
 TEST(SendsDsn, NeverForJournalCopiesNorTheNullSender) {
