@@ -9,7 +9,8 @@
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each, in build-fuzz/
 #   make fuzz-ci    the same for 20 s each, plus the kept reproducers (CI)
 #   make sanitize   ASan+UBSan build in build-asan/, then the unit and end-to-end tests there
-# Under CI=true, `make test` also runs fuzz-ci and sanitize after the normal suite.
+# Under CI=true, `make test` also runs fuzz-ci and sanitize after the normal suite, and a skipped
+# test is a failure (scripts/ctest.sh, tests/e2e/conftest.py; docs/RELIABILITY.md).
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -47,7 +48,7 @@ build:
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: deps build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 600
+	./scripts/ctest.sh $(BUILD_DIR) -j 2 --timeout 600
 	@if [ "$$CI" = true ]; then $(MAKE) --no-print-directory fuzz-ci sanitize; fi
 
 # libFuzzer targets: clang 14 with -fsanitize=fuzzer,address,undefined (docs/RELIABILITY.md).

@@ -25,8 +25,8 @@ export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitizer/lsan.supp:print_suppress
 # Tests whose assertions are about speed (the soak's throughput/p99 comparison, the event-loop stall
 # bound, the benchmark's own smoke run) measure the instrumented binary's slowness, not a memory
 # error; they run in the normal build. Everything else runs here.
-(cd "$BUILD" && ctest --output-on-failure -j 2 --timeout 900 \
-   -E '^e2e\.test_(tdc_soak|tdc_failure_stall|bench_smoke)$')
+"$ROOT/scripts/ctest.sh" "$BUILD" -j 2 --timeout 900 \
+   -E '^e2e\.test_(tdc_soak|tdc_failure_stall|bench_smoke)$'
 rc=$?
 
 reports=$(find "$REPORTS" -type f | sort)
