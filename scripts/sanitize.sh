@@ -22,11 +22,12 @@ export ASAN_OPTIONS="detect_stack_use_after_return=0:halt_on_error=1:log_path=$R
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitizer/lsan.supp:print_suppressions=0"
 
-# Tests whose assertions are about speed (the soak's throughput/p99 comparison, the event-loop stall
-# bound, the benchmark's own smoke run) measure the instrumented binary's slowness, not a memory
-# error; they run in the normal build. Everything else runs here.
-"$ROOT/scripts/ctest.sh" "$BUILD" -j 2 --timeout 900 \
-   -E '^e2e\.test_(tdc_soak|tdc_failure_stall|bench_smoke)$'
+# Every test runs here, the `timing`-labelled ones too (tests/CMakeLists.txt): the soak's
+# throughput/p99 comparison, the event-loop stall bound and the benchmark's own run measure the
+# instrumented binary's slowness as well, so TIDEGATE_TIMING_SLACK relaxes their time bounds (and
+# only those, tests/e2e/harness.py); their correctness checks run unchanged.
+export TIDEGATE_TIMING_SLACK=${TIDEGATE_TIMING_SLACK:-4}
+"$ROOT/scripts/ctest.sh" "$BUILD" -j 2 --timeout 900
 rc=$?
 
 reports=$(find "$REPORTS" -type f | sort)

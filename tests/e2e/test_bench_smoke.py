@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from harness import timing_slack
+
 BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "sidebyside.py")
 BUILD = os.path.dirname(os.environ.get("TIDEGATE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tidegate"))
@@ -16,6 +18,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir("/sys/fs/
 
 
 def bench(tmp_path, *extra, timeout=120):
+    timeout *= timing_slack()
     return subprocess.run(
         [sys.executable, BENCH, "--systems", "tidegate", "--rounds", "1", "-n", "200",
          "--warmup", "10", "--settle", "0", "--out", str(tmp_path), *extra],
