@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sanitize.sh — runs ctest (unit + end-to-end) in an ASan+UBSan build dir (`make sanitize`).
 #
-#   scripts/sanitize.sh BUILD_DIR
+#   scripts/sanitize.sh BUILD_DIR [CTEST_ARGS...]     (e.g. -L timing: those tests only)
 #
 # Every sanitizer report, from a test binary or from a tidegate process an end-to-end test started
 # (those inherit the options below), is written to BUILD_DIR/sanitizer-reports/ instead of stderr:
@@ -11,7 +11,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${1:?usage: sanitize.sh BUILD_DIR}" && pwd)
+BUILD=$(cd "${1:?usage: sanitize.sh BUILD_DIR [CTEST_ARGS...]}" && pwd)
+shift
 REPORTS="$BUILD/sanitizer-reports"
 rm -rf "$REPORTS"
 mkdir -p "$REPORTS"
@@ -27,7 +28,7 @@ export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitizer/lsan.supp:print_suppress
 # instrumented binary's slowness as well, so TIDEGATE_TIMING_SLACK relaxes their time bounds (and
 # only those, tests/e2e/harness.py); their correctness checks run unchanged.
 export TIDEGATE_TIMING_SLACK=${TIDEGATE_TIMING_SLACK:-4}
-"$ROOT/scripts/ctest.sh" "$BUILD" -j 2 --timeout 900
+"$ROOT/scripts/ctest.sh" "$BUILD" -j 2 --timeout 900 "$@"
 rc=$?
 
 reports=$(find "$REPORTS" -type f | sort)
