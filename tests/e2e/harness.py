@@ -27,6 +27,20 @@ def timing_slack():
     return slack
 
 
+def interrupt(proc, timeout=60):
+    """Ctrl-C for a script started with start_new_session (its trap stops what it started):
+    SIGINT, then a bounded wait; a script that does not stop is killed with its group and the
+    caller fails."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError(f"{proc.args} did not stop on SIGINT")
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

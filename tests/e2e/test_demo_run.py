@@ -10,11 +10,12 @@ import json
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import time
 import urllib.request
+
+from harness import interrupt
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -143,16 +144,10 @@ def test_make_run_demo_end_to_end(tmp_path):
             time.sleep(0.1)
         assert set(os.listdir(mailbox)) != mails_before
     finally:
-        # Ctrl-C: the script's trap stops everything it started.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise AssertionError("run-demo.sh did not stop on SIGINT")
-        out.close()
+            interrupt(proc)
+        finally:
+            out.close()
     deadline = time.time() + 10
     while busy_ports(ports) and time.time() < deadline:
         time.sleep(0.1)

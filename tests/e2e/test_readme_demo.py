@@ -16,13 +16,12 @@ import ctypes
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 
 import pytest
 
-from harness import BIN
+from harness import BIN, interrupt
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLONE_NEWNET = 0x40000000
@@ -133,11 +132,4 @@ def test_readme_try_it_commands_run_verbatim(tmp_path):
         console = next(o for c, o in by_command.items() if c.startswith("curl "))
         assert re.search(r'"remote_ip":\s*"127\.0\.0\.1"', console), console
     finally:
-        if demo.poll() is None:
-            demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-            raise AssertionError("run-demo.sh did not stop on SIGINT")
+        interrupt(demo)
