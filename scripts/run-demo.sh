@@ -114,15 +114,17 @@ wait_port() {  # wait_port PORT NAME PID: up to 15 s, failing early if the proce
 # DNS for the demo names only; NXDOMAIN for everything else, at once (no upstream, no timeouts).
 dns_user=()
 [ "$(id -u)" = 0 ] && dns_user=(--user=root)
-"$DNSMASQ" --no-daemon --no-resolv --no-hosts --no-poll --port="$DNS_PORT" --listen-address=127.0.0.1 \
-  --bind-interfaces "${dns_user[@]}" --local=/#/ --log-facility="$RUN/logs/dnsmasq.log" \
+"$DNSMASQ" --no-daemon --no-resolv --no-hosts --no-poll --port="$DNS_PORT" \
+  --listen-address=127.0.0.1 --bind-interfaces "${dns_user[@]}" --local=/#/ \
+  --log-facility="$RUN/logs/dnsmasq.log" \
   --host-record=gw.example.com,127.0.0.1 --host-record=intake.example.net,127.0.0.1 \
   --host-record=mail.example.com,127.0.0.1 --mx-host=example.com,mail.example.com,10 \
   --mx-host=intake.example.net,intake.example.net,10 2>>"$RUN/logs/dnsmasq.log" &
 PIDS+=($!)
 for _ in $(seq 50); do
   udp_busy "$DNS_PORT" && break
-  kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "run-demo: dnsmasq exited; see $SHOW/logs/" >&2; exit 1; }
+  kill -0 "${PIDS[-1]}" 2>/dev/null ||
+    { echo "run-demo: dnsmasq exited; see $SHOW/logs/" >&2; exit 1; }
   sleep 0.1
 done
 $PY -m aiosmtpd -n -l "127.0.0.1:$MAILBOX_PORT" -c aiosmtpd.handlers.Mailbox "$RUN/mailbox" \
@@ -138,7 +140,8 @@ PIDS+=($!)
 wait_port "$SMTP_PORT" "the gateway" "${PIDS[-1]}"
 
 wait_port "$ADMIN_PORT" "the gateway's admin Web UI" "${PIDS[-1]}"
-admin_line="  admin Web UI:    http://127.0.0.1:$ADMIN_PORT (admin / $(head -n1 "$RUN/admin.password"))"
+admin_password=$(head -n1 "$RUN/admin.password")
+admin_line="  admin Web UI:    http://127.0.0.1:$ADMIN_PORT (admin / $admin_password)"
 
 cat <<TXT
 

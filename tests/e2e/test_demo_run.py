@@ -2,8 +2,8 @@
 swaks line delivers a message to the mailbox and its journal copy appears in the intake console's
 API with the right remote IP; SIGINT (Ctrl-C) then stops every process and frees every port.
 
-The demo runs on free ports and in a temporary run directory (run-demo.sh's TIDEGATE_DEMO_* variables),
-so it never collides with a `make run` and never writes into the work tree's run/.
+The demo runs on free ports and in a temporary run directory (run-demo.sh's TIDEGATE_DEMO_*
+variables), so it never collides with a `make run` and never writes into the work tree's run/.
 tests/e2e/test_readme_demo.py runs the demo with its default ports, as the README shows it."""
 import base64
 import json
