@@ -158,4 +158,9 @@ def test_make_run_demo_end_to_end(tmp_path):
     # Everything went to the temporary run directory.
     assert (os.path.exists(work_tree_run), snapshot(work_tree_run)) == before_run, \
         "the demo wrote into the work tree's run/"
-    assert (run / "gateway.yaml").is_file() and (run / "tls" / "ca.crt").is_file()
+    assert (run / "tls" / "ca.crt").is_file()
+    # The configurations it ran: no default port and no ../run/ left in them.
+    for name in ("gateway.yaml", "intake.yaml"):
+        text = (run / name).read_text()
+        left = re.findall(r"127\.0\.0\.1:(?:2525|2626|2727|8080|8081|5353)\b|\.\./run/", text)
+        assert not left, f"{name} still has {left}"
