@@ -28,6 +28,10 @@ export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitizer/lsan.supp:print_suppress
 # instrumented binary's slowness as well, so TIDEGATE_TIMING_SLACK relaxes their time bounds (and
 # only those, tests/e2e/harness.py); their correctness checks run unchanged.
 export TIDEGATE_TIMING_SLACK=${TIDEGATE_TIMING_SLACK:-4}
+# Not a time bound, but meaningless here as well: ASan keeps freed memory in its quarantine (256 MiB
+# by default) before reusing it, so the soak's RSS growth bound (32 MiB over the first healthy
+# block's peak, tests/e2e/soak.py) gets that allowance on top. Leaks are LeakSanitizer's job here.
+export SOAK_RSS_BOUND_MIB=${SOAK_RSS_BOUND_MIB:-288}
 "$ROOT/scripts/ctest.sh" "$BUILD" -j 2 --timeout 900 "$@"
 rc=$?
 
