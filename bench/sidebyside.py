@@ -39,7 +39,24 @@ BENCH_SINK = os.path.join(BUILD, "bench", "bench-sink")
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-CGROOT = "/sys/fs/cgroup/cpuacct"
+
+
+def cgroup_root():
+    """(directory, v2): where the benchmark makes its cgroups. The cpuacct hierarchy of cgroup v1
+    where it is mounted; otherwise cgroup v2 (Debian 12's default: /sys/fs/cgroup is the unified
+    hierarchy; on a hybrid machine it is /sys/fs/cgroup/unified), in which every group has
+    cpu.stat's usage_usec without any controller enabled. TIDEGATE_BENCH_CGROUP names a v2
+    directory to use instead."""
+    if os.environ.get("TIDEGATE_BENCH_CGROUP"):
+        return os.environ["TIDEGATE_BENCH_CGROUP"], True
+    if os.path.isdir("/sys/fs/cgroup/cpuacct"):
+        return "/sys/fs/cgroup/cpuacct", False
+    for d in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if os.path.exists(os.path.join(d, "cgroup.controllers")):
+            return d, True
+    sys.exit("sidebyside.py: no cgroup hierarchy (neither cgroup v1's cpuacct nor cgroup v2)")
+
+
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -89,10 +106,12 @@ def make_certs(d):
 
 
 class Cgroup:
-    """A cpuacct cgroup (v1 here) holding every process of one system under test."""
+    """A cgroup (v1 cpuacct or v2, cgroup_root()) holding every process of one system under
+    test."""
 
     def __init__(self, name):
-        self.path = os.path.join(CGROOT, name)
+        root, self.v2 = cgroup_root()
+        self.path = os.path.join(root, name)
         if os.path.isdir(self.path):
             self.kill_all()
             os.rmdir(self.path)
@@ -110,6 +129,10 @@ class Cgroup:
             return []
 
     def cpu_ns(self):
+        if self.v2:
+            with open(os.path.join(self.path, "cpu.stat")) as f:
+                usage = dict(line.split() for line in f)
+            return int(usage["usage_usec"]) * 1000
         with open(os.path.join(self.path, "cpuacct.usage")) as f:
             return int(f.read())
 

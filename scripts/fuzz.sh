@@ -3,6 +3,8 @@
 #
 #   scripts/fuzz.sh BUILD_DIR SECONDS [TARGET...]
 #
+# The targets are those the build defines (tidegate_fuzz() in CMake writes them, with their
+# binaries, to BUILD_DIR/fuzz-targets.txt), so a new target runs without an edit here.
 # For each target (default: all of them): first replays every reproducer kept in
 # tests/fuzz/regressions/<target>/ (each must run clean: a finding once fixed stays fixed), then
 # fuzzes for SECONDS starting from the committed seed corpus tests/fuzz/corpus/<target>/. New
@@ -15,12 +17,23 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:?usage: fuzz.sh BUILD_DIR SECONDS [TARGET...]}
 SECONDS_PER_TARGET=${2:?usage: fuzz.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
+LIST=$BUILD/fuzz-targets.txt
+if [ ! -s "$LIST" ]; then
+  echo "fuzz.sh: $LIST is missing or empty: $BUILD is not a TIDEGATE_FUZZ build" >&2
+  exit 1
+fi
+declare -A BINARY
+while read -r name path; do BINARY[$name]=$path; done < "$LIST"
+# A fuzzer not defined with tidegate_fuzz() (or a stale binary of a renamed one) is not run: say so.
+for f in $(find "$BUILD/src" -type f -perm -u+x -name '*_fuzz' 2>/dev/null); do
+  [ -n "${BINARY[$(basename "$f")]:-}" ] ||
+    echo "fuzz.sh: warning: $f is not in $LIST (not defined with tidegate_fuzz()?): not run" >&2
+done
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(address_fuzz smtp_command_fuzz smtp_server_session_fuzz smtp_data_reader_fuzz
-           smtp_client_reply_fuzz headers_fuzz journal_report_fuzz spool_record_fuzz config_fuzz
-           http_framing_fuzz admin_text_codec_fuzz)
+  mapfile -t TARGETS < <(cut -d' ' -f1 "$LIST")
 fi
+echo "fuzz.sh: ${#TARGETS[@]} target(s): ${TARGETS[*]}"
 
 # halt_on_error: any ASan or UBSan report is a crash. detect_leaks stays on (our code only).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_stack_use_after_return=0}
@@ -29,9 +42,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 failed=()
 summary=()
 for t in "${TARGETS[@]}"; do
-  bin=$(find "$BUILD/src" -type f -name "$t" -perm -u+x | head -n 1)
-  if [ -z "$bin" ]; then
-    echo "fuzz.sh: $t not built in $BUILD" >&2
+  bin=${BINARY[$t]:-}
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "fuzz.sh: $t is not a fuzz target of $BUILD, or not built (${bin:-not in $LIST})" >&2
     failed+=("$t")
     continue
   fi
@@ -53,10 +66,12 @@ for t in "${TARGETS[@]}"; do
     echo "ok   $t: $count reproducer(s) replayed clean"
   fi
 
+  seeds=()
+  if [ -d "$corpus" ]; then seeds=("$corpus"); else echo "note $t: no seed corpus $corpus"; fi
   start=$(date +%s)
   "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" \
-    "$work" "$corpus" >"$log" 2>&1
+    "$work" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   elapsed=$(( $(date +%s) - start ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

@@ -4,28 +4,67 @@
 # (examples/intake.yaml) and the gateway (examples/gateway.yaml), and prints where to send mail
 # and where to look. Ctrl-C (or SIGTERM) stops everything it started.
 # TIDEGATE_BIN overrides the binary (default build/tidegate).
+#
+# The ports and the run directory can be moved (README "Try it"; the defaults are what the README
+# shows), e.g. to run beside another demo, or from a test (tests/e2e/test_demo_run.py):
+#   TIDEGATE_DEMO_RUN_DIR       run/   certificates, passwords, spools, mailbox, logs
+#   TIDEGATE_DEMO_SMTP_PORT     2525   the gateway's SMTP listener
+#   TIDEGATE_DEMO_MAILBOX_PORT  2626   the next-hop mailbox
+#   TIDEGATE_DEMO_INTAKE_PORT   2727   the intake's SMTP listener
+#   TIDEGATE_DEMO_ADMIN_PORT    8080   the gateway's admin API and Web UI
+#   TIDEGATE_DEMO_CONSOLE_PORT  8081   the intake console
+#   TIDEGATE_DEMO_DNS_PORT      5353   dnsmasq (UDP and TCP)
+# With all defaults the gateway and the intake run examples/gateway.yaml and examples/intake.yaml
+# as they are; otherwise from copies written to RUN_DIR/gateway.yaml and RUN_DIR/intake.yaml, in
+# which only those ports and ../run/ are replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-RUN=$ROOT/run
+RUN=$(realpath -m "${TIDEGATE_DEMO_RUN_DIR:-$ROOT/run}")
 BIN=${TIDEGATE_BIN:-$ROOT/build/tidegate}
 PY=/usr/bin/python3
 DNSMASQ=/usr/sbin/dnsmasq
+SMTP_PORT=${TIDEGATE_DEMO_SMTP_PORT:-2525}
+MAILBOX_PORT=${TIDEGATE_DEMO_MAILBOX_PORT:-2626}
+INTAKE_PORT=${TIDEGATE_DEMO_INTAKE_PORT:-2727}
+ADMIN_PORT=${TIDEGATE_DEMO_ADMIN_PORT:-8080}
+CONSOLE_PORT=${TIDEGATE_DEMO_CONSOLE_PORT:-8081}
+DNS_PORT=${TIDEGATE_DEMO_DNS_PORT:-5353}
+# How run/ is shown: relative when it is the work tree's run/.
+SHOW=$RUN
+[ "$RUN" = "$ROOT/run" ] && SHOW=run
 mkdir -p "$RUN/tls" "$RUN/gateway" "$RUN/intake" "$RUN/logs"
 
-# Every fixed port the demo uses: gateway SMTP, mailbox, intake SMTP, admin, intake console, DNS.
-PORTS=(2525 2626 2727 8080 8081 5353)
+# Every port the demo uses: gateway SMTP, mailbox, intake SMTP, admin, intake console, DNS.
+PORTS=("$SMTP_PORT" "$MAILBOX_PORT" "$INTAKE_PORT" "$ADMIN_PORT" "$CONSOLE_PORT" "$DNS_PORT")
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 udp_busy() { ss -Hlun "( sport = :$1 )" 2>/dev/null | grep -q .; }
 busy=()
 for p in "${PORTS[@]}"; do
-  if port_open "$p" || { [ "$p" = 5353 ] && udp_busy "$p"; }; then busy+=("$p"); fi
+  if port_open "$p" || { [ "$p" = "$DNS_PORT" ] && udp_busy "$p"; }; then busy+=("$p"); fi
 done
 for p in "${busy[@]}"; do
   echo "run-demo: port 127.0.0.1:$p is already in use (another demo running?);" \
-       "the demo needs ${PORTS[*]}" >&2
+       "the demo needs ${PORTS[*]} (TIDEGATE_DEMO_*_PORT move them)" >&2
   exit 1
 done
+
+GATEWAY_CONF=examples/gateway.yaml
+INTAKE_CONF=examples/intake.yaml
+if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353" ]; then
+  # The examples with only the demo's ports and ../run/ replaced.
+  for f in gateway intake; do
+    sed -e "s#127\.0\.0\.1:2525\b#127.0.0.1:$SMTP_PORT#g" \
+        -e "s#127\.0\.0\.1:2626\b#127.0.0.1:$MAILBOX_PORT#g" \
+        -e "s#127\.0\.0\.1:2727\b#127.0.0.1:$INTAKE_PORT#g" \
+        -e "s#127\.0\.0\.1:8080\b#127.0.0.1:$ADMIN_PORT#g" \
+        -e "s#127\.0\.0\.1:8081\b#127.0.0.1:$CONSOLE_PORT#g" \
+        -e "s#127\.0\.0\.1:5353\b#127.0.0.1:$DNS_PORT#g" \
+        -e "s#\.\./run/#$RUN/#g" "examples/$f.yaml" > "$RUN/$f.yaml"
+  done
+  GATEWAY_CONF=$SHOW/gateway.yaml
+  INTAKE_CONF=$SHOW/intake.yaml
+fi
 
 cert() {  # cert NAME CN SAN
   local name=$1 cn=$2 san=$3
@@ -38,7 +77,7 @@ cert() {  # cert NAME CN SAN
     -CAcreateserial -out "$RUN/tls/$name.crt" -days 825 -extfile "$RUN/tls/$name.ext" 2>/dev/null
 }
 if [ ! -f "$RUN/tls/ca.crt" ]; then
-  echo "Generating a local CA and certificates in run/tls/ ..."
+  echo "Generating a local CA and certificates in $SHOW/tls/ ..."
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$RUN/tls/ca.key" \
     -out "$RUN/tls/ca.crt" -days 825 -subj "/CN=tidegate demo CA" 2>/dev/null
 fi
@@ -63,61 +102,65 @@ trap stop INT TERM EXIT
 wait_port() {  # wait_port PORT NAME PID: up to 15 s, failing early if the process died
   for _ in $(seq 150); do
     port_open "$1" && return 0
-    kill -0 "$3" 2>/dev/null || { echo "run-demo: $2 exited; see run/logs/" >&2; return 1; }
+    kill -0 "$3" 2>/dev/null || { echo "run-demo: $2 exited; see $SHOW/logs/" >&2; return 1; }
     sleep 0.1
   done
-  echo "run-demo: $2 is not listening on 127.0.0.1:$1 after 15 s; see run/logs/" >&2
+  echo "run-demo: $2 is not listening on 127.0.0.1:$1 after 15 s; see $SHOW/logs/" >&2
   return 1
 }
 
-"$BIN" -c examples/gateway.yaml check-config >/dev/null
+"$BIN" -c "$GATEWAY_CONF" check-config >/dev/null
 
 # DNS for the demo names only; NXDOMAIN for everything else, at once (no upstream, no timeouts).
 dns_user=()
 [ "$(id -u)" = 0 ] && dns_user=(--user=root)
-"$DNSMASQ" --no-daemon --no-resolv --no-hosts --no-poll --port=5353 --listen-address=127.0.0.1 \
-  --bind-interfaces "${dns_user[@]}" --local=/#/ --log-facility="$RUN/logs/dnsmasq.log" \
+"$DNSMASQ" --no-daemon --no-resolv --no-hosts --no-poll --port="$DNS_PORT" \
+  --listen-address=127.0.0.1 --bind-interfaces "${dns_user[@]}" --local=/#/ \
+  --log-facility="$RUN/logs/dnsmasq.log" \
   --host-record=gw.example.com,127.0.0.1 --host-record=intake.example.net,127.0.0.1 \
   --host-record=mail.example.com,127.0.0.1 --mx-host=example.com,mail.example.com,10 \
   --mx-host=intake.example.net,intake.example.net,10 2>>"$RUN/logs/dnsmasq.log" &
 PIDS+=($!)
 for _ in $(seq 50); do
-  udp_busy 5353 && break
-  kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "run-demo: dnsmasq exited; see run/logs/" >&2; exit 1; }
+  udp_busy "$DNS_PORT" && break
+  kill -0 "${PIDS[-1]}" 2>/dev/null ||
+    { echo "run-demo: dnsmasq exited; see $SHOW/logs/" >&2; exit 1; }
   sleep 0.1
 done
-$PY -m aiosmtpd -n -l 127.0.0.1:2626 -c aiosmtpd.handlers.Mailbox "$RUN/mailbox" \
+$PY -m aiosmtpd -n -l "127.0.0.1:$MAILBOX_PORT" -c aiosmtpd.handlers.Mailbox "$RUN/mailbox" \
   >>"$RUN/logs/mailbox.log" 2>&1 &
 PIDS+=($!)
-wait_port 2626 "the mailbox" "${PIDS[-1]}"
-"$BIN" -c examples/intake.yaml intake >>"$RUN/logs/intake.log" 2>&1 &
+wait_port "$MAILBOX_PORT" "the mailbox" "${PIDS[-1]}"
+"$BIN" -c "$INTAKE_CONF" intake >>"$RUN/logs/intake.log" 2>&1 &
 PIDS+=($!)
-wait_port 2727 "the intake" "${PIDS[-1]}"
-wait_port 8081 "the intake console" "${PIDS[-1]}"
-"$BIN" -c examples/gateway.yaml serve >>"$RUN/logs/gateway.log" 2>&1 &
+wait_port "$INTAKE_PORT" "the intake" "${PIDS[-1]}"
+wait_port "$CONSOLE_PORT" "the intake console" "${PIDS[-1]}"
+"$BIN" -c "$GATEWAY_CONF" serve >>"$RUN/logs/gateway.log" 2>&1 &
 PIDS+=($!)
-wait_port 2525 "the gateway" "${PIDS[-1]}"
+wait_port "$SMTP_PORT" "the gateway" "${PIDS[-1]}"
 
-wait_port 8080 "the gateway's admin Web UI" "${PIDS[-1]}"
-admin_line="  admin Web UI:    http://127.0.0.1:8080 (admin / $(head -n1 "$RUN/admin.password"))"
+wait_port "$ADMIN_PORT" "the gateway's admin Web UI" "${PIDS[-1]}"
+admin_password=$(head -n1 "$RUN/admin.password")
+admin_line="  admin Web UI:    http://127.0.0.1:$ADMIN_PORT (admin / $admin_password)"
 
 cat <<TXT
 
 tidegate demo is running (Ctrl-C stops it):
-  gateway SMTP     127.0.0.1:2525 (STARTTLS with run/tls/gateway.crt, CA run/tls/ca.crt)
-  next-hop mailbox 127.0.0.1:2626 → run/mailbox/new/ (Maildir)
-  intake SMTP      127.0.0.1:2727 (STARTTLS required; the gateway verifies it with run/tls/ca.crt)
-  intake console:  http://127.0.0.1:8081 (admin / $(head -n1 "$RUN/intake.password"))
+  gateway SMTP     127.0.0.1:$SMTP_PORT (STARTTLS with $SHOW/tls/gateway.crt, CA $SHOW/tls/ca.crt)
+  next-hop mailbox 127.0.0.1:$MAILBOX_PORT → $SHOW/mailbox/new/ (Maildir)
+  intake SMTP      127.0.0.1:$INTAKE_PORT (STARTTLS required; the gateway verifies it with $SHOW/tls/ca.crt)
+  intake console:  http://127.0.0.1:$CONSOLE_PORT (admin / $(head -n1 "$RUN/intake.password"))
                    accounts: demo (global intake address), sales (the Sales policy's)
 $admin_line
-  DNS              127.0.0.1:5353 (dnsmasq: demo names only)
-  mail logs        run/gateway/mail_logs/mail.current, run/intake/mail_logs/mail.current
+  DNS              127.0.0.1:$DNS_PORT (dnsmasq: demo names only)
+  mail logs        $SHOW/gateway/mail_logs/mail.current, $SHOW/intake/mail_logs/mail.current
+  operator         build/tidegate -c $GATEWAY_CONF status
 
 Send a message:
-  swaks --server 127.0.0.1:2525 --from alice@sender.example --to bob@example.com -tls
-Then see it in run/mailbox/new/, and its journal copy in the console (account demo) or with:
-  curl -u admin:$(head -n1 "$RUN/intake.password") 'http://127.0.0.1:8081/api/v1/messages?account=demo'
+  swaks --server 127.0.0.1:$SMTP_PORT --from alice@sender.example --to bob@example.com -tls
+Then see it in $SHOW/mailbox/new/, and its journal copy in the console (account demo) or with:
+  curl -u admin:$(head -n1 "$RUN/intake.password") 'http://127.0.0.1:$CONSOLE_PORT/api/v1/messages?account=demo'
 (--to ceo@example.com goes through the Sales policy to the account sales.)
 TXT
 wait -n "${PIDS[@]}" || true
-[ -n "$STOPPING" ] || echo "run-demo: a demo process exited; see run/logs/" >&2
+[ -n "$STOPPING" ] || echo "run-demo: a demo process exited; see $SHOW/logs/" >&2

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import free_port, wait_port  # noqa: E402
+from harness import free_port, timing_slack, wait_port  # noqa: E402
 from tdc_fixtures import intake_certs, tdc_gateway  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,11 +91,13 @@ class Settings:
            "tmpdir": "SOAK_TMPDIR"}
 
     def with_env(self):
-        """A copy with SOAK_* environment variables applied."""
+        """A copy with SOAK_* environment variables applied, and TIDEGATE_TIMING_SLACK (the
+        sanitizer run): the performance tolerance (throughput and p99 ratio) times the slack."""
         values = dict(self.__dict__)
         for name, var in self.ENV.items():
             if os.environ.get(var):
                 values[name] = type(getattr(self, name))(os.environ[var])
+        values["tolerance"] *= timing_slack()
         return Settings(**values)
 
     @property
@@ -577,7 +579,7 @@ def run(settings, faults, progress=print):
             r.ratio_lo = r.dot_p99_lo / base.dot_p99_hi
             r.ratio_hi = r.dot_p99_hi / base.dot_p99_lo
         if r is not base:
-            r.z = quantile_test(r.dots, base.dots)
+            r.z = quantile_test(r.dots, base.dots, factor=1 + settings.tolerance)
     n_fault = round(sum(len(r.dots) for r in labels.values() if r is not base) /
                     max(1, len(labels) - 1))
     power = {f"{x:.2f}": simulated_power(base.dots, n_fault, x) for x in (1.10, 1.25)}

@@ -2,24 +2,50 @@
 swaks line delivers a message to the mailbox and its journal copy appears in the intake console's
 API with the right remote IP; SIGINT (Ctrl-C) then stops every process and frees every port.
 
-The demo uses fixed ports, so ctest runs this file alone (RUN_SERIAL); it is skipped when one of
-them is already taken (another demo running)."""
+The demo runs on free ports and in a temporary run directory (run-demo.sh's TIDEGATE_DEMO_*
+variables), so it never collides with a `make run` and never writes into the work tree's run/.
+tests/e2e/test_readme_demo.py runs the demo with its default ports, as the README shows it."""
 import base64
 import json
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import time
 import urllib.request
 
-import pytest
+from harness import interrupt
+
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TCP_PORTS = (2525, 2626, 2727, 8080, 8081, 5353)
-DNS_PORT = 5353
+NAMES = ("SMTP", "MAILBOX", "INTAKE", "ADMIN", "CONSOLE", "DNS")
+
+
+def free_ports():
+    """{name: port}, distinct ports free now for TCP, the DNS one for UDP too."""
+    held, ports = [], {}
+    try:
+        for name in NAMES:
+            while True:
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+                if name == "DNS":
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    try:
+                        u.bind(("127.0.0.1", port))
+                    except OSError:
+                        s.close()
+                        continue
+                    u.close()
+                held.append(s)
+                ports[name] = port
+                break
+    finally:
+        for s in held:
+            s.close()
+    return ports
 
 
 def tcp_open(port):
@@ -36,8 +62,9 @@ def udp_bound(port):
     return bool(out.strip())
 
 
-def busy_ports():
-    return [p for p in TCP_PORTS if tcp_open(p)] + ([DNS_PORT] if udp_bound(DNS_PORT) else [])
+def busy_ports(ports):
+    return ([p for p in ports.values() if tcp_open(p)]
+            + ([ports["DNS"]] if udp_bound(ports["DNS"]) else []))
 
 
 def readme_swaks_line():
@@ -47,8 +74,15 @@ def readme_swaks_line():
     return lines[0]
 
 
-def api(path, password):
-    req = urllib.request.Request(f"http://127.0.0.1:8081{path}")
+def snapshot(path):
+    """Every file under path with its size and mtime (empty when path does not exist)."""
+    return {os.path.join(d, f): (os.stat(os.path.join(d, f)).st_size,
+                                 os.stat(os.path.join(d, f)).st_mtime_ns)
+            for d, _, files in os.walk(path) for f in files}
+
+
+def api(port, path, password):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
     req.add_header("Authorization",
                    "Basic " + base64.b64encode(f"admin:{password}".encode()).decode())
     with urllib.request.urlopen(req, timeout=10) as res:
@@ -56,31 +90,36 @@ def api(path, password):
 
 
 def test_make_run_demo_end_to_end(tmp_path):
-    busy = busy_ports()
-    if busy:
-        pytest.skip(f"demo ports already in use: {busy} (another `make run`?)")
+    ports = free_ports()
+    run = tmp_path / "run"
+    env = dict(os.environ, TIDEGATE_DEMO_RUN_DIR=str(run),
+               **{f"TIDEGATE_DEMO_{name}_PORT": str(port) for name, port in ports.items()})
+    work_tree_run = os.path.join(ROOT, "run")
+    before_run = (os.path.exists(work_tree_run), snapshot(work_tree_run))
     out_path = tmp_path / "demo.out"
     out = open(out_path, "wb")
-    proc = subprocess.Popen([os.path.join(ROOT, "scripts", "run-demo.sh")], cwd=ROOT,
+    proc = subprocess.Popen([os.path.join(ROOT, "scripts", "run-demo.sh")], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    console = ports["CONSOLE"]
     try:
         # The first run also generates the CA and certificates.
         deadline = time.time() + 90
-        while not (tcp_open(2525) and tcp_open(2727) and tcp_open(8081)
+        while not (tcp_open(ports["SMTP"]) and tcp_open(ports["INTAKE"]) and tcp_open(console)
                    and "demo is running" in out_path.read_text(errors="replace")):
             assert proc.poll() is None, out_path.read_text(errors="replace")
             assert time.time() < deadline, out_path.read_text(errors="replace")
             time.sleep(0.2)
         printed = out_path.read_text(errors="replace")
-        swaks = readme_swaks_line()
+        # The README's line, with the port this demo was given.
+        swaks = readme_swaks_line().replace("127.0.0.1:2525 ", f"127.0.0.1:{ports['SMTP']} ")
         assert swaks in printed, "the demo and the README must print the same swaks line"
-        with open(os.path.join(ROOT, "run", "intake.password")) as f:
+        with open(run / "intake.password") as f:
             password = f.readline().strip()
-        assert f"http://127.0.0.1:8081 (admin / {password})" in printed
-        assert "run/gateway/mail_logs/mail.current" in printed
+        assert f"http://127.0.0.1:{console} (admin / {password})" in printed
+        assert f"{run}/gateway/mail_logs/mail.current" in printed
 
-        before = {m["id"] for m in api("/api/v1/messages?account=demo", password)}
-        mailbox = os.path.join(ROOT, "run", "mailbox", "new")
+        before = {m["id"] for m in api(console, "/api/v1/messages?account=demo", password)}
+        mailbox = run / "mailbox" / "new"
         mails_before = set(os.listdir(mailbox)) if os.path.isdir(mailbox) else set()
         sent = subprocess.run(shlex.split(swaks), capture_output=True, text=True, timeout=60)
         assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -90,7 +129,7 @@ def test_make_run_demo_end_to_end(tmp_path):
         deadline = time.time() + 60
         new = []
         while time.time() < deadline and not new:
-            new = [m for m in api("/api/v1/messages?account=demo", password)
+            new = [m for m in api(console, "/api/v1/messages?account=demo", password)
                    if m["id"] not in before]
             time.sleep(0.2)
         assert len(new) == 1, new
@@ -105,20 +144,23 @@ def test_make_run_demo_end_to_end(tmp_path):
             time.sleep(0.1)
         assert set(os.listdir(mailbox)) != mails_before
     finally:
-        # Ctrl-C: the script's trap stops everything it started.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise AssertionError("run-demo.sh did not stop on SIGINT")
-        out.close()
+            interrupt(proc)
+        finally:
+            out.close()
     deadline = time.time() + 10
-    while busy_ports() and time.time() < deadline:
+    while busy_ports(ports) and time.time() < deadline:
         time.sleep(0.1)
-    assert busy_ports() == [], out_path.read_text(errors="replace")
+    assert busy_ports(ports) == [], out_path.read_text(errors="replace")
     # No process of the demo's group is left behind.
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
     assert left.stdout.strip() == "", left.stdout
+    # Everything went to the temporary run directory.
+    assert (os.path.exists(work_tree_run), snapshot(work_tree_run)) == before_run, \
+        "the demo wrote into the work tree's run/"
+    assert (run / "tls" / "ca.crt").is_file()
+    # The configurations it ran: no default port and no ../run/ left in them.
+    for name in ("gateway.yaml", "intake.yaml"):
+        text = (run / name).read_text()
+        left = re.findall(r"127\.0\.0\.1:(?:2525|2626|2727|8080|8081|5353)\b|\.\./run/", text)
+        assert not left, f"{name} still has {left}"
