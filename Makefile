@@ -13,6 +13,11 @@
 # test is a failure (scripts/ctest.sh, tests/e2e/conftest.py; docs/RELIABILITY.md).
 
 BUILD_DIR ?= build
+# ccache (CMakeLists.txt uses it when installed): paths relative to the clone and no working-
+# directory hash, so a fresh clone elsewhere (CI) reuses what an earlier build compiled. Only
+# the source paths recorded in debug info can then name the other clone.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 FUZZ_DIR ?= build-fuzz
