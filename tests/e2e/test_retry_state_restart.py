@@ -5,6 +5,7 @@ copy's lifetime counts from when it was made.
 Each scenario waits for the log line that proves the state it kills in (the deferral is logged only
 once its schedule is durable), kills the gateway with SIGKILL, restarts it, and counts what the
 peers saw."""
+import contextlib
 import re
 import smtplib
 import tempfile
@@ -12,7 +13,7 @@ import threading
 import time
 
 from harness import Gateway
-from peers import Sink
+from peers import Blackhole, Sink
 from tdc_fixtures import intake_certs, tdc_gateway
 
 
@@ -46,36 +47,44 @@ class Attempts:
             return len(self.times)
 
 
-def test_deferred_journal_copy_gets_exactly_one_more_attempt_after_kill9():
+@contextlib.contextmanager
+def tdc_scenario(intake_replies, next_hop, retry_delay):
+    """A started TDC gateway whose TLS intake answers RCPT from `intake_replies` (counted by the
+    Attempts it yields); `next_hop` (a peer, started and stopped here) takes the originals."""
     workdir = tempfile.mkdtemp(prefix="tidegate-e2e-")
     certs = intake_certs(workdir)
-    attempts = Attempts(["451 4.3.0 intake busy"])
-    with Sink(certs=certs, require_tls=True, rcpt_reply=attempts) as intake, \
-            Sink() as next_hop, Sink() as dsn:
+    attempts = Attempts(intake_replies)
+    with Sink(certs=certs, require_tls=True, rcpt_reply=attempts) as intake, next_hop, \
+            Sink() as dsn:
         g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"],
-                        max_queue_time="60s", retry_delay="5s")
+                        max_queue_time="60s", retry_delay=retry_delay)
         g.start()
         try:
-            send(g, "bob@example.com", "tdc-restart")
-            jmid = journal_mid(g)
-            g.wait_log(f"TDC: MID {jmid} will be retried in")
-            assert attempts.count() == 1
-            g.kill()
-            g.start()
-            g.wait_log(f"TDC: MID {jmid} delivery failed to", timeout=30)
-            log = g.mail_log()
-            assert attempts.count() == 2, f"intake saw {attempts.count()} attempts"
-            # The second attempt came at the stored retry time, not at the restart.
-            gap = attempts.times[1] - attempts.times[0]
-            assert gap >= 4.5, f"retried {gap:.1f} s after the first attempt (retry_delay 5 s)"
-            assert f"TDC: MID {jmid} removed from the.tdc.queue: retries exhausted" in log
-            terminal = re.findall(rf"TDC: MID {jmid} (?:successfully delivered|delivery failed)",
-                                  log)
-            assert len(terminal) == 1, terminal
-            assert log.count(f"Message finished MID {jmid} done") == 1
-            assert len(re.findall(rf"TDC: Delivery start DCID \d+ MID {jmid}\b", log)) == 2
+            yield g, attempts
         finally:
             g.cleanup()
+
+
+def test_deferred_journal_copy_gets_exactly_one_more_attempt_after_kill9():
+    with tdc_scenario(["451 4.3.0 intake busy"], Sink(), "5s") as (g, attempts):
+        send(g, "bob@example.com", "tdc-restart")
+        jmid = journal_mid(g)
+        g.wait_log(f"TDC: MID {jmid} will be retried in")
+        assert attempts.count() == 1
+        g.kill()
+        g.start()
+        g.wait_log(f"TDC: MID {jmid} delivery failed to", timeout=30)
+        log = g.mail_log()
+        assert attempts.count() == 2, f"intake saw {attempts.count()} attempts"
+        # The second attempt came at the stored retry time, not at the restart.
+        gap = attempts.times[1] - attempts.times[0]
+        assert gap >= 4.5, f"retried {gap:.1f} s after the first attempt (retry_delay 5 s)"
+        assert f"TDC: MID {jmid} removed from the.tdc.queue: retries exhausted" in log
+        terminal = re.findall(rf"TDC: MID {jmid} (?:successfully delivered|delivery failed)",
+                              log)
+        assert len(terminal) == 1, terminal
+        assert log.count(f"Message finished MID {jmid} done") == 1
+        assert len(re.findall(rf"TDC: Delivery start DCID \d+ MID {jmid}\b", log)) == 2
 
 
 def test_deferred_message_waits_for_its_retry_time_after_kill9_and_immediate_restart():
@@ -134,26 +143,15 @@ def test_deferred_journal_copy_is_retried_on_time_while_every_connection_stays_o
     """The retry's wake used to be armed only when some delivery connection closed. Here none
     does: the.tdc.queue keeps its connections open while it holds the copy, and the original's
     next hop is a blackhole that holds its connection in the greeting (connect_timeout 30 s)."""
-    from peers import Blackhole
-    workdir = tempfile.mkdtemp(prefix="tidegate-e2e-")
-    certs = intake_certs(workdir)
-    attempts = Attempts(["451 4.3.0 intake busy", None])
-    with Sink(certs=certs, require_tls=True, rcpt_reply=attempts) as intake, \
-            Blackhole() as next_hop, Sink() as dsn:
-        g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"],
-                        max_queue_time="60s", retry_delay="2s")
-        g.start()
-        try:
-            send(g, "bob@example.com", "tdc-lone-retry")
-            jmid = journal_mid(g)
-            g.wait_log(f"TDC: MID {jmid} will be retried in")
-            g.wait_log(f"TDC: MID {jmid} successfully delivered", timeout=10)
-            assert attempts.count() == 2
-            # The scenario held: no delivery connection closed between the deferral and the
-            # retry (a close would have re-armed the wake and hidden the bug).
-            log = g.mail_log()
-            window = log[log.index(f"TDC: MID {jmid} will be retried"):
-                         log.index(f"TDC: MID {jmid} successfully delivered")]
-            assert not re.search(r"DCID \d+ close", window), window
-        finally:
-            g.cleanup()
+    with tdc_scenario(["451 4.3.0 intake busy", None], Blackhole(), "2s") as (g, attempts):
+        send(g, "bob@example.com", "tdc-lone-retry")
+        jmid = journal_mid(g)
+        g.wait_log(f"TDC: MID {jmid} will be retried in")
+        g.wait_log(f"TDC: MID {jmid} successfully delivered", timeout=10)
+        assert attempts.count() == 2
+        # The scenario held: no delivery connection closed between the deferral and the
+        # retry (a close would have re-armed the wake and hidden the bug).
+        log = g.mail_log()
+        window = log[log.index(f"TDC: MID {jmid} will be retried"):
+                     log.index(f"TDC: MID {jmid} successfully delivered")]
+        assert not re.search(r"DCID \d+ close", window), window
