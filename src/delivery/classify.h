@@ -4,7 +4,7 @@
 // (queue::Failure), the RFC 3463 enhanced status and the text that logs, tracking and DSNs show.
 //
 // Before this file the mapping was written out three times inside QueueManager::RunConnection and
-// outcomes.cc, and the TDC's "a TLS error is permanent" rule twice. Here the queue's rules come in
+// outcomes.cc, and the journal queue's "a TLS error is permanent" rule twice. Here the queue's rules come in
 // as a plain flag, so the same code serves every destination queue.
 //
 // Pure functions on values; thread-safe.

@@ -1,8 +1,8 @@
 // outcomes.cc — what the delivery engine does with a queue::Plan: record recipient states
 // durably (and, when a message finishes with failures, its one DSN in the same commit), then —
-// only once that is on disk — write the mail log lines of CONTRACT §5, count, and forget.
+// only once that is on disk — report the attempt (telemetry::DeliveryReport renders the mail log
+// lines of CONTRACT §5, tracking rows and counters), and forget.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,57 +15,46 @@ namespace tidegate::delivery {
 
 namespace asio = boost::asio;
 
-namespace {
-
-// Short human text for an enhanced status code, in the style of ESA's delivery lines.
-std::string Describe(const std::string& enhanced) {
-  if (enhanced.rfind("5.1.", 0) == 0) return "Bad destination mailbox address";
-  if (enhanced.rfind("5.7.", 0) == 0) return "Delivery not authorized";
-  if (enhanced.rfind("4.4.7", 0) == 0) return "Message expired";
-  if (enhanced.rfind("4.4.", 0) == 0) return "Network or routing problem";
-  if (enhanced.rfind("4.7.", 0) == 0) return "Security or policy problem";
-  if (!enhanced.empty() && enhanced[0] == '5') return "Permanent failure";
-  return "Temporary failure";
-}
-
-struct ReplyView {
-  int code = 0;
-  std::string enhanced;
-  std::string text;
-};
-
-}  // namespace
-
-std::string QueueManager::ReplyFor(std::uint32_t rid, const AttemptContext& context) const {
-  auto it = context.replies.find(rid);
-  if (it != context.replies.end()) {
-    return fmt::format("{} {}", it->second.code, it->second.Text());
+telemetry::ReplySummary QueueManager::SummaryFor(std::uint32_t rid,
+                                                 const AttemptContext& context) const {
+  telemetry::ReplySummary summary;
+  if (auto it = context.replies.find(rid); it != context.replies.end()) {
+    summary.code = it->second.code;
+    summary.enhanced = it->second.enhanced;
+    summary.text = it->second.Text();
+    summary.answered = true;
+    summary.synthetic = it->second.synthetic;
+  } else {
+    summary.code = context.code;
+    summary.enhanced = context.enhanced;
+    summary.text = context.failure_text;
   }
-  return context.failure_text.empty() ? "no reply" : context.failure_text;
+  summary.enhanced = EnhancedOrDefault(summary.enhanced, summary.code);
+  return summary;
 }
 
 void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& context) {
   auto it = messages_.find(plan.mid);
   if (it == messages_.end()) return;
   MessageState& ms = *it->second;
-  const std::string display = DisplayName(plan.destination);
   const base::SystemTime now = clock_->Now();
 
-  auto view = [&](std::uint32_t rid) {
-    ReplyView v;
-    auto r = context.replies.find(rid);
-    if (r != context.replies.end()) {
-      v.code = r->second.code;
-      v.enhanced = r->second.enhanced;
-      v.text = r->second.Text();
-    } else {
-      v.code = context.code;
-      v.enhanced = context.enhanced;
-      v.text = context.failure_text;
+  // The attempt as the report states it: every rid with what the attempt knew of it.
+  telemetry::AttemptResult result;
+  result.dcid = context.dcid;
+  result.mid = plan.mid;
+  result.parent_mid = ms.parent_mid;
+  auto summarize = [&](const std::vector<std::uint32_t>& rids,
+                       std::vector<std::pair<std::uint32_t, telemetry::ReplySummary>>& out) {
+    for (std::uint32_t rid : rids) {
+      out.emplace_back(rid, SummaryFor(rid, context));
+      result.addresses[rid] = ms.rcpts.count(rid) ? ms.rcpts.at(rid) : std::string("?");
     }
-    v.enhanced = EnhancedOrDefault(v.enhanced, v.code);
-    return v;
   };
+  summarize(plan.delivered, result.delivered);
+  summarize(plan.retried, result.retried);
+  summarize(plan.bounced, result.bounced);
+  summarize(plan.expired, result.expired);
 
   std::vector<spool::StateUpdate> updates;
   if (!plan.delivered.empty()) {
@@ -80,11 +69,12 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   if (!plan.retried.empty()) {
     // The retry schedule is durable before it is logged: after a restart the entry is due at
     // the same time with the same attempts, never early and never with fresh retries.
-    updates.push_back({plan.mid, plan.retried, spool::RecipientState::kPending, plan.attempts,
-                       plan.retry_at});
+    updates.push_back(
+        {plan.mid, plan.retried, spool::RecipientState::kPending, plan.attempts, plan.retry_at});
   }
-  auto add_failed = [&](std::uint32_t rid, bool expired) {
-    ReplyView v = view(rid);
+  auto add_failed = [&](const std::pair<std::uint32_t, telemetry::ReplySummary>& failed,
+                        bool expired) {
+    const auto& [rid, v] = failed;
     ms.failed.push_back(mail::DsnRecipient{
         .address = ms.rcpts[rid],
         .action = "failed",
@@ -95,41 +85,28 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
                                                    : "x-tidegate; " + v.text),
         .last_attempt = now});
   };
-  for (std::uint32_t rid : plan.bounced) add_failed(rid, false);
-  for (std::uint32_t rid : plan.expired) add_failed(rid, true);
+  for (const auto& failed : result.bounced) add_failed(failed, false);
+  for (const auto& failed : result.expired) add_failed(failed, true);
 
   const size_t finals = plan.delivered.size() + plan.bounced.size() + plan.expired.size();
   ms.pending -= std::min(ms.pending, finals);
   const bool finished = ms.pending == 0 && finals > 0;
 
-  for (const auto& [rid, reply] : context.replies) {
-    if (reply.code >= 400 && !reply.synthetic) {
-      counters_->RecordError(display,
-                             reply.code >= 500 ? telemetry::Counters::ErrorKind::kPermanent
-                                               : telemetry::Counters::ErrorKind::kTemporary,
-                             fmt::format("{} {}", reply.code, reply.Text()));
-    }
-  }
   // Counters reflect the attempt at once; the log waits for durability.
-  if (!plan.delivered.empty()) counters_->Delivered(display, plan.delivered.size());
-  if (!plan.retried.empty()) {
-    counters_->SoftBounced(display, plan.retried.size(), ReplyFor(plan.retried[0], context));
-  }
-  if (!plan.bounced.empty() || !plan.expired.empty()) {
-    const std::uint32_t first = plan.bounced.empty() ? plan.expired[0] : plan.bounced[0];
-    counters_->HardBounced(display, plan.bounced.size() + plan.expired.size(),
-                           ReplyFor(first, context));
-  }
+  const telemetry::ReportStyle style = StyleFor(plan.destination);
+  std::vector<telemetry::ReplySummary> replies;
+  for (const auto& [rid, reply] : context.replies) replies.push_back(SummaryFor(rid, context));
+  report_.Count(style, result, replies);
 
   std::vector<spool::NewMessage> dsn;
-  // The queue's rules decide (no DSN from the.tdc.queue); DSNs themselves have the null sender.
+  // The queue's rules decide (no DSN from the journal queue); DSNs themselves have the null
+  // sender.
   const bool wants_dsn =
       finished && !ms.failed.empty() && queue::SendsDsn(RulesFor(plan.destination), ms.sender);
   if (wants_dsn) {
     std::string original;
     if (base::Status s = spool_->ReadBody(ms.mid, original); !s) {
-      log_->Critical(fmt::format("MID {} cannot read the message for its DSN: {}", ms.mid,
-                                 s.error().message));
+      report_.CannotRead(ms.mid, telemetry::DeliveryReport::Reading::kForDsn, s.error().message);
     }
     spool::NewMessage m;
     m.meta.mid = spool_->NextMid();
@@ -150,26 +127,21 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
     if (m.meta.mid != 0) dsn.push_back(std::move(m));
   }
 
-  auto after_commit = [this, plan, context, finished,
-                       mid = ms.mid](std::vector<spool::MessageMeta> dsn_meta) {
+  auto after_commit = [this, plan, style, result = std::move(result), finished,
+                       mid = ms.mid](std::vector<spool::MessageMeta> dsn_meta) mutable {
     auto it = messages_.find(mid);
     if (it == messages_.end()) return;
-    LogPlan(plan, context, *it->second);
-    for (const auto& meta : dsn_meta) {
-      log_->Info(fmt::format("MID {} was generated for bounce of MID {}", meta.mid, mid));
-      counters_->UpdateGlobal([](telemetry::GlobalCounters& g) { ++g.dsns_generated; });
-    }
+    const base::SystemTime logged = clock_->Now();
+    result.retry_in = std::chrono::duration_cast<std::chrono::seconds>(plan.retry_at - logged);
+    result.too_old = logged >= queue::Deadline(RulesFor(plan.destination), it->second->received);
+    report_.Report(style, result);
+    for (const auto& meta : dsn_meta) report_.DsnGenerated(meta.mid, mid);
     if (!dsn_meta.empty()) EnqueueOnLoop(std::move(dsn_meta));
     if (finished) {
-      if (it->second->kind == spool::MessageKind::kJournal) --journal_backlog_;
-      log_->Info(fmt::format("Message finished MID {} done", mid));
-      if (sink_) {
-        const auto& m = *it->second;
-        sink_(DeliveryEvent{mid, m.parent_mid, m.kind == spool::MessageKind::kJournal,
-                            fmt::format("Message {} done ({} recipient(s) failed)", mid,
-                                        m.failed.size()),
-                            m.failed.empty() ? "delivered" : "done with failures"});
-      }
+      const MessageState& m = *it->second;
+      if (m.kind == spool::MessageKind::kJournal) --journal_backlog_;
+      report_.Report(style, telemetry::MessageFinished{
+                                .mid = mid, .parent_mid = m.parent_mid, .failed = m.failed.size()});
       messages_.erase(it);
     }
   };
@@ -191,8 +163,9 @@ void QueueManager::RecordResults(std::uint64_t mid, std::vector<spool::NewMessag
     dsn_meta.back().body_size = m.body.size();
   }
   // The spool consumes what it is given; keep a copy for a retry (small: states, at most a DSN).
-  auto again = std::make_shared<std::pair<std::vector<spool::NewMessage>,
-                                          std::vector<spool::StateUpdate>>>(dsn, updates);
+  auto again =
+      std::make_shared<std::pair<std::vector<spool::NewMessage>, std::vector<spool::StateUpdate>>>(
+          dsn, updates);
   spool_->Commit(
       std::move(dsn), std::move(updates),
       [this, alive = alive_, mid, retry, again, after = std::move(after),
@@ -201,14 +174,11 @@ void QueueManager::RecordResults(std::uint64_t mid, std::vector<spool::NewMessag
                          status = std::move(status), dsn_meta = std::move(dsn_meta)]() mutable {
           if (!*alive) return;
           if (status.ok()) {
-            if (retry) log_->Info(fmt::format("MID {} delivery results recorded", mid));
+            if (retry) report_.ResultsRecorded(mid);
             after(std::move(dsn_meta));
             return;
           }
-          if (!retry) {
-            log_->Critical(fmt::format("MID {} could not record delivery results: {}; retrying",
-                                       mid, status.error().message));
-          }
+          if (!retry) report_.CannotRecord(mid, status.error().message);
           if (stopping_) return;  // still live in the spool: resent after the restart
           auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
           timer->async_wait([this, alive, timer, mid, again,
@@ -219,100 +189,6 @@ void QueueManager::RecordResults(std::uint64_t mid, std::vector<spool::NewMessag
           });
         });
       });
-}
-
-void QueueManager::LogPlan(const queue::Plan& plan, const AttemptContext& context,
-                           const MessageState& ms) {
-  const std::uint64_t dcid = context.dcid;
-  const bool tdc = ms.kind == spool::MessageKind::kJournal;
-  const std::string& service = config_->tdc.service_name;
-  auto emit = [&](std::uint64_t mid, std::string text) {
-    if (sink_) sink_(DeliveryEvent{mid, ms.parent_mid, tdc, std::move(text), ""});
-  };
-  auto reply_of = [&](std::uint32_t rid) {
-    auto r = context.replies.find(rid);
-    int code = r != context.replies.end() ? r->second.code : context.code;
-    std::string enhanced = r != context.replies.end() ? r->second.enhanced : context.enhanced;
-    std::string text = r != context.replies.end() ? r->second.Text() : context.failure_text;
-    return std::tuple{code, EnhancedOrDefault(enhanced, code), text};
-  };
-
-  if (tdc) {
-    const std::string tdc_queue = kTdcQueue;
-    if (!plan.delivered.empty()) {
-      log_->Info(fmt::format("TDC: MID {} successfully delivered for scanning with {}", plan.mid,
-                             service));
-      counters_->UpdateGlobal([](telemetry::GlobalCounters& g) { ++g.journal_delivered; });
-      const std::string text = fmt::format(
-          "TDC: Message {} was successfully delivered for scanning with {}.", plan.mid, service);
-      emit(plan.mid, text);
-      if (ms.parent_mid != 0) emit(ms.parent_mid, text);
-    }
-    for (std::uint32_t rid : plan.retried) {
-      auto [code, enhanced, text] = reply_of(rid);
-      const auto wait = std::chrono::duration_cast<std::chrono::seconds>(plan.retry_at -
-                                                                         clock_->Now());
-      log_->Info(fmt::format("TDC: MID {} will be retried in {} seconds: {}", plan.mid,
-                             std::max<long>(0, wait.count()),
-                             code > 0 ? fmt::format("{} {}", code, text) : text));
-    }
-    auto failed = [&](const std::string& reason) {
-      log_->Info(fmt::format("TDC: MID {} delivery failed to {}: {}", plan.mid, service, reason));
-      counters_->UpdateGlobal([](telemetry::GlobalCounters& g) { ++g.journal_failed; });
-      const std::string text =
-          fmt::format("TDC: Message {} could not be delivered for scanning with {}: {}.",
-                      plan.mid, service, reason);
-      emit(plan.mid, text);
-      if (ms.parent_mid != 0) emit(ms.parent_mid, text);
-    };
-    for (std::uint32_t rid : plan.bounced) {
-      auto [code, enhanced, text] = reply_of(rid);
-      log_->Info(fmt::format("TDC: Hard bounced - {} - {}", enhanced,
-                             code > 0 ? fmt::format("{} {}", code, text) : text));
-      failed(code > 0 ? fmt::format("{} {}", code, text) : text);
-    }
-    for (std::uint32_t rid : plan.expired) {
-      auto [code, enhanced, text] = reply_of(rid);
-      const auto rules = RulesFor(plan.destination);
-      const bool too_old = clock_->Now() >= queue::Deadline(rules, ms.received);
-      const std::string why =
-          too_old ? fmt::format("queued longer than {} seconds",
-                                std::chrono::duration_cast<std::chrono::seconds>(
-                                    rules.max_queue_time)
-                                    .count())
-                  : std::string("retries exhausted");
-      log_->Info(fmt::format("TDC: MID {} removed from {}: {}", plan.mid, tdc_queue, why));
-      failed(text.empty() ? why
-                          : fmt::format("{} ({})", why,
-                                        code > 0 ? fmt::format("{} {}", code, text) : text));
-    }
-    return;
-  }
-
-  if (!plan.delivered.empty()) {
-    log_->Info(fmt::format("Message done DCID {} MID {} to RID [{}]", dcid, plan.mid,
-                           fmt::join(plan.delivered, ", ")));
-    const std::string text = std::get<2>(reply_of(plan.delivered[0]));
-    log_->Info(fmt::format("MID {} RID [{}] Response '{}'", plan.mid,
-                           fmt::join(plan.delivered, ", "), text));
-    for (std::uint32_t rid : plan.delivered) {
-      emit(plan.mid, fmt::format("Message {} to {} received remote SMTP response '{}'", plan.mid,
-                                 ms.rcpts.count(rid) ? ms.rcpts.at(rid) : "?", text));
-    }
-  }
-  auto line = [&](const char* what, std::uint32_t rid, bool expired) {
-    auto [code, enhanced, text] = reply_of(rid);
-    if (expired) enhanced = "4.4.7";
-    log_->Info(fmt::format("{}: DCID {} MID {} to RID {} - {} - {} ('{:03d}', ['{}'])", what,
-                           dcid, plan.mid, rid, enhanced,
-                           expired ? std::string("Message expired") : Describe(enhanced), code,
-                           text));
-    emit(plan.mid, fmt::format("{} message {} to {} - {} - {}", what, plan.mid,
-                               ms.rcpts.count(rid) ? ms.rcpts.at(rid) : "?", enhanced, text));
-  };
-  for (std::uint32_t rid : plan.retried) line("Delayed", rid, false);
-  for (std::uint32_t rid : plan.bounced) line("Bounced", rid, false);
-  for (std::uint32_t rid : plan.expired) line("Bounced", rid, true);
 }
 
 }  // namespace tidegate::delivery

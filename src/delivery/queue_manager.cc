@@ -4,15 +4,13 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "delivery/classify.h"
 #include "delivery/client_tls.h"
+#include "delivery/connection.h"
 #include "delivery/queue_manager_internal.h"
 #include "delivery/transport.h"
 #include "mail/address.h"
@@ -20,18 +18,11 @@
 namespace tidegate::delivery {
 
 namespace asio = boost::asio;
-using asio::as_tuple;
-using asio::use_awaitable;
-using Want = smtp::ClientSession::Want;
-using namespace boost::asio::experimental::awaitable_operators;  // `||` of two awaitables
 
 namespace {
 
-constexpr char kTdcPrefix[] = "the.tdc.queue/";
 // How long an idle connection waits for more work before it closes (connection reuse).
 constexpr auto kIdleLinger = std::chrono::seconds(1);
-// How long a polite QUIT may take.
-constexpr auto kQuitTimeout = std::chrono::seconds(5);
 
 std::string DomainOf(const std::string& address) {
   auto at = address.rfind('@');
@@ -40,17 +31,9 @@ std::string DomainOf(const std::string& address) {
 
 }  // namespace
 
-std::string DisplayName(const std::string& destination) {
-  return IsTdcDestination(destination) ? std::string(kTdcQueue) : destination;
-}
-
-bool IsTdcDestination(const std::string& destination) {
-  return destination.rfind(kTdcPrefix, 0) == 0 || destination == kTdcQueue;
-}
-
 QueueManager::QueueManager(asio::io_context& io, spool::Spool* spool, telemetry::MailLog* log,
-                           telemetry::Counters* counters, const base::Clock* clock,
-                           ConfigFn config)
+                           telemetry::Counters* counters, const base::Clock* clock, ConfigFn config,
+                           Network network)
     : io_(io),
       spool_(spool),
       log_(log),
@@ -58,51 +41,77 @@ QueueManager::QueueManager(asio::io_context& io, spool::Spool* spool, telemetry:
       clock_(clock),
       config_fn_(std::move(config)),
       config_(config_fn_()),
-      scheduler_(*clock, [this](const std::string& d) { return RulesFor(d); }),
+      scheduler_(*clock, [this](const queue::Destination& d) { return RulesFor(d); }),
+      network_(std::move(network)),
+      report_(log, counters),
       wake_(io),
       alive_(std::make_shared<bool>(true)) {}
 
 QueueManager::~QueueManager() { *alive_ = false; }
 
-queue::QueueRules QueueManager::RulesFor(const std::string& destination) const {
-  if (IsTdcDestination(destination)) {
-    const auto& t = config_->tdc;
-    return queue::TdcQueueRules(t.min_connections, t.max_connections, t.max_queue_time,
-                                t.retry_delay);
-  }
-  queue::QueueRules rules;
-  const auto& d = config_->delivery;
-  rules.max_connections = d.max_connections_per_host;
-  rules.initial_window = std::min<std::uint32_t>(5, d.max_connections_per_host);
-  rules.max_queue_time = d.retry.max_queue_time;
-  rules.initial_retry = d.retry.initial;
-  rules.max_retry_interval = d.retry.max_interval;
-  return rules;
+telemetry::ReportStyle QueueManager::StyleFor(const queue::Destination& destination) const {
+  const queue::QueueRules& rules = RulesFor(destination);
+  return telemetry::ReportStyle{
+      .wording = rules.wording == queue::QueueRules::Wording::kJournalCopy
+                     ? telemetry::ReportStyle::Wording::kJournalCopy
+                     : telemetry::ReportStyle::Wording::kPerRecipient,
+      .queue = destination.Display(),
+      .service_name = rules.service_name,
+      .max_queue_time = std::chrono::duration_cast<std::chrono::seconds>(rules.max_queue_time)};
+}
+
+std::shared_ptr<asio::ssl::context> QueueManager::TlsContextFor(const queue::QueueRules& rules) {
+  auto key = std::pair(rules.tls_verify, rules.tls_verify ? rules.tls_ca_file : std::string());
+  auto it = tls_.find(key);
+  if (it != tls_.end()) return it->second;
+  auto context = MakeClientTlsContext({.verify = key.first, .ca_file = key.second});
+  if (!context) return nullptr;
+  tls_.emplace(key, *context);
+  return *context;
 }
 
 base::Status QueueManager::Start() {
   ApplyConfig();
-  ResolverOptions options;
-  for (const auto& s : config_->dns.servers) options.servers.push_back({s.host, s.port});
-  options.timeout = config_->dns.timeout;
-  auto resolver = DnsResolver::Create(io_, options);
-  if (!resolver) return resolver.error();
-  resolver_ = std::move(*resolver);
-  auto opportunistic = MakeClientTlsContext({.verify = false, .ca_file = ""});
-  if (!opportunistic) return opportunistic.error();
-  tls_opportunistic_ = *opportunistic;
-  auto verified = MakeClientTlsContext({.verify = true, .ca_file = config_->delivery.tls_ca_file});
-  if (!verified) return verified.error();
-  tls_verified_ = *verified;
-  auto tdc = MakeClientTlsContext({.verify = true, .ca_file = config_->tdc.tls_ca_file});
-  if (!tdc) return tdc.error();
-  tls_tdc_ = *tdc;
-  if (config_->tdc.enabled) counters_->Touch(kTdcQueue);
-  return base::Status::Ok();
+  if (!network_.find_next_hop) {
+    ResolverOptions options;
+    for (const auto& s : config_->dns.servers) options.servers.push_back({s.host, s.port});
+    options.timeout = config_->dns.timeout;
+    auto resolver = DnsResolver::Create(io_, options);
+    if (!resolver) return resolver.error();
+    resolver_ = std::move(*resolver);
+    network_.find_next_hop = [this](std::string domain) {
+      return ResolveNextHop(*resolver_, std::move(domain), routes_, config_->delivery.port);
+    };
+  }
+  if (!network_.transport) {
+    network_.transport = [this] { return std::make_unique<TcpTransport>(io_.get_executor()); };
+  }
+  // Every queue's TLS context must build now: a CA file that cannot be read is a start error.
+  return RefreshTls();
+}
+
+base::Status QueueManager::RefreshTls() {
+  base::Status status = base::Status::Ok();
+  std::vector<const queue::QueueRules*> all{&rule_book_.mail};
+  for (const auto& [name, rules] : rule_book_.named) all.push_back(&rules);
+  for (const queue::QueueRules* rules : all) {
+    auto key = std::pair(rules->tls_verify, rules->tls_verify ? rules->tls_ca_file : std::string());
+    auto context = MakeClientTlsContext({.verify = key.first, .ca_file = key.second});
+    if (context) {
+      tls_[key] = *context;
+    } else if (status.ok()) {
+      status = context.error();  // a reload keeps the context it had
+    }
+  }
+  return status;
 }
 
 void QueueManager::ApplyConfig() {
   config_ = config_fn_();
+  rule_book_ = queue::RuleBookFromConfig(*config_);
+  for (const std::string& name : rule_book_.listed) {
+    report_.Listed(StyleFor(queue::Destination(name, "")));
+  }
   routes_.clear();
   for (const auto& [domain, hosts] : config_->smtp_routes) {
     auto& list = routes_[domain];
@@ -114,14 +123,19 @@ void QueueManager::ConfigChanged() {
   asio::post(io_, [this, alive = alive_] {
     if (!*alive) return;
     ApplyConfig();
-    if (auto tdc = MakeClientTlsContext({.verify = true, .ca_file = config_->tdc.tls_ca_file})) {
-      tls_tdc_ = *tdc;
-    }
-    if (auto v = MakeClientTlsContext({.verify = true, .ca_file = config_->delivery.tls_ca_file})) {
-      tls_verified_ = *v;
-    }
-    if (config_->tdc.enabled) counters_->Touch(kTdcQueue);
+    (void)RefreshTls();  // a CA file that cannot be read now: the previous context stays
     scheduler_.RulesChanged();
+    Pump();
+    ArmWake();
+  });
+}
+
+void QueueManager::TimeChanged() {
+  asio::post(io_, [this, alive = alive_] {
+    if (!*alive || stopping_) return;
+    wake_.cancel();  // its expiry was computed from the old time
+    wake_.expires_at(std::chrono::steady_clock::time_point::max());
+    for (const queue::Plan& plan : scheduler_.Tick()) ProcessPlan(plan, AttemptContext{});
     Pump();
     ArmWake();
   });
@@ -158,7 +172,7 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
     // Recipients of one destination with the same stored schedule form one entry: a restart
     // keeps each entry's attempts and next attempt time (docs/life-of-a-message.md).
     struct Schedule {
-      std::string destination;
+      queue::Destination destination;
       std::uint32_t attempts = 0;
       base::SystemTime next_attempt{};
       auto operator<=>(const Schedule&) const = default;
@@ -168,9 +182,10 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
       ms->rcpts[r.rid] = r.address;
       if (r.state == spool::RecipientState::kPending) {
         ++ms->pending;
-        const std::string domain = DomainOf(r.address);
-        std::string destination =
-            meta.kind == spool::MessageKind::kJournal ? kTdcPrefix + domain : domain;
+        std::string domain = DomainOf(r.address);
+        queue::Destination destination = meta.kind == spool::MessageKind::kJournal
+                                             ? rule_book_.JournalDestination(std::move(domain))
+                                             : queue::Destination(std::move(domain));
         by_destination[Schedule{std::move(destination), r.attempts, r.next_attempt}].push_back(
             r.rid);
       } else if (r.state != spool::RecipientState::kDelivered) {
@@ -187,14 +202,10 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
     if (ms->pending == 0) continue;
     if (ms->kind == spool::MessageKind::kJournal) ++journal_backlog_;
     for (auto& [schedule, rids] : by_destination) {
-      const std::string& destination = schedule.destination;
+      const queue::Destination& destination = schedule.destination;
       auto& ds = destinations_[destination];
-      if (!ds) {
-        ds = std::make_unique<DestinationState>();
-        ds->tdc = IsTdcDestination(destination);
-        ds->next_hop_domain = ds->tdc ? destination.substr(sizeof(kTdcPrefix) - 1) : destination;
-      }
-      counters_->Touch(DisplayName(destination));
+      if (!ds) ds = std::make_unique<DestinationState>();
+      report_.Listed(StyleFor(destination));
       scheduler_.Add(meta.mid, destination, std::move(rids), meta.received, schedule.next_attempt,
                      schedule.attempts);
     }
@@ -211,7 +222,7 @@ std::vector<queue::Scheduler::DestinationStatus> QueueManager::Status() const {
   return scheduler_.Status();
 }
 
-void QueueManager::Ring(const std::string& destination) {
+void QueueManager::Ring(const queue::Destination& destination) {
   auto it = destinations_.find(destination);
   if (it == destinations_.end()) return;
   for (auto* t : it->second->idle) t->cancel();
@@ -226,7 +237,7 @@ void QueueManager::Pump() {
   }
 }
 
-void QueueManager::OpenWanted(const std::string& destination, DestinationState& ds) {
+void QueueManager::OpenWanted(const queue::Destination& destination, DestinationState& ds) {
   if (stopping_) return;
   const std::uint32_t wanted = scheduler_.WantedConnections(destination);
   while (ds.open < wanted) {
@@ -257,9 +268,9 @@ void QueueManager::ArmWake() {
   });
 }
 
-void QueueManager::ConnectionFailed(const std::string& destination, const queue::Failure& failure,
-                                    const AttemptContext& context) {
-  counters_->SetDown(DisplayName(destination), true);
+void QueueManager::ConnectionFailed(const queue::Destination& destination,
+                                    const queue::Failure& failure, const AttemptContext& context) {
+  report_.Down(StyleFor(destination), true);
   auto plans = std::make_shared<std::vector<queue::Plan>>(
       scheduler_.OnConnectionFailed(destination, failure));
   ProcessPlansInSlices(std::move(plans), 0, std::make_shared<AttemptContext>(context));
@@ -271,9 +282,10 @@ void QueueManager::ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>
   // A failed connection fails every ready entry of its destination at once: behind a blackholed
   // intake that is every journal copy made during connect_timeout (tens of thousands under load).
   // Each plan costs a spool request, log lines and tracking; doing them all in one handler stalled
-  // this event loop, and with it every inbound session (found by the TDC soak). A slice at a time,
-  // with the loop's other work in between, keeps reception latency flat. The scheduler has already
-  // moved the entries on (deferred or removed), so nothing else touches them meanwhile.
+  // this event loop, and with it every inbound session (found by the connector soak, `make soak`).
+  // A slice at a time, with the loop's other work in between, keeps reception latency flat. The
+  // scheduler has already moved the entries on (deferred or removed), so nothing else touches them
+  // meanwhile.
   constexpr std::size_t kSlice = 256;
   const std::size_t end = std::min(plans->size(), first + kSlice);
   for (std::size_t i = first; i < end; ++i) ProcessPlan((*plans)[i], *context);
@@ -285,327 +297,165 @@ void QueueManager::ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>
   }
 }
 
-asio::awaitable<Want> QueueManager::Drive(smtp::ClientSession& session, Transport& transport,
-                                          const std::string& destination, std::uint64_t dcid,
-                                          std::chrono::steady_clock::time_point entry_deadline,
-                                          std::chrono::steady_clock::time_point
-                                              greeting_deadline) {
-  const auto& d = config_->delivery;
-  std::string input;
-  Want want = session.want();
-  // Until we have written something, we are waiting for the greeting: connect_timeout covers it
-  // (docs/configuration.md), not command_timeout, so a peer that accepts TCP and never speaks
-  // (a blackholed intake) is given up after 30 s by default, not 5 minutes.
-  auto read_limit = std::min(entry_deadline, greeting_deadline);
-  while (true) {
-    const auto now = std::chrono::steady_clock::now();
-    std::string output = session.TakeOutput();
-    if (!output.empty()) {
-      read_limit = entry_deadline;
-      auto st = co_await transport.Write(output, std::min(entry_deadline, now + d.data_timeout));
-      if (st == Transport::IoStatus::kTimeout) session.OnTimeout();
-      else if (st != Transport::IoStatus::kOk) session.OnDisconnected();
-      want = session.want();
-    }
-    switch (want) {
-      case Want::kRead:
-      case Want::kWrite: {
-        input.clear();
-        // The reply to the final dot may take as long as the server's content checks:
-        // data_timeout (docs/configuration.md); every other reply command_timeout.
-        const auto reply_timeout =
-            session.awaiting_data_reply() ? d.data_timeout : d.command_timeout;
-        auto st = co_await transport.Read(
-            input, std::min(read_limit, std::chrono::steady_clock::now() + reply_timeout));
-        if (st == Transport::IoStatus::kOk) {
-          want = session.OnBytes(input);
-        } else {
-          if (st == Transport::IoStatus::kTimeout) session.OnTimeout();
-          else session.OnDisconnected();
-          want = session.want();
-        }
-        break;
-      }
-      case Want::kStartTls: {
-        auto& ds = *destinations_.at(destination);
-        const bool verify = ds.tdc || config_->delivery.tls == config::TlsMode::kRequired;
-        auto& ctx = ds.tdc ? *tls_tdc_ : (verify ? *tls_verified_ : *tls_opportunistic_);
-        std::string error;
-        const bool ok = co_await transport.StartTls(
-            ctx, transport.peer().host, verify,
-            std::min(entry_deadline, std::chrono::steady_clock::now() + d.command_timeout), error);
-        if (ok) {
-          log_->Info(fmt::format("DCID {} TLS success protocol {} cipher {}", dcid,
-                                 transport.tls_protocol(), transport.tls_cipher()));
-          want = session.OnTlsEstablished();
-        } else {
-          log_->Info(fmt::format("DCID {} TLS failed: {}", dcid, error));
-          want = session.OnTlsFailed(error);
-        }
-        break;
-      }
-      case Want::kReady:
-      case Want::kDone:
-      case Want::kFailed:
-        co_return want;
-    }
-  }
+ConnectionSettings QueueManager::SettingsFor(const queue::Destination& destination) {
+  const queue::QueueRules& rules = RulesFor(destination);
+  const config::Delivery& d = config_->delivery;
+  return ConnectionSettings{.helo_name = config_->hostname,
+                            .tls = rules.tls == queue::QueueRules::Tls::kNone
+                                       ? smtp::ClientOptions::Tls::kNone
+                                   : rules.tls == queue::QueueRules::Tls::kRequired
+                                       ? smtp::ClientOptions::Tls::kRequired
+                                       : smtp::ClientOptions::Tls::kPreferred,
+                            .tls_verify = rules.tls_verify,
+                            .tls_context = TlsContextFor(rules),
+                            .tls_failure_permanent = !queue::RetriesTlsFailures(rules),
+                            .connect_timeout = d.connect_timeout,
+                            .command_timeout = d.command_timeout,
+                            .data_timeout = d.data_timeout};
 }
 
-asio::awaitable<QueueManager::IdleHearing> QueueManager::HearIdlePeer(
-    smtp::ClientSession& session, Transport& transport, boost::system::error_code wait_error) {
-  if (wait_error) {
-    session.OnDisconnected();
-    co_return IdleHearing::kLost;
-  }
-  // Something arrived on an idle connection: read what it is, within kIdleLinger. A server only
-  // speaks unasked to say goodbye ("421 ... timeout" then close, or just close / reset). A part
-  // of a reply stays buffered in the session (which would fail the next transaction on it), so
-  // read on until the reply is whole.
-  const auto deadline = std::chrono::steady_clock::now() + kIdleLinger;
-  while (true) {
-    std::string input;
-    switch (co_await transport.Read(input, deadline)) {
-      case Transport::IoStatus::kOk:
-        session.OnBytes(input);
-        if (session.want() == Want::kReady) continue;  // the start of a reply
-        // kDone: a 421 goodbye, the peer is closing this connection. kFailed: bytes out of turn,
-        // a protocol error that says nothing about reachability: we just close.
-        co_return session.want() == Want::kDone ? IdleHearing::kLost : IdleHearing::kUnusable;
-      case Transport::IoStatus::kClosed:
-      case Transport::IoStatus::kError:
-        session.OnDisconnected();
-        co_return IdleHearing::kLost;
-      case Transport::IoStatus::kTimeout:
-        // Bytes that were no application data (a TLS record) or half a reply, then nothing.
-        session.OnTimeout();
-        co_return IdleHearing::kUnusable;
-    }
-  }
-}
-
-asio::awaitable<void> QueueManager::RunConnection(std::string destination) {
+asio::awaitable<void> QueueManager::RunConnection(queue::Destination destination) {
   auto alive = alive_;
   DestinationState& ds = *destinations_.at(destination);
-  const std::string display = DisplayName(destination);
-  const std::string prefix = ds.tdc ? "TDC: " : "";
-  counters_->ConnectionOpened(display);
-  const auto never = std::chrono::steady_clock::time_point::max();
-  AttemptContext failure_context;
+  const telemetry::ReportStyle style = StyleFor(destination);
+  report_.Opening(style);
+  Connection connection(network_.transport(), SettingsFor(destination), report_, style,
+                        [this] { return spool_->NextConnectionId(); });
 
-  NextHop hop = co_await ResolveNextHop(*resolver_, ds.next_hop_domain, routes_, config_->delivery.port);
+  NextHop hop = co_await network_.find_next_hop(destination.next_hop);
   if (!*alive) co_return;
-  Transport transport(io_.get_executor());
-  std::uint64_t dcid = 0;
   if (hop.status != DnsStatus::kOk || hop.null_mx || hop.hosts.empty()) {
-    if (hop.status == DnsStatus::kNxDomain) {
-      log_->Info(fmt::format("DNS Error {} MX - NXDomain", ds.next_hop_domain));
-    }
-    const Classified c = ClassifyResolution(hop, ds.next_hop_domain);
-    failure_context.failure_text = c.text;
-    failure_context.enhanced = c.enhanced;
-    ConnectionFailed(destination, c.failure, failure_context);
+    report_.Report(style,
+                   telemetry::NextHopUnusable{.domain = destination.next_hop,
+                                              .nxdomain = hop.status == DnsStatus::kNxDomain});
+    const Classified c = ClassifyResolution(hop, destination.next_hop);
+    AttemptContext failure;
+    failure.failure_text = c.text;
+    failure.enhanced = c.enhanced;
+    ConnectionFailed(destination, c.failure, failure);
   } else {
     std::vector<std::string> hops;
     for (const HostCandidate& c : hop.hosts) {
       hops.push_back(fmt::format("{} [{}]:{}", c.host, c.address.to_string(), c.port));
     }
-    counters_->SetNextHops(display, std::move(hops));
-    std::string error;
-    const auto connect_timeout = config_->delivery.connect_timeout;
-    const bool connected = co_await transport.Connect(
-        hop.hosts, connect_timeout,
-        std::chrono::steady_clock::now() + connect_timeout * static_cast<int>(hop.hosts.size()),
-        error);
+    report_.Report(style, telemetry::NextHopsResolved{std::move(hops)});
+    std::optional<Classified> failed = co_await connection.Open(hop.hosts);
     if (!*alive) co_return;
-    if (!connected) {
-      const HostCandidate& last = hop.hosts.back();
-      if (ds.tdc) {
-        log_->Info(fmt::format(
-            "TDC: Connection Error: DCID 0 domain: {} IP: {} port: {} details: {} interface: "
-            "{} reason: network error",
-            kTdcQueue, last.address.to_string(), last.port, error, transport.local_ip()));
-      } else {
-        log_->Info(fmt::format("Connection Error: domain: {} IP: {} port: {} details: {}",
-                               destination, last.address.to_string(), last.port, error));
-      }
-      const Classified c = ClassifyConnect(last, error);
-      failure_context.failure_text = c.text;
-      failure_context.enhanced = c.enhanced;
-      ConnectionFailed(destination, c.failure, failure_context);
+    if (failed) {
+      AttemptContext failure;
+      failure.dcid = connection.dcid();
+      failure.failure_text = failed->text;
+      failure.enhanced = failed->enhanced;
+      failure.code = failed->code;
+      ConnectionFailed(destination, failed->failure, failure);
     } else {
-      dcid = spool_->NextDcid();
-      const HostCandidate& peer = transport.peer();
-      log_->Info(fmt::format("{}New SMTP DCID {} interface {} address {} port {}", prefix, dcid,
-                             transport.local_ip(), peer.address.to_string(), peer.port));
-      smtp::ClientOptions options;
-      options.helo_name = config_->hostname;
-      options.tls = ds.tdc ? smtp::ClientOptions::Tls::kRequired
-                    : config_->delivery.tls == config::TlsMode::kNone
-                        ? smtp::ClientOptions::Tls::kNone
-                    : config_->delivery.tls == config::TlsMode::kRequired
-                        ? smtp::ClientOptions::Tls::kRequired
-                        : smtp::ClientOptions::Tls::kPreferred;
-      options.tls_available = true;
-      smtp::ClientSession session(options);
-      Want want = co_await Drive(session, transport, destination, dcid, never,
-                                 std::chrono::steady_clock::now() + connect_timeout);
+      co_await Deliver(destination, ds, connection);
       if (!*alive) co_return;
-      if (want != Want::kReady) {
-        const Classified c =
-            ClassifySessionFailure(session, !queue::RetriesTlsFailures(RulesFor(destination)));
-        const queue::Failure failure = c.failure;
-        failure_context.dcid = dcid;
-        failure_context.failure_text = c.text;
-        failure_context.enhanced = c.enhanced;
-        failure_context.code = c.code;
-        counters_->RecordError(
-            display,
-            failure.cls == queue::FailureClass::kTls ? telemetry::Counters::ErrorKind::kTls
-            : failure.cls == queue::FailureClass::kPermanent
-                ? telemetry::Counters::ErrorKind::kPermanent
-                : telemetry::Counters::ErrorKind::kTemporary,
-            failure_context.failure_text);
-        if (ds.tdc) {
-          log_->Info(fmt::format(
-              "TDC: Connection Error: DCID {} domain: {} IP: {} port: {} details: {} interface: "
-              "{} reason: {}",
-              dcid, kTdcQueue, peer.address.to_string(), peer.port, session.failure_reason(),
-              transport.local_ip(),
-              failure.cls == queue::FailureClass::kTls ? "TLS error" : "protocol error"));
-        }
-        std::string courtesy = session.TakeOutput();
-        if (!courtesy.empty()) {
-          co_await transport.Write(courtesy, std::chrono::steady_clock::now() + kQuitTimeout);
-        }
-        ConnectionFailed(destination, failure, failure_context);
-      } else {
-        scheduler_.OnConnectionEstablished(destination);
-        counters_->SetDown(display, false);
-        // A probe got through (first connection, or after a down or lost spell): open the rest
-        // of the window now, not at the next enqueue (the.tdc.queue keeps min_connections).
-        OpenWanted(destination, ds);
-        asio::steady_timer idle(io_);
-        while (*alive && !stopping_) {
-          std::optional<queue::Entry> entry = scheduler_.TakeReady(destination);
-          if (!entry) {
-            // Idle: stay while the queue wants this many connections, else linger briefly.
-            // Meanwhile listen: a next hop that closes an idle connection (its idle timeout, an
-            // intake going away) is noticed now, and makes the next connect a single probe.
-            idle.expires_after(kIdleLinger);
-            ds.idle.insert(&idle);
-            auto woke =
-                co_await (idle.async_wait(as_tuple(use_awaitable)) || transport.WaitReadable());
-            if (!*alive) co_return;
-            ds.idle.erase(&idle);
-            if (woke.index() == 1) {
-              const IdleHearing heard = co_await HearIdlePeer(session, transport,
-                                                              std::get<1>(woke));
-              if (!*alive) co_return;
-              want = session.want();  // kDone or kFailed: no QUIT below
-              if (heard == IdleHearing::kLost) scheduler_.OnConnectionLost(destination);
-              break;
-            }
-            const auto [ec] = std::get<0>(woke);
-            if (!ec && scheduler_.WantedConnections(destination) < ds.open) break;
-            if (stopping_) break;
-            continue;
-          }
-          auto it = messages_.find(entry->mid);
-          if (it == messages_.end()) {
-            scheduler_.Complete(entry->id, {});
-            continue;
-          }
-          MessageState& ms = *it->second;
-          smtp::Envelope envelope;
-          envelope.sender = ms.sender;
-          for (std::uint32_t rid : entry->rids) envelope.recipients.push_back(ms.rcpts[rid]);
-          std::string body;
-          if (base::Status s = spool_->ReadBody(entry->mid, body); !s) {
-            log_->Critical(fmt::format("MID {} cannot read the stored message: {}", entry->mid,
-                                       s.error().message));
-            scheduler_.Release(entry->id);
-            break;
-          }
-          envelope.size = body.size();
-          envelope.body_8bit = std::any_of(body.begin(), body.end(),
-                                           [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-          envelope.smtputf8 = false;
-          for (const auto& r : envelope.recipients) {
-            for (unsigned char c : r) envelope.smtputf8 |= c >= 0x80;
-          }
-          for (unsigned char c : envelope.sender) envelope.smtputf8 |= c >= 0x80;
-          if (ds.tdc) {
-            log_->Info(fmt::format("TDC: Delivery start DCID {} MID {}", dcid, entry->mid));
-          } else {
-            log_->Info(fmt::format("Delivery start DCID {} MID {} to RID [{}]", dcid, entry->mid,
-                                   fmt::join(entry->rids, ", ")));
-          }
-          auto entry_deadline = never;
-          if (ds.tdc) {
-            const auto left = queue::Deadline(RulesFor(destination), entry->queued_at) -
-                              clock_->Now();
-            entry_deadline = std::chrono::steady_clock::now() +
-                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::max(left, base::SystemTime::duration::zero()));
-          }
-          want = session.StartTransaction(std::move(envelope), std::move(body));
-          want = co_await Drive(session, transport, destination, dcid, entry_deadline);
-          if (!*alive) co_return;
-          AttemptContext context;
-          context.dcid = dcid;
-          context.remote_host = peer.host;
-          queue::AttemptOutcome outcome;
-          const auto& result = session.result();
-          for (size_t i = 0; i < entry->rids.size() && i < result.recipients.size(); ++i) {
-            const auto& [verdict, reply] = result.recipients[i];
-            const std::uint32_t rid = entry->rids[i];
-            context.replies[rid] = reply;
-            if (verdict == smtp::RecipientOutcome::kAccepted) {
-              outcome.delivered.push_back(rid);
-            } else {
-              outcome.failed.emplace_back(rid, ClassifyRecipient(verdict, reply));
-            }
-          }
-          const queue::Plan plan = scheduler_.Complete(entry->id, outcome);
-          ProcessPlan(plan, context);
-          // A retried entry is scheduled now: the wake must cover its time. This connection may
-          // stay open (the.tdc.queue keeps min_connections while it holds entries), so waiting
-          // for the next close to re-arm could leave a lone copy unretried until it expired.
-          if (!plan.retried.empty()) ArmWake();
-          if (want == Want::kFailed &&
-              session.failure() == smtp::ClientSession::Failure::kConnection) {
-            // Cut mid-transaction (reset, or closed without a reply): reported after Complete(),
-            // so that a delivery earlier on this connection does not hide the loss. A 421 is an
-            // answer (kDone or kMail/kData), a timeout is ours: neither is a loss.
-            scheduler_.OnConnectionLost(destination);
-          } else if (!plan.delivered.empty()) {
-            OpenWanted(destination, ds);  // a success may have grown or verified the window
-          }
-          if (want != Want::kReady) break;
-        }
-        if (want == Want::kReady) {
-          session.Quit();
-          std::string quit = session.TakeOutput();
-          if (!quit.empty()) {
-            auto deadline = std::chrono::steady_clock::now() + kQuitTimeout;
-            if (co_await transport.Write(quit, deadline) == Transport::IoStatus::kOk) {
-              std::string ignored;
-              co_await transport.Read(ignored, deadline);
-            }
-          }
-        }
-      }
+      co_await connection.Quit();
       if (!*alive) co_return;
-      log_->Info(fmt::format("DCID {} close", dcid));
     }
   }
-  transport.Close();
+  connection.Close();
   --ds.open;
   --open_total_;
-  counters_->ConnectionClosed(display);
+  report_.Closed(style, connection.dcid());
   Pump();
   ArmWake();
+}
+
+asio::awaitable<void> QueueManager::Deliver(const queue::Destination& destination,
+                                            DestinationState& ds, Connection& connection) {
+  auto alive = alive_;
+  const telemetry::ReportStyle style = StyleFor(destination);
+  scheduler_.OnConnectionEstablished(destination);
+  report_.Down(style, false);
+  // A probe got through (first connection, or after a down or lost spell): open the rest of the
+  // window now, not at the next enqueue (a queue with min_connections keeps them).
+  OpenWanted(destination, ds);
+  asio::steady_timer idle(io_);
+  while (*alive && !stopping_) {
+    std::optional<queue::Entry> entry = scheduler_.TakeReady(destination);
+    if (!entry) {
+      // Idle: stay while the queue wants this many connections, else linger briefly, listening.
+      idle.expires_after(kIdleLinger);
+      ds.idle.insert(&idle);
+      const Connection::Idle heard = co_await connection.WaitIdle(idle);
+      if (!*alive) co_return;
+      ds.idle.erase(&idle);
+      if (heard == Connection::Idle::kLost) scheduler_.OnConnectionLost(destination);
+      if (heard == Connection::Idle::kLost || heard == Connection::Idle::kUnusable) co_return;
+      if (heard == Connection::Idle::kLingered &&
+          scheduler_.WantedConnections(destination) < ds.open) {
+        co_return;
+      }
+      if (stopping_) co_return;
+      continue;
+    }
+    auto it = messages_.find(entry->mid);
+    if (it == messages_.end()) {
+      scheduler_.Complete(entry->id, {});
+      continue;
+    }
+    MessageState& ms = *it->second;
+    smtp::Envelope envelope;
+    envelope.sender = ms.sender;
+    for (std::uint32_t rid : entry->rids) envelope.recipients.push_back(ms.rcpts[rid]);
+    std::string body;
+    if (base::Status s = spool_->ReadBody(entry->mid, body); !s) {
+      report_.CannotRead(entry->mid, telemetry::DeliveryReport::Reading::kToSend,
+                         s.error().message);
+      scheduler_.Release(entry->id);
+      co_return;
+    }
+    envelope.size = body.size();
+    envelope.body_8bit = std::any_of(body.begin(), body.end(),
+                                     [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    envelope.smtputf8 = false;
+    for (const auto& r : envelope.recipients) {
+      for (unsigned char c : r) envelope.smtputf8 |= c >= 0x80;
+    }
+    for (unsigned char c : envelope.sender) envelope.smtputf8 |= c >= 0x80;
+    report_.Report(style, telemetry::DeliveryStarted{
+                              .dcid = connection.dcid(), .mid = entry->mid, .rids = entry->rids});
+    auto deadline = Connection::Clock::time_point::max();
+    if (RulesFor(destination).attempt_within_lifetime) {
+      const auto left = queue::Deadline(RulesFor(destination), entry->queued_at) - clock_->Now();
+      deadline = Connection::Clock::now() + std::chrono::duration_cast<Connection::Clock::duration>(
+                                                std::max(left, base::SystemTime::duration::zero()));
+    }
+    co_await connection.Send(std::move(envelope), std::move(body), deadline);
+    if (!*alive) co_return;
+    AttemptContext context;
+    context.dcid = connection.dcid();
+    context.remote_host = connection.peer().host;
+    queue::AttemptOutcome outcome;
+    const auto& result = connection.result();
+    for (size_t i = 0; i < entry->rids.size() && i < result.recipients.size(); ++i) {
+      const auto& [verdict, reply] = result.recipients[i];
+      const std::uint32_t rid = entry->rids[i];
+      context.replies[rid] = reply;
+      if (verdict == smtp::RecipientOutcome::kAccepted) {
+        outcome.delivered.push_back(rid);
+      } else {
+        outcome.failed.emplace_back(rid, ClassifyRecipient(verdict, reply));
+      }
+    }
+    const queue::Plan plan = scheduler_.Complete(entry->id, outcome);
+    ProcessPlan(plan, context);
+    // A retried entry is scheduled now: the wake must cover its time. This connection may stay
+    // open (a queue with min_connections keeps them while it holds entries), so waiting for the
+    // next close to re-arm could leave a lone entry unretried until it expired.
+    if (!plan.retried.empty()) ArmWake();
+    if (connection.cut()) {
+      // Cut mid-transaction (reset, or closed without a reply): reported after Complete(), so
+      // that a delivery earlier on this connection does not hide the loss. A 421 is an answer
+      // (kDone or kMail/kData), a timeout is ours: neither is a loss.
+      scheduler_.OnConnectionLost(destination);
+    } else if (!plan.delivered.empty()) {
+      OpenWanted(destination, ds);  // a success may have grown or verified the window
+    }
+    if (!connection.ready()) co_return;
+  }
 }
 
 }  // namespace tidegate::delivery

@@ -2,11 +2,11 @@
 // connections per destination, and what happens after each attempt (durable recipient states,
 // mail log lines, DSNs, counters).
 //
-// Normal mail and journal copies share all of it; only the queue *rules* differ
-// (queue::TdcQueueRules for `the.tdc.queue`: minimum connections, the fixed retry table, the
-// short lifetime, no DSN, TLS always verified). Journal copies live in destinations named
-// "the.tdc.queue/<intake domain>" so that several intake domains never share a connection;
-// operators see them as one row, `the.tdc.queue` (see DisplayName()).
+// Every destination is a queue::Destination {queue rules, next hop}; every difference between
+// queues (minimum connections, retry table, lifetime, DSNs, TLS, the transaction deadline, how
+// events read) is a property of its rules (queue::RuleBook, built from the configuration), so
+// this engine has no branch for any particular queue. What it observes it states as typed events
+// (telemetry::DeliveryReport renders them into log lines, tracking rows and counters).
 //
 // Threading: everything runs on the io_context given at construction; Enqueue() and Stop() may
 // be called from any thread (they post). Spool callbacks arrive on the spool thread and are
@@ -15,6 +15,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,61 +27,61 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "base/clock.h"
 #include "config/config.h"
 #include "delivery/dns_resolver.h"
 #include "delivery/next_hop.h"
+#include "delivery/transport.h"
 #include "mail/dsn.h"
+#include "queue/rule_book.h"
 #include "queue/scheduler.h"
 #include "smtp/client_session.h"
 #include "spool/spool.h"
 #include "telemetry/counters.h"
+#include "telemetry/delivery_report.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::delivery {
 
-inline constexpr char kTdcQueue[] = "the.tdc.queue";
-
-// "the.tdc.queue/intake.example.net" → "the.tdc.queue"; other names unchanged.
-std::string DisplayName(const std::string& destination);
-bool IsTdcDestination(const std::string& destination);
-
-// Observers of delivery outcomes (message tracking); called on the io thread.
-struct DeliveryEvent {
-  std::uint64_t mid = 0;
-  std::uint64_t parent_mid = 0;   // journal copies: the original
-  bool journal = false;
-  std::string text;               // tracking text, e.g. "Message 12 to RID [0] delivered"
-  std::string status;             // when the message's state changed: "done" ("" = unchanged)
-};
+class Connection;
+struct ConnectionSettings;
 
 class QueueManager {
  public:
   using ConfigFn = std::function<std::shared_ptr<const config::GatewayConfig>()>;
+  // How the engine reaches the network. Start() fills what is left empty with the real ones: the
+  // c-ares resolver with the configured DNS servers and smtp_routes, and TcpTransport. Unit tests
+  // give a fixed next hop and a scripted peer.
+  struct Network {
+    std::function<boost::asio::awaitable<NextHop>(std::string domain)> find_next_hop;
+    TransportFactory transport;
+  };
   QueueManager(boost::asio::io_context& io, spool::Spool* spool, telemetry::MailLog* log,
-               telemetry::Counters* counters, const base::Clock* clock, ConfigFn config);
+               telemetry::Counters* counters, const base::Clock* clock, ConfigFn config,
+               Network network = {});
   ~QueueManager();
 
-  // Builds the resolver and TLS contexts from the configuration.
+  // Builds the resolver (unless given) and TLS contexts from the configuration.
   base::Status Start();
   // Newly committed or recovered messages (pending recipients only are queued). Any thread.
   void Enqueue(std::vector<spool::MessageMeta> messages);
   // Re-reads rules, routes and TLS settings (SIGHUP, live changes). Any thread.
   void ConfigChanged();
+  // The clock moved other than by running (a test's FakeClock, a wall-clock step): act on what is
+  // due now and re-arm the wake for what is not. Any thread.
+  void TimeChanged();
   // No new attempts; idle connections close, busy ones finish their transaction. Any thread.
   void Stop();
   std::uint32_t open_connections() const { return open_total_; }
-  // Journal copies queued and not finished (the TDC spool quota). Any thread.
+  // Journal copies queued and not finished (the journal queue's spool quota). Any thread.
   std::size_t journal_backlog() const { return journal_backlog_.load(); }
 
   // io thread only:
   std::vector<queue::Scheduler::DestinationStatus> Status() const;
-  void set_event_sink(std::function<void(const DeliveryEvent&)> sink) { sink_ = std::move(sink); }
+  // Message tracking receives every delivery event's row through this.
+  void set_tracking(telemetry::DeliveryReport::TrackingSink sink) {
+    report_.set_tracking(std::move(sink));
+  }
 
  private:
   struct MessageState;
@@ -86,32 +90,28 @@ class QueueManager {
 
   // Setup.
   void ApplyConfig();
-  queue::QueueRules RulesFor(const std::string& destination) const;
+  const queue::QueueRules& RulesFor(const queue::Destination& destination) const {
+    return rule_book_.For(destination);
+  }
+  telemetry::ReportStyle StyleFor(const queue::Destination& destination) const;
+  std::shared_ptr<boost::asio::ssl::context> TlsContextFor(const queue::QueueRules& rules);
   void EnqueueOnLoop(std::vector<spool::MessageMeta> messages);
 
   // Scheduling.
   void Pump();
   void ArmWake();
-  void Ring(const std::string& destination);
+  void Ring(const queue::Destination& destination);
   // Opens connections for `destination` until it has as many as the scheduler wants (no Ring).
-  void OpenWanted(const std::string& destination, DestinationState& ds);
-  // What an idle connection heard when its peer sent something or closed (HearIdlePeer).
-  enum class IdleHearing {
-    kLost,       // the peer closed it (421 goodbye, close, reset): Scheduler::OnConnectionLost
-    kUnusable,   // out-of-turn bytes or a stalled read: we close it, no verdict on the peer
-  };
-  boost::asio::awaitable<IdleHearing> HearIdlePeer(smtp::ClientSession& session,
-                                                   class Transport& transport,
-                                                   boost::system::error_code wait_error);
-  boost::asio::awaitable<void> RunConnection(std::string destination);
-  // Runs the session until it wants more than I/O. Every read and write ends by entry_deadline;
-  // reads before the first write of this call (the server's greeting) also by greeting_deadline.
-  boost::asio::awaitable<smtp::ClientSession::Want> Drive(
-      smtp::ClientSession& session, class Transport& transport, const std::string& destination,
-      std::uint64_t dcid, std::chrono::steady_clock::time_point entry_deadline,
-      std::chrono::steady_clock::time_point greeting_deadline =
-          std::chrono::steady_clock::time_point::max());
-  void ConnectionFailed(const std::string& destination, const queue::Failure& failure,
+  void OpenWanted(const queue::Destination& destination, DestinationState& ds);
+  // One connection's life: resolve, open, deliver while the queue has work, close.
+  boost::asio::awaitable<void> RunConnection(queue::Destination destination);
+  // Takes ready entries of `destination` and sends them on `connection` until the queue has no
+  // more work for it, the connection is no longer usable, or the engine stops.
+  boost::asio::awaitable<void> Deliver(const queue::Destination& destination, DestinationState& ds,
+                                       Connection& connection);
+  ConnectionSettings SettingsFor(const queue::Destination& destination);
+  base::Status RefreshTls();
+  void ConnectionFailed(const queue::Destination& destination, const queue::Failure& failure,
                         const AttemptContext& context);
   // Processes plans [first, end) a bounded slice per event-loop turn (see the definition).
   void ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>> plans, std::size_t first,
@@ -119,8 +119,8 @@ class QueueManager {
 
   // Outcomes (outcomes.cc).
   void ProcessPlan(const queue::Plan& plan, const AttemptContext& context);
-  void LogPlan(const queue::Plan& plan, const AttemptContext& context, const MessageState& ms);
-  std::string ReplyFor(std::uint32_t rid, const AttemptContext& context) const;
+  // What the attempt knew of `rid`: the peer's reply to it, else the attempt's failure.
+  telemetry::ReplySummary SummaryFor(std::uint32_t rid, const AttemptContext& context) const;
   // Commits a plan's results (and its DSN) and calls `after` once they are durable. A failed
   // commit (a full disk) is retried every second until it lands or the manager stops: results
   // that were dropped would leave delivered mail live in the spool, holding the very space a full
@@ -138,15 +138,16 @@ class QueueManager {
   std::shared_ptr<const config::GatewayConfig> config_;
 
   queue::Scheduler scheduler_;
+  Network network_;
   std::unique_ptr<DnsResolver> resolver_;
   Routes routes_;
-  std::shared_ptr<boost::asio::ssl::context> tls_opportunistic_;
-  std::shared_ptr<boost::asio::ssl::context> tls_verified_;
-  std::shared_ptr<boost::asio::ssl::context> tls_tdc_;
+  queue::RuleBook rule_book_;
+  telemetry::DeliveryReport report_;
+  // Client TLS contexts by (verify, CA file); rebuilt on a configuration change.
+  std::map<std::pair<bool, std::string>, std::shared_ptr<boost::asio::ssl::context>> tls_;
   boost::asio::steady_timer wake_;
   std::unordered_map<std::uint64_t, std::unique_ptr<MessageState>> messages_;
-  std::map<std::string, std::unique_ptr<DestinationState>> destinations_;
-  std::function<void(const DeliveryEvent&)> sink_;
+  std::map<queue::Destination, std::unique_ptr<DestinationState>> destinations_;
   std::uint32_t open_total_ = 0;
   std::atomic<std::size_t> journal_backlog_{0};
   bool stopping_ = false;

@@ -29,8 +29,6 @@ struct QueueManager::MessageState {
 };
 
 struct QueueManager::DestinationState {
-  std::string next_hop_domain;
-  bool tdc = false;
   std::uint32_t open = 0;                       // connections running (resolving included)
   std::set<boost::asio::steady_timer*> idle;    // idle connections' timers: cancel = "work!"
 };

@@ -22,18 +22,18 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 }  // namespace
 
-Transport::Transport(asio::any_io_executor executor)
+TcpTransport::TcpTransport(asio::any_io_executor executor)
     : socket_(executor),
       timer_(executor),
       alive_(std::make_shared<bool>(true)),
       buffer_(new char[kReadChunk]) {}
 
-Transport::~Transport() {
+TcpTransport::~TcpTransport() {
   *alive_ = false;
   Close();
 }
 
-void Transport::Close() {
+void TcpTransport::Close() {
   if (closed_) return;
   closed_ = true;
   timer_.cancel();
@@ -42,7 +42,7 @@ void Transport::Close() {
   socket_.close(ignored);
 }
 
-std::string Transport::local_ip() const {
+std::string TcpTransport::local_ip() const {
   boost::system::error_code ec;
   auto ep = socket_.local_endpoint(ec);
   return ec ? std::string("0.0.0.0") : ep.address().to_string();
@@ -50,7 +50,7 @@ std::string Transport::local_ip() const {
 
 // The watchdog: one timer, re-armed per operation. Operations that outlive their deadline see
 // their socket cancelled and report kTimeout.
-void Transport::Arm(Deadline deadline) {
+void TcpTransport::Arm(Deadline deadline) {
   timed_out_ = false;
   armed_ = deadline;
   if (deadline == Deadline::max()) return;
@@ -61,9 +61,9 @@ void Transport::Arm(Deadline deadline) {
   }
 }
 
-void Transport::Disarm() { armed_ = Deadline::max(); }
+void TcpTransport::Disarm() { armed_ = Deadline::max(); }
 
-asio::awaitable<void> Transport::Watch() {
+asio::awaitable<void> TcpTransport::Watch() {
   auto alive = alive_;
   while (*alive && !closed_) {
     co_await timer_.async_wait(as_tuple(use_awaitable));
@@ -82,9 +82,9 @@ asio::awaitable<void> Transport::Watch() {
   if (*alive) watching_ = false;
 }
 
-asio::awaitable<bool> Transport::Connect(const std::vector<HostCandidate>& candidates,
-                                         std::chrono::milliseconds each, Deadline deadline,
-                                         std::string& error) {
+asio::awaitable<bool> TcpTransport::Connect(const std::vector<HostCandidate>& candidates,
+                                            std::chrono::milliseconds each, Deadline deadline,
+                                            std::string& error) {
   error = "no address to connect to";
   for (const HostCandidate& c : candidates) {
     const auto now = std::chrono::steady_clock::now();
@@ -95,8 +95,8 @@ asio::awaitable<bool> Transport::Connect(const std::vector<HostCandidate>& candi
     boost::system::error_code ec;
     if (socket_.is_open()) socket_.close(ec);
     Arm(std::min(deadline, now + each));
-    std::tie(ec) = co_await socket_.async_connect(
-        asio::ip::tcp::endpoint(c.address, c.port), as_tuple(use_awaitable));
+    std::tie(ec) = co_await socket_.async_connect(asio::ip::tcp::endpoint(c.address, c.port),
+                                                  as_tuple(use_awaitable));
     const bool timed_out = timed_out_;
     Disarm();
     if (!ec) {
@@ -109,7 +109,7 @@ asio::awaitable<bool> Transport::Connect(const std::vector<HostCandidate>& candi
   co_return false;
 }
 
-asio::awaitable<Transport::IoStatus> Transport::Read(std::string& out, Deadline deadline) {
+asio::awaitable<Transport::IoStatus> TcpTransport::Read(std::string& out, Deadline deadline) {
   if (closed_) co_return IoStatus::kClosed;
   Arm(deadline);
   boost::system::error_code ec;
@@ -130,7 +130,7 @@ asio::awaitable<Transport::IoStatus> Transport::Read(std::string& out, Deadline 
   co_return IoStatus::kOk;
 }
 
-asio::awaitable<Transport::IoStatus> Transport::Write(std::string_view data, Deadline deadline) {
+asio::awaitable<Transport::IoStatus> TcpTransport::Write(std::string_view data, Deadline deadline) {
   if (closed_) co_return IoStatus::kClosed;
   if (data.empty()) co_return IoStatus::kOk;
   Arm(deadline);
@@ -148,18 +148,18 @@ asio::awaitable<Transport::IoStatus> Transport::Write(std::string_view data, Dea
   co_return IoStatus::kOk;
 }
 
-asio::awaitable<boost::system::error_code> Transport::WaitReadable() {
+asio::awaitable<boost::system::error_code> TcpTransport::WaitReadable() {
   if (closed_) co_return asio::error::make_error_code(asio::error::bad_descriptor);
   // A readiness wait consumes nothing: on a TLS connection a cancelled read could leave half a
   // record inside the stream, a cancelled wait leaves everything for the next Read().
-  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                                          as_tuple(use_awaitable));
+  auto [ec] =
+      co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
   co_return ec;
 }
 
-asio::awaitable<bool> Transport::StartTls(asio::ssl::context& context,
-                                          const std::string& peer_name, bool verify,
-                                          Deadline deadline, std::string& error) {
+asio::awaitable<bool> TcpTransport::StartTls(asio::ssl::context& context,
+                                             const std::string& peer_name, bool verify,
+                                             Deadline deadline, std::string& error) {
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, context);
   if (base::Status s = PrepareClientStream(*tls_, peer_name, verify); !s) {
     error = s.error().message;
@@ -167,8 +167,8 @@ asio::awaitable<bool> Transport::StartTls(asio::ssl::context& context,
     co_return false;
   }
   Arm(deadline);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client,
-                                             as_tuple(use_awaitable));
+  auto [ec] =
+      co_await tls_->async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
   Disarm();
   if (ec || timed_out_) {
     if (timed_out_) {

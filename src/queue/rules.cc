@@ -91,6 +91,10 @@ QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connec
   rules.retry = QueueRules::Retry::kTdcTable;
   rules.retry_delay = retry_delay;
   rules.send_dsn = false;
+  rules.tls = QueueRules::Tls::kRequired;  // CONTRACT §4: never in clear, always verified
+  rules.tls_verify = true;
+  rules.attempt_within_lifetime = true;
+  rules.wording = QueueRules::Wording::kJournalCopy;
   return rules;
 }
 

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "base/clock.h"
@@ -47,6 +48,19 @@ struct QueueRules {
   Duration max_retry_interval = std::chrono::seconds(3600);
   Duration retry_delay = std::chrono::seconds(10);  // kTdcTable: delay before the single retry
   bool send_dsn = true;                             // false for journal copies: see SendsDsn()
+
+  // How a connection of this queue treats TLS. kRequired never sends in clear; tls_verify checks
+  // the next hop's certificate and name against tls_ca_file ("" = the system's trust anchors).
+  enum class Tls { kNone, kPreferred, kRequired } tls = Tls::kPreferred;
+  bool tls_verify = false;
+  std::string tls_ca_file;
+  // Every transaction must end by the entry's deadline (Deadline()): a copy that cannot be
+  // delivered within its lifetime is cut off, not left to a slow peer (the journal queue).
+  bool attempt_within_lifetime = false;
+  // How the queue's events read (telemetry::DeliveryReport): per recipient, or as journal copies
+  // delivered for scanning with `service_name`.
+  enum class Wording { kPerRecipient, kJournalCopy } wording = Wording::kPerRecipient;
+  std::string service_name;
 };
 
 // Whether a message that finished with failed recipients in a queue with these rules gets a DSN:
@@ -59,7 +73,8 @@ bool SendsDsn(const QueueRules& rules, std::string_view sender);
 // it; the delivery code reports such a failure as permanent (5.7.x) where it is not.
 bool RetriesTlsFailures(const QueueRules& rules);
 
-// The rules for `the.tdc.queue`, from the threat_defense_connector settings.
+// The scheduling rules for `the.tdc.queue`, from the threat_defense_connector settings (the
+// connection and wording properties are set by RuleBookFromConfig, queue/rule_book.h).
 QueueRules TdcQueueRules(std::uint32_t min_connections, std::uint32_t max_connections,
                          Duration max_queue_time, Duration retry_delay);
 

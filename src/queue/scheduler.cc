@@ -5,8 +5,8 @@
 
 namespace tidegate::queue {
 
-struct Scheduler::Destination {
-  std::string name;
+struct Scheduler::Queue {
+  Destination name;
   QueueRules rules;          // normalized (see ApplyRules)
   std::list<EntryId> ready;  // FIFO; front is taken first
   std::size_t scheduled = 0, in_flight = 0;
@@ -18,7 +18,7 @@ struct Scheduler::Destination {
   std::uint32_t window = 1;
   std::uint32_t successes = 0;  // successful deliveries since the window last grew
   bool idle = false;            // holds no entries; listed in idle_
-  std::list<Destination*>::iterator idle_pos;
+  std::list<Queue*>::iterator idle_pos;
 
   std::size_t entries() const { return ready.size() + scheduled + in_flight; }
   std::uint32_t window_floor() const { return std::max<std::uint32_t>(1, rules.min_connections); }
@@ -28,7 +28,7 @@ struct Scheduler::Destination {
 struct Scheduler::State {
   enum class Stage { kReady, kScheduled, kInFlight };
   Entry entry;
-  Destination* dest = nullptr;
+  Queue* dest = nullptr;
   Stage stage = Stage::kReady;
   std::list<EntryId>::iterator ready_pos;  // valid while kReady
   Time due{};                              // key in scheduled_ while kScheduled
@@ -43,20 +43,20 @@ Scheduler::~Scheduler() = default;
 
 // ---- destinations -------------------------------------------------------------------------
 
-Scheduler::Destination& Scheduler::GetDestination(const std::string& name) {
+Scheduler::Queue& Scheduler::GetDestination(const Destination& name) {
   auto it = destinations_.find(name);
   if (it != destinations_.end()) return *it->second;
-  auto dest = std::make_unique<Destination>();
+  auto dest = std::make_unique<Queue>();
   dest->name = name;
   ApplyRules(*dest, rules_(name));
   dest->window = dest->rules.initial_window;
-  Destination& ref = *dest;
+  Queue& ref = *dest;
   destinations_.emplace(name, std::move(dest));
   NoteIdle(ref);  // known but empty until an entry arrives
   return ref;
 }
 
-void Scheduler::ApplyRules(Destination& dest, QueueRules rules) {
+void Scheduler::ApplyRules(Queue& dest, QueueRules rules) {
   // Normalize once so that the arithmetic elsewhere needs no special cases: a queue can always
   // open at least one connection, and min <= initial window <= max.
   rules.max_connections = std::max<std::uint32_t>(rules.max_connections, 1);
@@ -67,20 +67,20 @@ void Scheduler::ApplyRules(Destination& dest, QueueRules rules) {
   dest.window = std::clamp(dest.window, floor, rules.max_connections);
 }
 
-void Scheduler::Activate(Destination& dest) {
+void Scheduler::Activate(Queue& dest) {
   if (!dest.idle) return;
   idle_.erase(dest.idle_pos);
   dest.idle = false;
 }
 
-void Scheduler::NoteIdle(Destination& dest) {
+void Scheduler::NoteIdle(Queue& dest) {
   if (dest.idle || dest.entries() != 0) return;
   dest.idle = true;
   dest.idle_pos = idle_.insert(idle_.end(), &dest);
   // Keep the window and down state of recently emptied destinations (mail to them usually comes
   // back soon), but never let thousands of one-off domains accumulate.
   while (idle_.size() > kMaxIdleDestinations) {
-    Destination* victim = idle_.front();
+    Queue* victim = idle_.front();
     idle_.pop_front();
     destinations_.erase(victim->name);
   }
@@ -89,7 +89,7 @@ void Scheduler::NoteIdle(Destination& dest) {
 // ---- entry stages -------------------------------------------------------------------------
 
 void Scheduler::PushReady(State& state, bool front) {
-  Destination& dest = *state.dest;
+  Queue& dest = *state.dest;
   state.stage = State::Stage::kReady;
   state.ready_pos =
       dest.ready.insert(front ? dest.ready.begin() : dest.ready.end(), state.entry.id);
@@ -126,7 +126,7 @@ void Scheduler::UnindexExpiry(State& state) {
 }
 
 void Scheduler::Unlink(State& state) {
-  Destination& dest = *state.dest;
+  Queue& dest = *state.dest;
   switch (state.stage) {
     case State::Stage::kReady:
       dest.ready.erase(state.ready_pos);
@@ -143,7 +143,7 @@ void Scheduler::Unlink(State& state) {
 }
 
 void Scheduler::Forget(State& state) {
-  Destination& dest = *state.dest;
+  Queue& dest = *state.dest;
   dest.recipients -= state.entry.rids.size();
   auto mids = by_mid_.find(state.entry.mid);
   assert(mids != by_mid_.end());
@@ -168,11 +168,11 @@ Scheduler::State* Scheduler::Find(EntryId id) {
 
 // ---- public operations --------------------------------------------------------------------
 
-EntryId Scheduler::Add(std::uint64_t mid, std::string destination, std::vector<std::uint32_t> rids,
+EntryId Scheduler::Add(std::uint64_t mid, Destination destination, std::vector<std::uint32_t> rids,
                        Time queued_at, Time not_before, std::uint32_t attempts) {
   assert(!rids.empty());
   const Time now = clock_.Now();
-  Destination& dest = GetDestination(destination);
+  Queue& dest = GetDestination(destination);
   Activate(dest);
   auto state = std::make_unique<State>();
   state->entry.id = next_id_++;
@@ -229,10 +229,10 @@ std::optional<Time> Scheduler::NextWakeup() const {
   return next;
 }
 
-std::optional<Entry> Scheduler::TakeReady(const std::string& destination) {
+std::optional<Entry> Scheduler::TakeReady(const Destination& destination) {
   auto it = destinations_.find(destination);
   if (it == destinations_.end() || it->second->ready.empty()) return std::nullopt;
-  Destination& dest = *it->second;
+  Queue& dest = *it->second;
   // The.tdc.queue under backlog (adaptive LIFO): once the oldest ready copy has used half its
   // lifetime, the newest goes first. A copy taken with little lifetime left cannot finish before
   // its deadline on a slow intake; its transaction is cut, the connection torn down, and the next
@@ -278,7 +278,7 @@ Plan Scheduler::Complete(EntryId id, const AttemptOutcome& outcome) {
     return plan;
   }
   assert(state->stage == State::Stage::kInFlight);
-  Destination& dest = *state->dest;
+  Queue& dest = *state->dest;
   Plan plan = Finish(*state, outcome, clock_.Now());
   if (!plan.delivered.empty()) {
     dest.lost = false;  // the next hop took mail: it is alive, reopen the window
@@ -345,22 +345,22 @@ Plan Scheduler::Finish(State& state, const AttemptOutcome& outcome, Time now) {
   return plan;
 }
 
-void Scheduler::OnConnectionEstablished(const std::string& destination) {
-  Destination& dest = GetDestination(destination);
+void Scheduler::OnConnectionEstablished(const Destination& destination) {
+  Queue& dest = GetDestination(destination);
   dest.ever_connected = true;
   dest.down = false;
   dest.lost = false;
 }
 
-void Scheduler::OnConnectionLost(const std::string& destination) {
+void Scheduler::OnConnectionLost(const Destination& destination) {
   // Only a mark: the window stays as it is, so that a healthy next hop that closes idle
   // connections gets its full window back on the first sign of life, not one per `window` wins.
   GetDestination(destination).lost = true;
 }
 
-std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
+std::vector<Plan> Scheduler::OnConnectionFailed(const Destination& destination,
                                                 const Failure& failure) {
-  Destination& dest = GetDestination(destination);
+  Queue& dest = GetDestination(destination);
   const Time now = clock_.Now();
   dest.down = true;
   dest.probe_at = now + ProbeInterval(dest.rules);
@@ -382,14 +382,12 @@ std::vector<Plan> Scheduler::OnConnectionFailed(const std::string& destination,
   return plans;
 }
 
-Duration Scheduler::ProbeInterval(const QueueRules& rules) {
-  return FirstRetryDelay(rules);
-}
+Duration Scheduler::ProbeInterval(const QueueRules& rules) { return FirstRetryDelay(rules); }
 
-std::uint32_t Scheduler::WantedConnections(const std::string& destination) const {
+std::uint32_t Scheduler::WantedConnections(const Destination& destination) const {
   auto it = destinations_.find(destination);
   if (it == destinations_.end()) return 0;
-  const Destination& dest = *it->second;
+  const Queue& dest = *it->second;
   if (dest.entries() == 0) return 0;
   const std::size_t active = dest.ready.size() + dest.in_flight;
   if (dest.unverified()) return active > 0 ? 1 : 0;
@@ -398,8 +396,8 @@ std::uint32_t Scheduler::WantedConnections(const std::string& destination) const
   return static_cast<std::uint32_t>(std::min<std::size_t>(wanted, dest.rules.max_connections));
 }
 
-std::vector<std::string> Scheduler::DestinationsWithReady() const {
-  std::vector<std::string> names;
+std::vector<Destination> Scheduler::DestinationsWithReady() const {
+  std::vector<Destination> names;
   for (const auto& [name, dest] : destinations_) {
     if (!dest->ready.empty()) names.push_back(name);
   }
@@ -429,7 +427,7 @@ void Scheduler::RulesChanged() {
   }
 }
 
-Scheduler::DestinationStatus Scheduler::MakeStatus(const Destination& dest) const {
+Scheduler::DestinationStatus Scheduler::MakeStatus(const Queue& dest) const {
   DestinationStatus status;
   status.destination = dest.name;
   status.active_recipients = dest.recipients;
@@ -452,7 +450,7 @@ std::vector<Scheduler::DestinationStatus> Scheduler::Status() const {
 }
 
 std::optional<Scheduler::DestinationStatus> Scheduler::Status(
-    const std::string& destination) const {
+    const Destination& destination) const {
   auto it = destinations_.find(destination);
   if (it == destinations_.end()) return std::nullopt;
   return MakeStatus(*it->second);

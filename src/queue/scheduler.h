@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "queue/destination.h"
 #include "queue/rules.h"
 
 namespace tidegate::queue {
@@ -68,7 +69,7 @@ using EntryId = std::uint64_t;
 struct Entry {
   EntryId id = 0;
   std::uint64_t mid = 0;
-  std::string destination;
+  Destination destination;
   std::vector<std::uint32_t> rids;  // recipients still to be delivered, in the order added
   Time queued_at{};                 // when the message was received (its age counts from here)
   std::uint32_t attempts = 0;       // delivery attempts made so far
@@ -86,7 +87,7 @@ struct AttemptOutcome {
 struct Plan {
   EntryId id = 0;
   std::uint64_t mid = 0;
-  std::string destination;
+  Destination destination;
   std::vector<std::uint32_t> delivered, bounced, expired, retried;
   Time retry_at{};             // when the retried rids are due (meaningful if retried is non-empty)
   std::uint32_t attempts = 0;  // attempts made so far, including the one this Plan reports
@@ -95,7 +96,7 @@ struct Plan {
 
 class Scheduler {
  public:
-  using RulesFunction = std::function<QueueRules(const std::string& destination)>;
+  using RulesFunction = std::function<QueueRules(const Destination& destination)>;
 
   Scheduler(const base::Clock& clock, RulesFunction rules);
   ~Scheduler();
@@ -108,7 +109,7 @@ class Scheduler {
   // neither retries early nor grants new retries: Decide() counts on from `attempts`.
   // An entry already past its lifetime on an expire_while_queued queue is removed by the next
   // Tick(). `rids` must not be empty.
-  EntryId Add(std::uint64_t mid, std::string destination, std::vector<std::uint32_t> rids,
+  EntryId Add(std::uint64_t mid, Destination destination, std::vector<std::uint32_t> rids,
               Time queued_at, Time not_before = {}, std::uint32_t attempts = 0);
 
   // Removes entries of expire_while_queued queues whose lifetime is over (ready or scheduled; an
@@ -125,7 +126,7 @@ class Scheduler {
   // The oldest ready entry of `destination`, now in flight; nullopt if none is ready. On
   // expire_while_queued queues (the.tdc.queue) the newest instead, once the oldest has used half
   // its lifetime (adaptive LIFO under backlog; see the definition).
-  std::optional<Entry> TakeReady(const std::string& destination);
+  std::optional<Entry> TakeReady(const Destination& destination);
 
   // Puts an in-flight entry back at the FRONT of its ready queue without counting an attempt
   // (e.g. the connection was closed by us before the transaction). No-op for an id that is no
@@ -145,7 +146,7 @@ class Scheduler {
   // Connection feedback. Established: the destination is up and verified (clears down and lost).
   // The window's positive feedback comes from Complete(): an attempt with at least one delivered
   // rid is one success.
-  void OnConnectionEstablished(const std::string& destination);
+  void OnConnectionEstablished(const Destination& destination);
   // Lost: a connection that OnConnectionEstablished() reported was cut without our asking — the
   // peer closed it (while idle, or mid-transaction), or a network error (reset, broken pipe) broke
   // it. Not for our own QUIT or idle close, nor for a connection the peer ended with an SMTP reply
@@ -153,12 +154,12 @@ class Scheduler {
   // offers a single probe until OnConnectionEstablished() or a Complete() with a delivered rid.
   // Window, down state and entries are untouched (the entry that was in flight on the connection
   // gets its outcome through Complete() as usual). O(1) for a known destination.
-  void OnConnectionLost(const std::string& destination);
+  void OnConnectionLost(const Destination& destination);
   // Failed (before any entry was taken for it): the destination is marked down until
   // now + ProbeInterval() at least (no entry becomes ready before that), its window shrinks, and
   // every READY entry of it is failed with `failure`, one attempt counted each. Entries in flight
   // on other connections and scheduled entries are left alone.
-  std::vector<Plan> OnConnectionFailed(const std::string& destination, const Failure& failure);
+  std::vector<Plan> OnConnectionFailed(const Destination& destination, const Failure& failure);
   // How long a down destination waits for its next probe: FirstRetryDelay() of its rules, the
   // same delay its failed entries get, so held and retried entries become ready together.
   static Duration ProbeInterval(const QueueRules& rules);
@@ -168,10 +169,10 @@ class Scheduler {
   // ready or in-flight entries, else 0; otherwise min(window, max(min_connections, ready +
   // in_flight)), where min_connections applies whenever it holds any entries (also only scheduled
   // ones). Always capped by max_connections. O(1).
-  std::uint32_t WantedConnections(const std::string& destination) const;
+  std::uint32_t WantedConnections(const Destination& destination) const;
 
   // Destinations that have ready entries, sorted by name.
-  std::vector<std::string> DestinationsWithReady() const;
+  std::vector<Destination> DestinationsWithReady() const;
 
   // Drops every entry of message `mid` (operator delete), in flight or not; false if none.
   bool Remove(std::uint64_t mid);
@@ -181,7 +182,7 @@ class Scheduler {
   void RulesChanged();
 
   struct DestinationStatus {
-    std::string destination;
+    Destination destination;
     std::size_t active_recipients = 0;  // rids in ready + scheduled + in-flight entries
     std::size_t ready_entries = 0, scheduled_entries = 0, in_flight_entries = 0;
     bool down = false;
@@ -191,7 +192,7 @@ class Scheduler {
   // Every known destination (including recently emptied ones, which keep their window and down /
   // lost state), sorted by name.
   std::vector<DestinationStatus> Status() const;
-  std::optional<DestinationStatus> Status(const std::string& destination) const;
+  std::optional<DestinationStatus> Status(const Destination& destination) const;
 
   std::size_t size() const;  // entries
 
@@ -200,14 +201,14 @@ class Scheduler {
   static constexpr std::size_t kMaxIdleDestinations = 1024;
 
  private:
-  struct Destination;
+  struct Queue;
   struct State;
   using TimeKey = std::pair<Time, EntryId>;
 
-  Destination& GetDestination(const std::string& name);  // creates (idle) on first sight
-  void ApplyRules(Destination& dest, QueueRules rules);
-  void Activate(Destination& dest);  // it holds entries again: no longer idle
-  void NoteIdle(Destination& dest);  // idle if it holds no entries; evicts the longest idle
+  Queue& GetDestination(const Destination& name);  // creates (idle) on first sight
+  void ApplyRules(Queue& dest, QueueRules rules);
+  void Activate(Queue& dest);  // it holds entries again: no longer idle
+  void NoteIdle(Queue& dest);  // idle if it holds no entries; evicts the longest idle
   State* Find(EntryId id);
   void Enqueue(State& state, Time due, Time now);  // to ready or scheduled, expiry indexed
   void PushReady(State& state, bool front);
@@ -217,18 +218,18 @@ class Scheduler {
   void Forget(State& state);  // out of the maps; destroys it
   void Erase(State& state);   // Unlink + Forget
   Plan Finish(State& state, const AttemptOutcome& outcome, Time now);
-  DestinationStatus MakeStatus(const Destination& dest) const;
+  DestinationStatus MakeStatus(const Queue& dest) const;
 
   const base::Clock& clock_;
   RulesFunction rules_;
   EntryId next_id_ = 1;
   std::unordered_map<EntryId, std::unique_ptr<State>> entries_;
   std::unordered_map<std::uint64_t, std::vector<EntryId>> by_mid_;
-  // Destinations by name. Node-based, so Destination* held by entries stay valid.
-  std::unordered_map<std::string, std::unique_ptr<Destination>> destinations_;
-  std::list<Destination*> idle_;  // empty destinations, longest idle first
-  std::set<TimeKey> scheduled_;   // (due time, id): FIFO by due time, then id
-  std::set<TimeKey> expiry_;      // (lifetime end, id) of ready/scheduled expiring entries
+  // Destinations by name. Node-based, so Queue* held by entries stay valid.
+  std::unordered_map<Destination, std::unique_ptr<Queue>, DestinationHash> destinations_;
+  std::list<Queue*> idle_;       // empty destinations, longest idle first
+  std::set<TimeKey> scheduled_;  // (due time, id): FIFO by due time, then id
+  std::set<TimeKey> expiry_;     // (lifetime end, id) of ready/scheduled expiring entries
 };
 
 }  // namespace tidegate::queue

@@ -20,7 +20,8 @@ using std::chrono::seconds;
 const std::vector<std::string> kDestinations = {"a.example", "b.example", "c.example",
                                                 "the.tdc.queue"};
 
-QueueRules ModelRules(const std::string& destination) {
+QueueRules ModelRules(const Destination& dest) {
+  const std::string& destination = dest.next_hop;
   if (destination == "the.tdc.queue") return TdcQueueRules(3, 20, seconds(120), seconds(10));
   QueueRules rules;
   rules.max_connections = 8;
@@ -391,7 +392,7 @@ TEST_P(SchedulerModelTest, RandomOperationsMatchTheReferenceModel) {
   for (int round = 0; round < 1000 && s.size() > 0; ++round) {
     clock.Advance(seconds(30));
     for (const Plan& p : s.Tick()) m.End(p.mid, p.expired);
-    for (const std::string& dest : s.DestinationsWithReady()) {
+    for (const Destination& dest : s.DestinationsWithReady()) {
       s.OnConnectionEstablished(dest);
       while (auto e = s.TakeReady(dest)) {
         Plan p = s.Complete(e->id, AttemptOutcome{e->rids, {}});

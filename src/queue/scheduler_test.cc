@@ -20,7 +20,8 @@ constexpr char kTdc[] = "the.tdc.queue";
 struct RulesBook {
   std::map<std::string, QueueRules> overrides;
   int calls = 0;
-  QueueRules operator()(const std::string& destination) {
+  QueueRules operator()(const Destination& dest) {
+    const std::string& destination = dest.next_hop;
     ++calls;
     auto it = overrides.find(destination);
     if (it != overrides.end()) return it->second;
@@ -37,7 +38,7 @@ struct RulesBook {
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  SchedulerTest() : scheduler_(clock_, [this](const std::string& d) { return book_(d); }) {}
+  SchedulerTest() : scheduler_(clock_, [this](const Destination& d) { return book_(d); }) {}
 
   Time Now() const { return clock_.Now(); }
   void Advance(Duration d) { clock_.Advance(d); }
@@ -229,7 +230,7 @@ TEST_F(SchedulerTest, TdcTableAttemptCounts) {
     SCOPED_TRACE(name);
     base::FakeClock clock;
     RulesBook book;
-    Scheduler s(clock, [&](const std::string& d) { return book(d); });
+    Scheduler s(clock, [&](const Destination& d) { return book(d); });
     auto [attempts, plan] = RunTdc(s, clock, row.failure);
     EXPECT_EQ(attempts, row.attempts);
     EXPECT_TRUE(plan.entry_finished);

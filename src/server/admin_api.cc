@@ -154,8 +154,8 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     std::size_t total = 0;
     for (const auto& s : c->queue->Status()) {
       total += s.active_recipients;
-      rows.push_back({{"destination", s.destination},
-                      {"queue", delivery::DisplayName(s.destination)},
+      rows.push_back({{"destination", s.destination.Name()},
+                      {"queue", s.destination.Display()},
                       {"active_recipients", s.active_recipients},
                       {"ready", s.ready_entries},
                       {"scheduled", s.scheduled_entries},
@@ -181,7 +181,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     bool down = false;
     std::uint32_t window = 0;
     for (const auto& s : c->queue->Status()) {
-      if (delivery::DisplayName(s.destination) != domain) continue;
+      if (s.destination.Display() != domain) continue;
       active += s.active_recipients;
       down = down || s.down;
       window = std::max(window, s.window);

@@ -1,6 +1,8 @@
 // admin_common.cc — see admin_common.h.
 #include "server/admin_common.h"
 
+#include "queue/rule_book.h"
+
 #include <charconv>
 #include <map>
 
@@ -11,7 +13,7 @@ std::vector<TophostsRow> TophostsRows(const AdminContext& ctx) {
   std::map<std::string, TophostsRow> rows;
   for (const auto& [name, c] : ctx.counters->Destinations()) {
     // A disabled connector's old figures would only confuse: the row comes back with it.
-    if (name == delivery::kTdcQueue && !tdc_enabled) continue;
+    if (name == queue::kTdcQueue && !tdc_enabled) continue;
     TophostsRow& r = rows[name];
     r.connections_out = c.connections_out;
     r.delivered = c.delivered;
@@ -19,9 +21,9 @@ std::vector<TophostsRow> TophostsRows(const AdminContext& ctx) {
     r.hard_bounced = c.hard_bounced;
     r.down = c.down;
   }
-  if (tdc_enabled) rows[delivery::kTdcQueue];
+  if (tdc_enabled) rows[queue::kTdcQueue];
   for (const auto& s : ctx.queue->Status()) {
-    rows[delivery::DisplayName(s.destination)].active += s.active_recipients;
+    rows[s.destination.Display()].active += s.active_recipients;
   }
   std::vector<TophostsRow> out;
   out.reserve(rows.size());

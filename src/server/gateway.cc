@@ -102,10 +102,10 @@ base::Status Gateway::Start() {
     log_->Critical("Message tracking unavailable until the next restart: " +
                    tracking.error().message);
   }
-  queue_->set_event_sink([this](const delivery::DeliveryEvent& e) {
+  queue_->set_tracking([this](std::uint64_t mid, std::string text, std::string status) {
     if (!tracking_) return;
-    tracking_->AddEvent(e.mid, base::SystemClock::Instance().Now(), e.text);
-    if (!e.status.empty()) tracking_->SetStatus(e.mid, e.status);
+    tracking_->AddEvent(mid, base::SystemClock::Instance().Now(), std::move(text));
+    if (!status.empty()) tracking_->SetStatus(mid, std::move(status));
   });
   queue_->Enqueue(spool_->TakeRecovered());
   pipeline_ = std::make_unique<MessagePipeline>(

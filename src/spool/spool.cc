@@ -740,7 +740,7 @@ std::vector<MessageMeta> Spool::TakeRecovered() { return std::exchange(impl_->re
 
 std::uint64_t Spool::NextMid() { return impl_->ids_->Next(IdAllocator::kMid); }
 std::uint64_t Spool::NextIcid() { return impl_->ids_->Next(IdAllocator::kIcid); }
-std::uint64_t Spool::NextDcid() { return impl_->ids_->Next(IdAllocator::kDcid); }
+std::uint64_t Spool::NextConnectionId() { return impl_->ids_->Next(IdAllocator::kDcid); }
 
 void Spool::Commit(std::vector<NewMessage> messages, std::vector<StateUpdate> updates,
                    std::function<void(base::Status)> done) {

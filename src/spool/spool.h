@@ -135,7 +135,7 @@ class Spool {
   // caller must treat that as a temporary failure.
   std::uint64_t NextMid();
   std::uint64_t NextIcid();
-  std::uint64_t NextDcid();
+  std::uint64_t NextConnectionId();  // a delivery connection's DCID
 
   // Group commit: non-blocking. `done` runs on the commit thread once everything in this call is
   // durable (data fsynced, and the directory if a segment was created), or with an error (disk

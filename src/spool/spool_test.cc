@@ -613,7 +613,7 @@ std::size_t RepeatedIdsOverCrashes(testing::FaultFilesystem& fs, const Options& 
       EXPECT_NE(mid, 0u);
       if (!mids.insert(mid).second) ++repeats;
       if (i % 3 == 0 && !icids.insert((*spool)->NextIcid()).second) ++repeats;
-      if (i % 5 == 0 && !dcids.insert((*spool)->NextDcid()).second) ++repeats;
+      if (i % 5 == 0 && !dcids.insert((*spool)->NextConnectionId()).second) ++repeats;
     }
     EXPECT_TRUE(CommitAndWait(**spool, {MakeMessage(*mids.rbegin())}));
     if (cycle % 2 == 1) fs.Crash();
