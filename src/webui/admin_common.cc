@@ -1,10 +1,10 @@
 // admin_common.cc — see admin_common.h.
-#include "server/admin_common.h"
+#include "webui/admin_common.h"
 
 #include <charconv>
 #include <map>
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 std::vector<TophostsRow> TophostsRows(const AdminContext& ctx) {
   const bool tdc_enabled = ctx.config()->tdc.enabled;
@@ -64,4 +64,4 @@ EditOutcome CommitEdit(const AdminContext& ctx, config::ConfigEditor& editor) {
   return {};
 }
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui
