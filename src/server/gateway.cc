@@ -7,9 +7,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/filesystem.h"
-#include "server/admin_api.h"
-#include "server/admin_ui.h"
 #include "server/data_dir_lock.h"
+#include "webui/admin_api.h"
+#include "webui/admin_ui.h"
 
 namespace tidegate::server {
 
@@ -172,22 +172,23 @@ base::Status Gateway::StartAdmin() {
   options.audit = [this](std::string line) { log_->Info(std::move(line)); };
   options.log = [this](std::string line) { log_->Info(std::move(line)); };
   admin_ = std::make_unique<admin::Server>(io_, options);
-  AdminContext admin_context{.counters = &counters_,
-                             .queue = queue_.get(),
-                             .tracking = tracking_.get(),
-                             .log = log_.get(),
-                             .spool = spool_.get(),
-                             .config = [this] { return config(); },
-                             .reload = [this] { return Reload(); },
-                             .connections_in =
-                                 [this] {
-                                   std::uint32_t n = 0;
-                                   for (auto& [name, l] : listeners_) n += l->active_sessions();
-                                   return n;
-                                 },
-                             .started = started_};
-  RegisterAdminApi(*admin_, admin_context);
-  RegisterAdminUi(*admin_, std::move(admin_context));
+  webui::AdminContext admin_context{.counters = &counters_,
+                                    .queue = queue_.get(),
+                                    .tracking = tracking_.get(),
+                                    .log = log_.get(),
+                                    .spool = spool_.get(),
+                                    .config = [this] { return config(); },
+                                    .reload = [this] { return Reload(); },
+                                    .connections_in =
+                                        [this] {
+                                          std::uint32_t n = 0;
+                                          for (auto& [name, l] : listeners_)
+                                            n += l->active_sessions();
+                                          return n;
+                                        },
+                                    .started = started_};
+  webui::RegisterAdminApi(*admin_, admin_context);
+  webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
   log_->Info(fmt::format("Admin API and Web UI on http://{}:{}/", cfg->admin.bind.host,
                          admin_->port()));

@@ -1,6 +1,6 @@
 // admin_ui_internal.h — what the Web UI's page files (admin_ui.cc, admin_ui_policies.cc,
 // admin_ui_monitor.cc) share: the context every handler captures and small HTML helpers.
-// Internal to the server module; see admin_ui.h for the pages. Io thread only.
+// Internal to the webui module; see admin_ui.h for the pages. Io thread only.
 #pragma once
 
 #include <memory>
@@ -10,9 +10,9 @@
 
 #include "admin/http_message.h"
 #include "admin/server.h"
-#include "server/admin_api.h"
+#include "webui/admin_api.h"
 
-namespace tidegate::server::ui {
+namespace tidegate::webui::ui {
 
 struct UiContext {
   AdminContext ctx;
@@ -41,4 +41,4 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);
 void RegisterMonitorPages(admin::Server& server, const UiPtr& ui);
 
-}  // namespace tidegate::server::ui
+}  // namespace tidegate::webui::ui

@@ -10,11 +10,11 @@
 #include <regex>
 
 #include "admin/layout.h"
-#include "server/admin_common.h"
-#include "server/admin_ui_internal.h"
+#include "webui/admin_common.h"
+#include "webui/admin_ui_internal.h"
 #include "telemetry/tracking.h"
 
-namespace tidegate::server::ui {
+namespace tidegate::webui::ui {
 
 namespace asio = boost::asio;
 using admin::Request;
@@ -280,4 +280,4 @@ void RegisterMonitorPages(admin::Server& server, const UiPtr& ui) {
   });
 }
 
-}  // namespace tidegate::server::ui
+}  // namespace tidegate::webui::ui

@@ -23,10 +23,10 @@
 #pragma once
 
 #include "admin/server.h"
-#include "server/admin_api.h"
+#include "webui/admin_api.h"
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 void RegisterAdminUi(admin::Server& server, AdminContext context);
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui

@@ -1,5 +1,5 @@
 // admin_api.cc — see admin_api.h.
-#include "server/admin_api.h"
+#include "webui/admin_api.h"
 
 #include <fmt/format.h>
 
@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/editor.h"
-#include "server/admin_common.h"
+#include "webui/admin_common.h"
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 namespace asio = boost::asio;
 using nlohmann::json;
@@ -354,4 +354,4 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
   });
 }
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui

@@ -7,10 +7,10 @@
 #include <map>
 
 #include "admin/layout.h"
-#include "server/admin_common.h"
-#include "server/admin_ui_internal.h"
+#include "webui/admin_common.h"
+#include "webui/admin_ui_internal.h"
 
-namespace tidegate::server::ui {
+namespace tidegate::webui::ui {
 
 namespace asio = boost::asio;
 using admin::Request;
@@ -447,4 +447,4 @@ void RegisterPolicyPages(admin::Server& server, const UiPtr& ui) {
   }
 }
 
-}  // namespace tidegate::server::ui
+}  // namespace tidegate::webui::ui

@@ -15,9 +15,9 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "config/editor.h"
-#include "server/admin_api.h"
+#include "webui/admin_api.h"
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 // One tophosts row (CONTRACT §6): journal-copy destinations are one row, the.tdc.queue, which
 // is always listed while the Threat Defense Connector is enabled.
@@ -56,4 +56,4 @@ struct EditOutcome {
 // caller writes the audit line when ok().
 EditOutcome CommitEdit(const AdminContext& ctx, config::ConfigEditor& editor);
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui

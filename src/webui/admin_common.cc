@@ -1,12 +1,12 @@
 // admin_common.cc — see admin_common.h.
-#include "server/admin_common.h"
+#include "webui/admin_common.h"
 
 #include "queue/rule_book.h"
 
 #include <charconv>
 #include <map>
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 std::vector<TophostsRow> TophostsRows(const AdminContext& ctx) {
   const bool tdc_enabled = ctx.config()->tdc.enabled;
@@ -66,4 +66,4 @@ EditOutcome CommitEdit(const AdminContext& ctx, config::ConfigEditor& editor) {
   return {};
 }
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui

@@ -1,6 +1,6 @@
 // admin_ui.cc — see admin_ui.h. This file: the shared helpers, registration and the Threat
 // Defense Connector Settings page; policies and monitor pages have their own files.
-#include "server/admin_ui.h"
+#include "webui/admin_ui.h"
 
 #include <fmt/format.h>
 
@@ -8,10 +8,10 @@
 
 #include "admin/layout.h"
 #include "admin/text_codec.h"
-#include "server/admin_common.h"
-#include "server/admin_ui_internal.h"
+#include "webui/admin_common.h"
+#include "webui/admin_ui_internal.h"
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 namespace asio = boost::asio;
 using admin::Request;
@@ -172,4 +172,4 @@ void RegisterAdminUi(admin::Server& server, AdminContext context) {
   RegisterMonitorPages(server, ui);
 }
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui

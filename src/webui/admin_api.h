@@ -28,7 +28,7 @@
 #include "telemetry/mail_log.h"
 #include "telemetry/tracking.h"
 
-namespace tidegate::server {
+namespace tidegate::webui {
 
 struct AdminContext {
   telemetry::Counters* counters = nullptr;
@@ -48,4 +48,4 @@ void RegisterAdminApi(admin::Server& server, AdminContext context);
 // "Enabled" / "Disabled" / "(use default)" — the policy table's Threat Defense Connector column.
 std::string PolicyTdcDisplay(const config::GatewayConfig& cfg, const config::Policy& policy);
 
-}  // namespace tidegate::server
+}  // namespace tidegate::webui
