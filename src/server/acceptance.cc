@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "mail/journal_report.h"
+#include "spool/transfer_needs.h"
 
 namespace tidegate::server {
 namespace {
@@ -41,6 +42,8 @@ spool::NewMessage MakeJournalCopy(const inbound::ReceivedMessage& message,
                                                           .now = message.received,
                                                           .original_mid = original.mid});
   jm.body_size = copy.body.size();
+  // The report's own envelope (<> to the intake) and body, not the original's.
+  spool::RecordTransferNeeds(jm, spool::Has8Bit(copy.body));
   return copy;
 }
 
@@ -83,6 +86,10 @@ base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,
                                     .subject = message.subject,
                                     .size = message.body.size()});
   std::size_t new_copies = 0;
+  // Scanned once here, where the body is in memory, instead of on every delivery attempt.
+  const bool body_8bit = spool::Has8Bit(message.body);
+  const spool::DeclaredTransfer declared{.body_8bitmime = message.declared_8bitmime,
+                                         .smtputf8 = message.declared_smtputf8};
   for (std::size_t gi = 0; gi < groups->size(); ++gi) {
     const policy::PolicyTable::Group& group = (*groups)[gi];
     const config::Policy& policy = config.policies[group.policy];
@@ -108,6 +115,7 @@ base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,
     meta.attrs["listener"] = message.listener;
     CopyHeaderAttrs(message, meta);
     meta.body_size = message.body.size();
+    spool::RecordTransferNeeds(meta, body_8bit, declared);
     Emit(plan.events, event::Accepted{.mid = mid,
                                       .parent_mid = meta.parent_mid,
                                       .policy = policy.name,

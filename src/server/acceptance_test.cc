@@ -286,5 +286,49 @@ TEST(PlanAcceptance, NoIdForASplitOrAJournalCopyFailsThePlan) {
   EXPECT_EQ(journal.error().message, "no journal copy id available (spool ids file)");
 }
 
+TEST(PlanAcceptance, TransferNeedsAreRecordedPerMessageAndPerJournalCopy) {
+  auto cfg = Config();
+  Ids ids;
+  auto message = Message({"s@sales.example.com", "j\xc3\xbcrgen@example.com"});
+  message.body += "caf\xc3\xa9\r\n";
+  message.declared_8bitmime = true;
+  message.declared_smtputf8 = true;
+  auto plan = PlanOrDie(std::move(message), *cfg, ids.Context());
+  ASSERT_EQ(plan.messages.size(), 4u);
+  const spool::MessageMeta& sales = plan.messages[0].meta;
+  const spool::MessageMeta& other = plan.messages[2].meta;
+  ASSERT_EQ(other.policy, "DEFAULT");
+  // One body, scanned once: both parts are 8-bit; only the part with the UTF-8 recipient needs
+  // SMTPUTF8; both keep what the client declared.
+  for (const spool::MessageMeta* m : {&sales, &other}) {
+    EXPECT_EQ(m->attrs.at("body_8bit"), "yes") << m->mid;
+    EXPECT_EQ(m->attrs.at("declared_8bitmime"), "yes") << m->mid;
+    EXPECT_EQ(m->attrs.at("declared_smtputf8"), "yes") << m->mid;
+  }
+  EXPECT_EQ(sales.attrs.at("smtputf8"), "no");
+  EXPECT_EQ(other.attrs.at("smtputf8"), "yes");
+  // Journal copies: their own report body and envelope (<> to an ASCII intake), nothing declared.
+  for (std::size_t i : {1u, 3u}) {
+    const spool::NewMessage& copy = plan.messages[i];
+    ASSERT_EQ(copy.meta.kind, spool::MessageKind::kJournal);
+    EXPECT_EQ(copy.meta.attrs.at("body_8bit"), "yes");  // the original is embedded as is
+    EXPECT_EQ(copy.meta.attrs.at("smtputf8"), "no");
+    EXPECT_EQ(copy.meta.attrs.count("declared_8bitmime"), 0u);
+    EXPECT_EQ(copy.meta.attrs.count("declared_smtputf8"), 0u);
+  }
+}
+
+TEST(PlanAcceptance, ASevenBitMessageSaysSo) {
+  auto cfg = Config();
+  Ids ids;
+  auto plan = PlanOrDie(Message({"bob@example.com"}), *cfg, ids.Context());
+  ASSERT_EQ(plan.messages.size(), 2u);
+  for (const spool::NewMessage& m : plan.messages) {
+    EXPECT_EQ(m.meta.attrs.at("body_8bit"), "no") << m.meta.mid;
+    EXPECT_EQ(m.meta.attrs.at("smtputf8"), "no") << m.meta.mid;
+    EXPECT_EQ(m.meta.attrs.count("declared_8bitmime"), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace tidegate::server
