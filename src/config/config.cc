@@ -2,6 +2,7 @@
 // gateway_config.cc and intake_config.cc.
 #include "config/config.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace tidegate::config {
@@ -15,20 +16,9 @@ std::string_view TlsProfileName(TlsProfile profile) {
   return profile == TlsProfile::kIntermediate ? "intermediate" : "opportunistic";
 }
 
-bool DomainPattern::Matches(std::string_view domain_lower) const {
-  if (!subdomains) return domain_lower == domain;
-  // ".example.org" matches "a.example.org" and "a.b.example.org", never "example.org" nor
-  // "badexample.org".
-  return domain_lower.size() > domain.size() + 1 && domain_lower.ends_with(domain) &&
-         domain_lower[domain_lower.size() - domain.size() - 1] == '.';
-}
-
 bool GatewayConfig::IsAcceptedDomain(std::string_view domain) const {
-  const std::string lower = mail::AsciiLower(domain);
-  for (const DomainPattern& pattern : accepted_domains) {
-    if (pattern.Matches(lower)) return true;
-  }
-  return false;
+  return std::any_of(accepted_domains.begin(), accepted_domains.end(),
+                     [&](const DomainPattern& pattern) { return pattern.Matches(domain); });
 }
 
 const Policy* GatewayConfig::FindPolicy(std::string_view name) const {

@@ -28,6 +28,7 @@
 
 #include "base/result.h"
 #include "mail/address.h"
+#include "mail/match.h"
 
 namespace tidegate::config {
 
@@ -74,13 +75,8 @@ struct Listener {
 };
 
 // One accepted_domains entry: "example.com" matches exactly that domain; ".example.org" matches
-// any subdomain of example.org (not example.org itself). domain is stored lower-case, without
-// the leading dot.
-struct DomainPattern {
-  std::string domain;
-  bool subdomains = false;
-  bool Matches(std::string_view domain_lower) const;
-};
+// any subdomain of example.org (not example.org itself). See mail/match.h.
+using DomainPattern = mail::DomainPattern;
 
 enum class TlsMode { kNone, kPreferred, kRequired };
 

@@ -469,18 +469,7 @@ TEST(GatewayConfig, ListenerTlsProfileDefaultsToOpportunisticAndIsValidated) {
 
 // ---- Domains ----
 
-TEST(DomainPattern, MatchesExactlyOrSubdomainsOnly) {
-  const DomainPattern exact{"example.com", false};
-  EXPECT_TRUE(exact.Matches("example.com"));
-  EXPECT_FALSE(exact.Matches("a.example.com"));
-  EXPECT_FALSE(exact.Matches("example.co"));
-  const DomainPattern subs{"example.org", true};
-  EXPECT_TRUE(subs.Matches("a.example.org"));
-  EXPECT_TRUE(subs.Matches("a.b.example.org"));
-  EXPECT_FALSE(subs.Matches("example.org"));
-  EXPECT_FALSE(subs.Matches("badexample.org"));
-  EXPECT_FALSE(subs.Matches(".example.org"));
-}
+// DomainPattern itself (mail/match.h) is tested in mail/match_test.cc.
 
 TEST(GatewayConfig, AcceptedDomainsAreLowerCasedAndValidated) {
   auto c =

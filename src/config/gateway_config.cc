@@ -74,21 +74,15 @@ void ReadListeners(Context& ctx, MapReader& root, std::vector<Listener>* out) {
 std::optional<DomainPattern> ReadDomainPattern(Context& ctx, const Field& f) {
   auto s = internal::ReadString(ctx, f);
   if (!s) return std::nullopt;
-  DomainPattern pattern;
-  std::string_view domain = *s;
-  if (domain.front() == '.') {
-    pattern.subdomains = true;
-    domain.remove_prefix(1);
-  }
-  if (!mail::IsValidDomain(domain)) {
+  auto pattern = mail::ParseDomainPattern(*s);
+  if (!pattern) {
     ctx.Fail(f.mark, f.path,
              "invalid domain " + internal::Quote(*s) +
                  " (expected e.g. example.com, or .example.org for any "
                  "subdomain)");
     return std::nullopt;
   }
-  pattern.domain = mail::AsciiLower(domain);
-  return pattern;
+  return std::move(*pattern);
 }
 
 void ReadAcceptedDomains(Context& ctx, MapReader& root, std::vector<DomainPattern>* out) {
@@ -112,13 +106,12 @@ void ReadSmtpRoutes(Context& ctx, MapReader& root,
   const EndpointRules rules{.allow_names = true, .allow_port_zero = false, .default_port = 25};
   for (const auto& [domain, route] : m.Entries()) {
     // ".example.org" routes every subdomain of example.org (as in accepted_domains).
-    const std::string_view bare =
-        domain.size() > 1 && domain[0] == '.' ? std::string_view(domain).substr(1) : domain;
-    if (!mail::IsValidDomain(bare)) {
+    auto pattern = mail::ParseDomainPattern(domain);
+    if (!pattern) {
       ctx.Fail(route.key_mark, route.path, "invalid domain " + internal::Quote(domain));
       continue;
     }
-    const std::string key = mail::AsciiLower(domain);
+    const std::string key = pattern->str();
     if (out->count(key) != 0) {
       ctx.Fail(route.key_mark, route.path, "duplicate route for '" + key + "'");
       continue;
@@ -229,38 +222,19 @@ void ReadThreatDefenseConnector(Context& ctx, MapReader& root, ThreatDefenseConn
   m.Finish();
 }
 
-// A policy pattern: "user@domain", "@domain", "@.domain" (any subdomain), "user@" (any domain).
-// Returned normalised: the domain in lower case, the local part as written.
+// A policy pattern (mail/match.h): "user@domain", "@domain", "@.domain" (any subdomain), "user@"
+// (any domain). Returned normalised: the domain in lower case, the local part as written.
 std::optional<std::string> ReadPolicyPattern(Context& ctx, const Field& f) {
   auto s = internal::ReadString(ctx, f);
   if (!s) return std::nullopt;
-  auto fail = [&](const std::string& why) -> std::optional<std::string> {
+  auto pattern = mail::ParseAddressPattern(*s);
+  if (!pattern) {
     ctx.Fail(f.mark, f.path,
-             "invalid pattern " + internal::Quote(*s) + ": " + why +
+             "invalid pattern " + internal::Quote(*s) + ": " + pattern.error().message +
                  " (expected user@domain, @domain, @.domain or user@)");
     return std::nullopt;
-  };
-  // The last '@': a quoted local part may itself contain one.
-  const size_t at = s->rfind('@');
-  if (at == std::string::npos) return fail("missing '@'");
-  const std::string local = s->substr(0, at);
-  std::string domain = s->substr(at + 1);
-  if (local.empty() && domain.empty()) return fail("empty pattern");
-  bool subdomains = false;
-  if (!domain.empty()) {
-    if (domain.front() == '.') {
-      subdomains = true;
-      domain.erase(0, 1);
-    }
-    if (!mail::IsValidDomain(domain)) return fail("bad domain");
   }
-  if (!local.empty()) {
-    // The local part alone has no parser; a placeholder domain lets ParseMailbox judge it.
-    if (auto probe = mail::ParseMailbox(local + "@example.com"); !probe) {
-      return fail("bad local part: " + probe.error().message);
-    }
-  }
-  return local + "@" + (subdomains ? "." : "") + mail::AsciiLower(domain);
+  return pattern->str();
 }
 
 std::optional<std::vector<std::string>> ReadPatterns(Context& ctx, const Field& f) {

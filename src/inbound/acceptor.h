@@ -40,6 +40,8 @@ struct ReceivedMessage {
   // Received: fields in the client's header section (our own trace header not counted); the
   // loop-protection hop count.
   std::size_t received_headers = 0;
+  bool declared_8bitmime = false;  // MAIL FROM carried BODY=8BITMIME
+  bool declared_smtputf8 = false;  // MAIL FROM carried SMTPUTF8
 };
 
 // A permanent refusal at the end of DATA: the session answers "554 <enhanced_code> <text>".

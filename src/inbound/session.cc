@@ -246,6 +246,8 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
   message.message_id = mail::FirstHeaderValue(headers, "Message-ID").value_or("");
   message.subject = mail::FirstHeaderValue(headers, "Subject").value_or("");
   message.received_headers = mail::CountHeaders(headers, "Received");
+  message.declared_8bitmime = tx.body_8bit;
+  message.declared_smtputf8 = tx.smtputf8;
 
   TraceInfo trace{
       .helo = message.helo,

@@ -6,52 +6,24 @@
 
 namespace tidegate::policy {
 
-bool Pattern::Matches(const mail::Address& address) const {
-  if (address.null()) return local.empty() && domain.empty();
-  if (!local.empty() && mail::AsciiLower(address.local_unquoted()) != local) return false;
-  if (domain.empty()) return true;
-  const std::string d = address.domain_lower();
-  if (!subdomains) return d == domain;
-  return d.size() > domain.size() + 1 && d.ends_with(domain) &&
-         d[d.size() - domain.size() - 1] == '.';
-}
-
-base::Result<Pattern> ParsePattern(std::string_view text) {
-  const size_t at = text.rfind('@');
-  if (at == std::string_view::npos) {
-    return base::MakeError("policy pattern '" + std::string(text) + "' needs an @");
-  }
-  Pattern p;
-  p.local = mail::AsciiLower(text.substr(0, at));
-  std::string_view domain = text.substr(at + 1);
-  if (!domain.empty() && domain[0] == '.') {
-    p.subdomains = true;
-    domain.remove_prefix(1);
-  }
-  p.domain = mail::AsciiLower(domain);
-  if (p.local.empty() && p.domain.empty()) {
-    return base::MakeError("policy pattern '" + std::string(text) + "' matches nothing specific");
-  }
-  if (!p.domain.empty() && !mail::IsValidDomain(p.domain, true)) {
-    return base::MakeError("policy pattern '" + std::string(text) + "' has an invalid domain");
-  }
-  return p;
-}
-
 base::Result<PolicyTable> PolicyTable::Build(const config::GatewayConfig& config) {
   PolicyTable table;
   for (const config::Policy& policy : config.policies) {
     Compiled c;
-    for (const std::string& r : policy.recipients) {
-      auto p = ParsePattern(r);
-      if (!p) return base::MakeError("policy " + policy.name + ": " + p.error().message);
-      c.recipients.push_back(*p);
-    }
-    for (const std::string& s : policy.senders) {
-      auto p = ParsePattern(s);
-      if (!p) return base::MakeError("policy " + policy.name + ": " + p.error().message);
-      c.senders.push_back(*p);
-    }
+    auto compile = [&](const std::vector<std::string>& texts,
+                       std::vector<mail::AddressPattern>* out) -> base::Status {
+      for (const std::string& text : texts) {
+        auto p = mail::ParseAddressPattern(text);
+        if (!p) {
+          return base::MakeError("policy " + policy.name + ": invalid pattern '" + text +
+                                 "': " + p.error().message);
+        }
+        out->push_back(std::move(*p));
+      }
+      return base::Status::Ok();
+    };
+    if (auto s = compile(policy.recipients, &c.recipients); !s) return s.error();
+    if (auto s = compile(policy.senders, &c.senders); !s) return s.error();
     table.policies_.push_back(std::move(c));
   }
   if (table.policies_.empty() || config.policies.back().name != config::kDefaultPolicyName) {
@@ -63,10 +35,10 @@ base::Result<PolicyTable> PolicyTable::Build(const config::GatewayConfig& config
 Match PolicyTable::MatchOne(std::size_t index, const mail::Address& sender,
                             const mail::Address& recipient) const {
   const Compiled& c = policies_[index];
-  auto any = [](const std::vector<Pattern>& patterns, const mail::Address& a) {
+  auto any = [](const std::vector<mail::AddressPattern>& patterns, const mail::Address& a) {
     return patterns.empty() ||
            std::any_of(patterns.begin(), patterns.end(),
-                       [&](const Pattern& p) { return p.Matches(a); });
+                       [&](const mail::AddressPattern& p) { return p.Matches(a); });
   };
   return any(c.senders, sender) && any(c.recipients, recipient) ? Match::kMatch : Match::kNoMatch;
 }

@@ -4,8 +4,8 @@
 // catching everything). A policy matches a recipient when its sender condition holds (no sender
 // patterns = any sender) and its recipient condition holds (no recipient patterns = any
 // recipient); so a policy that names only senders takes all of a matching message's recipients.
-// First match wins per recipient. Patterns: "user@domain", "@domain", "@.domain" (subdomains of
-// domain), "user@" (that local part at any domain); case-insensitive.
+// First match wins per recipient. Patterns (mail/match.h): "user@domain", "@domain", "@.domain"
+// (subdomains of domain), "user@" (that local part at any domain); case-insensitive.
 //
 // Lookups are tri-state (match / no match / temporary failure, as OpenSMTPD's rulesets): a failed
 // lookup never falls through to the next policy. Today every condition is static, so Assign()
@@ -21,17 +21,9 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "mail/address.h"
+#include "mail/match.h"
 
 namespace tidegate::policy {
-
-struct Pattern {
-  std::string local;     // lower-case; "" = any local part
-  std::string domain;    // lower-case; "" = any domain
-  bool subdomains = false;
-  bool Matches(const mail::Address& address) const;
-};
-
-base::Result<Pattern> ParsePattern(std::string_view text);
 
 enum class Match { kMatch, kNoMatch, kTempFail };
 
@@ -53,8 +45,8 @@ class PolicyTable {
 
  private:
   struct Compiled {
-    std::vector<Pattern> recipients;
-    std::vector<Pattern> senders;
+    std::vector<mail::AddressPattern> recipients;
+    std::vector<mail::AddressPattern> senders;
   };
   std::vector<Compiled> policies_;
 };

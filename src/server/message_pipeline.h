@@ -1,15 +1,12 @@
-// message_pipeline.h — what happens to a received message before its 250: incoming mail
-// policies, per-policy splitting, journal copies for the Threat Defense Connector, and one durable
-// spool commit for all of it.
+// message_pipeline.h — what happens to a received message before its 250: the thin step that
+// commits what the acceptance step planned.
 //
-// This is the MessageAcceptor the SMTP sessions hand complete messages to. Recipients are matched
-// to policies (policy::PolicyTable); recipients of different policies become separate messages,
-// the first keeping the received MID. Journaling sits at the end of the pipeline, where later
-// scanning verdicts would have rejected a message: each message whose policy resolves to an intake
-// address (config::GatewayConfig::JournalAddress) gets a journal copy — a MIME journal report
-// addressed to that intake, with its own MID, travelling on the.tdc.queue. Everything derived from
-// one SMTP transaction is committed in one group-committed write; only then are the log lines
-// written and the messages handed to the delivery engine, and the session answers 250.
+// This is the MessageAcceptor the SMTP sessions hand complete messages to. Accept() asks
+// PlanAcceptance() (server/acceptance.h: loop protection, incoming mail policies, per-policy
+// splits, journal copies for the Threat Defense Connector) what the transaction becomes, with
+// MIDs reserved from the spool as the plan needs them; commits every message of the plan in one
+// group-committed write; only then writes the plan's events as mail log lines, tracking rows and
+// counters, hands the messages to the delivery engine, and lets the session answer 250.
 // Thread-safety: Accept() may be called from any thread; callbacks run on the spool's thread.
 #pragma once
 
@@ -20,6 +17,7 @@
 #include "config/config.h"
 #include "inbound/acceptor.h"
 #include "policy/policy_table.h"
+#include "server/acceptance.h"
 #include "spool/spool.h"
 
 namespace tidegate::telemetry {
@@ -32,10 +30,6 @@ namespace tidegate::server {
 
 class MessagePipeline final : public inbound::MessageAcceptor {
  public:
-  // Loop protection: a message whose header section carries more Received: fields than this
-  // (not counting our own) is refused "554 5.4.6" at the end of DATA and nothing is stored.
-  static constexpr std::size_t kMaxReceivedHeaders = 50;
-
   struct Hooks {
     // Receives every message once it is durable (the delivery engine's Enqueue).
     std::function<void(std::vector<spool::MessageMeta>)> queued;

@@ -121,3 +121,32 @@ def test_pipelined_transactions_in_one_write(gw):
         s.sendall(b"Subject: pipelined\r\n\r\nhi\r\n.\r\nQUIT\r\n")
         assert f.readline().startswith(b"250 2.0.0 Ok: queued as")
         assert f.readline().startswith(b"221")
+
+
+def test_transfer_needs_are_recorded_in_the_spool_at_reception():
+    """Issue 15: whether a message needs BODY=8BITMIME / SMTPUTF8, and what the client declared,
+    is in its spool attrs from the moment of its 250 (delivery no longer has to scan the body)."""
+    g = Gateway().start()
+    try:
+        with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+            s.ehlo("client.test")
+            s.sendmail("alice@sender.test", ["bob@example.com"], MSG.format(n="plain").encode())
+            eight = ("From: alice@sender.test\r\nTo: bob@example.com\r\nSubject: hello eight\r\n"
+                     "\r\ncaf\u00e9\r\n").encode()
+            s.sendmail("alice@sender.test", ["bob@example.com"], eight,
+                       mail_options=["BODY=8BITMIME"])
+            s.sendmail("alice@sender.test", ["j\u00fcrgen@example.com"],
+                       MSG.format(n="utf8").encode(), mail_options=["SMTPUTF8"])
+        assert g.stop() == 0
+        attrs = {m["attrs"]["subject"]: m["attrs"] for m in g.spool_dump()}
+        picked = {subject: {k: v for k, v in a.items()
+                            if k in ("body_8bit", "smtputf8", "declared_8bitmime",
+                                     "declared_smtputf8")}
+                  for subject, a in attrs.items()}
+        assert picked == {
+            "hello plain": {"body_8bit": "no", "smtputf8": "no"},
+            "hello eight": {"body_8bit": "yes", "smtputf8": "no", "declared_8bitmime": "yes"},
+            "hello utf8": {"body_8bit": "no", "smtputf8": "yes", "declared_smtputf8": "yes"},
+        }, picked
+    finally:
+        g.cleanup()

@@ -8,7 +8,10 @@
 //  - round trip: "<" + local + "@" + domain + ">" parses back to the same Address with
 //    consumed == its length, and str() parses back as a mailbox (source routes are dropped, so
 //    the re-serialised path is the canonical one);
-//  - without allow_utf8 no byte >= 0x80 gets through.
+//  - without allow_utf8 no byte >= 0x80 gets through;
+//  - patterns (mail/match.h): a parsed domain or address pattern re-parses from its str() to the
+//    same pattern; an exact domain pattern matches its own text; an address pattern matches the
+//    mailbox it was written as.
 // Built only with -DTIDEGATE_FUZZ=ON and clang (`make fuzz`, docs/RELIABILITY.md).
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <string_view>
 
 #include "mail/address.h"
+#include "mail/match.h"
 
 namespace {
 
@@ -81,5 +85,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(!mailbox->null() && mailbox->str() == text);
   }
   tidegate::mail::IsValidDomain(text, options.allow_utf8);
+
+  if (auto domain = tidegate::mail::ParseDomainPattern(text)) {
+    auto again = tidegate::mail::ParseDomainPattern(domain->str());
+    Check(again.ok() && *again == *domain);
+    Check(domain->subdomains || domain->Matches(text));
+    Check(!domain->Matches(domain->str() + "."));
+  }
+  if (auto pattern = tidegate::mail::ParseAddressPattern(text)) {
+    auto again = tidegate::mail::ParseAddressPattern(pattern->str());
+    Check(again.ok() && again->str() == pattern->str() &&
+          again->local_folded == pattern->local_folded);
+    Check(!pattern->Matches(Address{}));
+    if (mailbox) Check(pattern->Matches(*mailbox));
+  }
   return 0;
 }
