@@ -10,6 +10,7 @@
 #include "delivery/classify.h"
 #include "delivery/queue_manager_internal.h"
 #include "queue/rules.h"
+#include "spool/transfer_needs.h"
 
 namespace tidegate::delivery {
 
@@ -124,6 +125,7 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
                                            .original = original,
                                            .max_original_bytes = 64 * 1024,
                                            .message_id_domain = config_->hostname});
+    spool::RecordTransferNeeds(m.meta, spool::Has8Bit(m.body));
     if (m.meta.mid != 0) dsn.push_back(std::move(m));
   }
 

@@ -14,6 +14,7 @@
 #include "delivery/queue_manager_internal.h"
 #include "delivery/transport.h"
 #include "mail/address.h"
+#include "spool/transfer_needs.h"
 
 namespace tidegate::delivery {
 
@@ -169,6 +170,7 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
     if (auto it = meta.attrs.find("message_id"); it != meta.attrs.end()) {
       ms->message_id = it->second;
     }
+    ms->body_8bit = spool::TransferNeedsOf(meta).body_8bit;
     // Recipients of one destination with the same stored schedule form one entry: a restart
     // keeps each entry's attempts and next attempt time (docs/life-of-a-message.md).
     struct Schedule {
@@ -408,13 +410,10 @@ asio::awaitable<void> QueueManager::Deliver(const queue::Destination& destinatio
       co_return;
     }
     envelope.size = body.size();
-    envelope.body_8bit = std::any_of(body.begin(), body.end(),
-                                     [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-    envelope.smtputf8 = false;
-    for (const auto& r : envelope.recipients) {
-      for (unsigned char c : r) envelope.smtputf8 |= c >= 0x80;
-    }
-    for (unsigned char c : envelope.sender) envelope.smtputf8 |= c >= 0x80;
+    // Recorded once at reception; only a message from an older spool is scanned here.
+    envelope.body_8bit = ms.body_8bit ? *ms.body_8bit : spool::Has8Bit(body);
+    envelope.smtputf8 = spool::Has8Bit(envelope.sender);
+    for (const auto& r : envelope.recipients) envelope.smtputf8 |= spool::Has8Bit(r);
     report_.Report(style, telemetry::DeliveryStarted{
                               .dcid = connection.dcid(), .mid = entry->mid, .rids = entry->rids});
     auto deadline = Connection::Clock::time_point::max();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ struct QueueManager::MessageState {
   std::size_t pending = 0;                     // recipients not yet final
   base::SystemTime received{};
   std::string message_id;
+  // Whether the stored body has 8-bit bytes, as recorded at reception (spool/transfer_needs.h);
+  // nullopt for a message from an older spool: scanned at each attempt then.
+  std::optional<bool> body_8bit;
   std::vector<mail::DsnRecipient> failed;      // for the one DSN sent when the message finishes
 };
 

@@ -10,6 +10,7 @@
 
 #include "delivery/testing/scripted_peer.h"
 #include "spool/testing/test_util.h"
+#include "spool/transfer_needs.h"
 
 namespace tidegate::delivery {
 namespace {
@@ -71,12 +72,15 @@ class QueueManagerTest : public ::testing::Test {
     qm_.reset();
   }
 
-  // Commits `n` messages to `domain` (journal copies if `journal`) and hands them to the engine.
-  void Queue(int n, const std::string& domain, bool journal = false) {
+  // Commits `n` messages to `domain` (journal copies if `journal`) and hands them to the engine;
+  // `edit` may change each before it is committed.
+  void Queue(int n, const std::string& domain, bool journal = false,
+             const std::function<void(spool::NewMessage&)>& edit = nullptr) {
     std::vector<spool::NewMessage> messages;
     std::vector<spool::MessageMeta> metas;
     for (int i = 0; i < n; ++i) {
       spool::NewMessage m = spool::testing::MakeMessage(spool_->NextMid(), 1, 300);
+      if (edit) edit(m);
       m.meta.recipients[0].address = "user" + std::to_string(i) + "@" + domain;
       if (journal) {
         m.meta.kind = spool::MessageKind::kJournal;
@@ -235,6 +239,28 @@ TEST_F(QueueManagerTest, AJournalCopyExpiresInItsQueueWithoutADsnAndWithItsOwnWo
   // Operators see one row for the queue, not one per intake domain.
   EXPECT_EQ(counters_.Destinations().count(queue::kTdcQueue), 1u);
   EXPECT_EQ(counters_.Destinations().at(queue::kTdcQueue).hard_bounced, 1u);
+}
+
+// BODY=8BITMIME follows what reception recorded (spool/transfer_needs.h), not a scan of the body
+// at each attempt; a message from an older spool, without the record, is still scanned.
+TEST_F(QueueManagerTest, BodyEightBitComesFromTheRecordMadeAtReception) {
+  auto with_body = [](std::string body, std::optional<bool> recorded) {
+    return [body, recorded](spool::NewMessage& m) {
+      m.body = body;
+      if (recorded) spool::RecordTransferNeeds(m.meta, *recorded);
+    };
+  };
+  // Recorded "yes" on an ASCII body, recorded "no" on an 8-bit one, and no record on an 8-bit one.
+  Queue(1, "a.example", false, with_body("Subject: a\r\n\r\nascii\r\n", true));
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.transactions == 1; }));
+  Queue(1, "b.example", false, with_body("Subject: b\r\n\r\ncaf\xc3\xa9\r\n", false));
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.transactions == 2; }));
+  Queue(1, "c.example", false, with_body("Subject: c\r\n\r\ncaf\xc3\xa9\r\n", std::nullopt));
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.transactions == 3; }));
+  ASSERT_EQ(peer_.journal.mail_froms.size(), 3u);
+  EXPECT_NE(peer_.journal.mail_froms[0].find("BODY=8BITMIME"), std::string::npos);
+  EXPECT_EQ(peer_.journal.mail_froms[1].find("BODY=8BITMIME"), std::string::npos);
+  EXPECT_NE(peer_.journal.mail_froms[2].find("BODY=8BITMIME"), std::string::npos);
 }
 
 }  // namespace
