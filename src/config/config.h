@@ -89,7 +89,9 @@ struct Retry {
 struct Delivery {
   TlsMode tls = TlsMode::kPreferred;
   std::string tls_ca_file;  // absolute, or empty: the system trust store
-  std::uint32_t max_connections_per_host = 50;
+  std::uint32_t max_connections_per_host = 50;  // per destination, and per next-hop host
+  std::uint32_t max_connections_per_ip = 50;    // per next-hop address, across destinations
+  std::uint32_t max_connections = 500;          // all outbound connections of ordinary mail
   Retry retry;
   std::uint16_t port = 25;  // SMTP port of MX (and implicit MX) hosts; routes name their own
   Duration connect_timeout = std::chrono::seconds(30);

@@ -168,6 +168,8 @@ void ReadDelivery(Context& ctx, MapReader& root, Delivery* out) {
   }
   m.Path("tls_ca_file", &out->tls_ca_file, /*must_exist=*/true);
   m.Uint32("max_connections_per_host", &out->max_connections_per_host, 1);
+  m.Uint32("max_connections_per_ip", &out->max_connections_per_ip, 1);
+  m.Uint32("max_connections", &out->max_connections, 1);
   std::uint32_t port = out->port;
   if (m.Uint32("port", &port, 1, 65535)) out->port = static_cast<std::uint16_t>(port);
   if (auto retry_field = m.Get("retry")) {

@@ -39,32 +39,51 @@ Connection::Connection(std::unique_ptr<Transport> transport, ConnectionSettings 
       next_id_(std::move(next_id)),
       session_(SessionOptions(settings_)) {}
 
-Connection::~Connection() { transport_->Close(); }
+Connection::~Connection() { Close(); }
 
-void Connection::Close() { transport_->Close(); }
+void Connection::Close() {
+  transport_->Close();
+  if (slot_) {
+    settings_.release(*slot_);
+    slot_.reset();
+  }
+}
 
 bool Connection::cut() const {
   return want_ == Want::kFailed && session_.failure() == smtp::ClientSession::Failure::kConnection;
 }
 
-asio::awaitable<std::optional<Classified>> Connection::Open(
-    const std::vector<HostCandidate>& hosts) {
+asio::awaitable<Opened> Connection::Open(const std::vector<HostCandidate>& hosts) {
   std::string error;
   const auto each = settings_.connect_timeout;
-  const bool connected = co_await transport_->Connect(
-      hosts, each, Clock::now() + each * static_cast<int>(hosts.size()), error);
+  bool connected = false;
+  const HostCandidate* last = nullptr;
+  for (const HostCandidate& candidate : hosts) {
+    if (settings_.acquire && !settings_.acquire(candidate)) continue;  // at its cap: the next
+    last = &candidate;
+    const std::vector<HostCandidate> one{candidate};
+    connected = co_await transport_->Connect(one, each, Clock::now() + each, error);
+    if (settings_.acquire) {
+      if (connected) {
+        slot_ = candidate;
+      } else {
+        settings_.release(candidate);
+      }
+    }
+    if (connected) break;
+  }
+  if (last == nullptr) co_return Opened{.outcome = Opened::Outcome::kNoCapacity, .failure = {}};
   if (!connected) {
-    const HostCandidate& last = hosts.back();
     report_.Report(style_,
                    telemetry::ConnectionError{.dcid = 0,
-                                              .ip = last.address.to_string(),
-                                              .port = last.port,
+                                              .ip = last->address.to_string(),
+                                              .port = last->port,
                                               .details = error,
                                               .interface = transport_->local_ip(),
                                               .kind = telemetry::ConnectionErrorKind::kNetwork,
                                               .permanent = false,
                                               .summary = {}});
-    co_return ClassifyConnect(last, error);
+    co_return Opened{.outcome = Opened::Outcome::kFailed, .failure = ClassifyConnect(*last, error)};
   }
   dcid_ = next_id_();
   const HostCandidate& host = transport_->peer();
@@ -76,7 +95,7 @@ asio::awaitable<std::optional<Classified>> Connection::Open(
   // (docs/configuration.md), not command_timeout, so a peer that accepts TCP and never speaks (a
   // blackholed intake) is given up after 30 s by default, not 5 minutes.
   want_ = co_await Drive(Clock::time_point::max(), Clock::now() + settings_.connect_timeout);
-  if (want_ == Want::kReady) co_return std::nullopt;
+  if (want_ == Want::kReady) co_return Opened{.outcome = Opened::Outcome::kReady, .failure = {}};
 
   Classified c = ClassifySessionFailure(session_, settings_.tls_failure_permanent);
   const bool tls = c.failure.cls == queue::FailureClass::kTls;
@@ -92,7 +111,7 @@ asio::awaitable<std::optional<Classified>> Connection::Open(
                              .summary = c.text});
   std::string courtesy = session_.TakeOutput();
   if (!courtesy.empty()) co_await transport_->Write(courtesy, Clock::now() + kQuitTimeout);
-  co_return c;
+  co_return Opened{.outcome = Opened::Outcome::kFailed, .failure = std::move(c)};
 }
 
 asio::awaitable<void> Connection::Send(smtp::Envelope envelope, std::string body,

@@ -39,6 +39,20 @@ struct ConnectionSettings {
   std::chrono::milliseconds connect_timeout{30000};  // TCP connect, and the greeting
   std::chrono::milliseconds command_timeout{300000};
   std::chrono::milliseconds data_timeout{600000};  // writes, and the reply to the final dot
+  // Slots for a connect to one host (queue::ConnectionBudget); none given = no caps. A host whose
+  // slot cannot be had is skipped; the slot taken is given back when the connection closes.
+  std::function<bool(const HostCandidate&)> acquire;
+  std::function<void(const HostCandidate&)> release;
+};
+
+// What Open() came to.
+struct Opened {
+  enum class Outcome {
+    kReady,       // ready for a transaction
+    kFailed,      // no host took the connection, or the session failed: see `failure`
+    kNoCapacity,  // every host was at its connection cap: nothing tried, no verdict on the peer
+  } outcome = Outcome::kFailed;
+  Classified failure;
 };
 
 class Connection {
@@ -54,10 +68,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Connects to the first of `hosts` that answers and makes the session ready for a transaction.
-  // Returns nothing when it is ready; else the classified failure (already reported, and a
-  // courtesy QUIT sent where the session still could).
-  boost::asio::awaitable<std::optional<Classified>> Open(const std::vector<HostCandidate>& hosts);
+  // Connects to the first of `hosts` that has a free slot and answers, and makes the session ready
+  // for a transaction. A failure is classified and already reported (and a courtesy QUIT sent
+  // where the session still could).
+  boost::asio::awaitable<Opened> Open(const std::vector<HostCandidate>& hosts);
 
   // One transaction; every read and write ends by `deadline` (the entry's lifetime for queues
   // whose rules bound an attempt by it, else never). Afterwards result() holds each recipient's
@@ -99,6 +113,7 @@ class Connection {
   smtp::ClientSession session_;
   Want want_ = Want::kFailed;
   std::uint64_t dcid_ = 0;
+  std::optional<HostCandidate> slot_;  // the host whose slot this connection holds
 };
 
 }  // namespace tidegate::delivery

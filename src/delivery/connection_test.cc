@@ -56,6 +56,13 @@ class ConnectionTest : public ::testing::Test {
                                         [this] { return ++ids_; });
   }
 
+  // The failure of an Open() (nothing when it is ready).
+  static std::optional<Classified> Failure(const Opened& opened) {
+    EXPECT_NE(opened.outcome, Opened::Outcome::kNoCapacity);
+    if (opened.outcome == Opened::Outcome::kReady) return std::nullopt;
+    return opened.failure;
+  }
+
   // Runs `task` on the io_context to its end.
   template <typename F>
   void Run(F task) {
@@ -92,7 +99,7 @@ TEST_F(ConnectionTest, RefusedConnectIsANetworkFailureWithNoDcid) {
   peer_.script.refuse_connect = true;
   auto c = Make(Settings());
   std::optional<Classified> failed;
-  Run([&]() -> asio::awaitable<void> { failed = co_await c->Open(hosts_); });
+  Run([&]() -> asio::awaitable<void> { failed = Failure(co_await c->Open(hosts_)); });
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->failure.cls, queue::FailureClass::kNetwork);
   EXPECT_EQ(failed->enhanced, "4.4.1");
@@ -105,7 +112,7 @@ TEST_F(ConnectionTest, RefusedConnectIsANetworkFailureWithNoDcid) {
 TEST_F(ConnectionTest, ReadyAfterGreetingEhloAndStartTlsAndTheGreetingWaitIsTheConnectTimeout) {
   auto c = Make(Settings());
   std::optional<Classified> failed;
-  Run([&]() -> asio::awaitable<void> { failed = co_await c->Open(hosts_); });
+  Run([&]() -> asio::awaitable<void> { failed = Failure(co_await c->Open(hosts_)); });
   EXPECT_FALSE(failed.has_value()) << failed->text;
   EXPECT_TRUE(c->ready());
   EXPECT_EQ(c->dcid(), 101u);
@@ -124,7 +131,7 @@ TEST_F(ConnectionTest, ASilentPeerFailsTheGreetingAsANetworkError) {
   peer_.script.silent = true;
   auto c = Make(Settings());
   std::optional<Classified> failed;
-  Run([&]() -> asio::awaitable<void> { failed = co_await c->Open(hosts_); });
+  Run([&]() -> asio::awaitable<void> { failed = Failure(co_await c->Open(hosts_)); });
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->failure.cls, queue::FailureClass::kNetwork);
   EXPECT_LE(peer_.journal.read_budgets.front(), milliseconds(700));
@@ -134,7 +141,7 @@ TEST_F(ConnectionTest, ARefusedGreetingIsTheRepliesClass) {
   peer_.script.greeting = "554 5.7.1 go away";
   auto c = Make(Settings());
   std::optional<Classified> failed;
-  Run([&]() -> asio::awaitable<void> { failed = co_await c->Open(hosts_); });
+  Run([&]() -> asio::awaitable<void> { failed = Failure(co_await c->Open(hosts_)); });
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->failure.cls, queue::FailureClass::kPermanent);
   EXPECT_EQ(failed->code, 554);
@@ -149,7 +156,7 @@ TEST_F(ConnectionTest, RequiredTlsNotOfferedIsATlsFailurePermanentOnlyWhenTheRul
     s.tls_failure_permanent = permanent;
     auto c = Make(s, /*journal=*/true);
     std::optional<Classified> failed;
-    Run([&]() -> asio::awaitable<void> { failed = co_await c->Open(hosts_); });
+    Run([&]() -> asio::awaitable<void> { failed = Failure(co_await c->Open(hosts_)); });
     ASSERT_TRUE(failed.has_value());
     EXPECT_EQ(failed->failure.cls, queue::FailureClass::kTls);
     EXPECT_EQ(failed->enhanced, permanent ? "5.7.10" : "4.7.10");
@@ -167,7 +174,7 @@ TEST_F(ConnectionTest, AFailedHandshakeIsReportedAndClassifiedAsTls) {
   s.tls = smtp::ClientOptions::Tls::kRequired;
   auto c = Make(s);
   std::optional<Classified> failed;
-  Run([&]() -> asio::awaitable<void> { failed = co_await c->Open(hosts_); });
+  Run([&]() -> asio::awaitable<void> { failed = Failure(co_await c->Open(hosts_)); });
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->failure.cls, queue::FailureClass::kTls);
   EXPECT_NE(LogText().find("TLS failed: certificate verify failed"), std::string::npos);
@@ -180,7 +187,7 @@ TEST_F(ConnectionTest, SendGivesEachRecipientItsOutcomeAndStaysReady) {
   };
   auto c = Make(Settings());
   Run([&]() -> asio::awaitable<void> {
-    if (co_await c->Open(hosts_)) co_return;
+    if (Failure(co_await c->Open(hosts_))) co_return;
     smtp::Envelope e;
     e.sender = "a@example.org";
     e.recipients = {"one@example.com", "gone@example.com"};
@@ -200,7 +207,7 @@ TEST_F(ConnectionTest, ACutAtDataIsACutNotAnAnswer) {
   peer_.script.cut_at_data = true;
   auto c = Make(Settings());
   Run([&]() -> asio::awaitable<void> {
-    if (co_await c->Open(hosts_)) co_return;
+    if (Failure(co_await c->Open(hosts_))) co_return;
     smtp::Envelope e;
     e.sender = "a@example.org";
     e.recipients = {"one@example.com"};
@@ -217,7 +224,7 @@ TEST_F(ConnectionTest, IdleHearsLingerRingAndAPeerThatCloses) {
   asio::steady_timer timer(io_);
   std::vector<Connection::Idle> heard;
   Run([&]() -> asio::awaitable<void> {
-    if (co_await c->Open(hosts_)) co_return;
+    if (Failure(co_await c->Open(hosts_))) co_return;
     timer.expires_after(milliseconds(1));
     heard.push_back(co_await c->WaitIdle(timer));  // lingered
     timer.expires_after(seconds(60));
@@ -231,6 +238,53 @@ TEST_F(ConnectionTest, IdleHearsLingerRingAndAPeerThatCloses) {
             (std::vector<Connection::Idle>{Connection::Idle::kLingered, Connection::Idle::kRung,
                                            Connection::Idle::kLost}));
   EXPECT_FALSE(c->ready());  // no QUIT to a peer that left
+}
+
+TEST_F(ConnectionTest, HostsWithoutAFreeSlotAreSkippedAndTheSlotIsGivenBackOnClose) {
+  HostCandidate full = peer_.address;
+  full.host = "full.test";
+  std::vector<std::string> acquired, released;
+  ConnectionSettings s = Settings();
+  s.acquire = [&](const HostCandidate& h) {
+    if (h.host == "full.test") return false;
+    acquired.push_back(h.host);
+    return true;
+  };
+  s.release = [&](const HostCandidate& h) { released.push_back(h.host); };
+
+  // Only a full host: nothing is tried, and that is no failure of the peer.
+  auto capped = Make(s);
+  Opened opened;
+  const std::vector<HostCandidate> only_full{full};
+  Run([&]() -> asio::awaitable<void> { opened = co_await capped->Open(only_full); });
+  EXPECT_EQ(opened.outcome, Opened::Outcome::kNoCapacity);
+  EXPECT_EQ(peer_.journal.connects, 0);
+  EXPECT_EQ(LogText().find("Connection Error"), std::string::npos);
+
+  // A full host first, then one with a slot: the second is used, and its slot comes back.
+  auto c = Make(s);
+  const std::vector<HostCandidate> both{full, peer_.address};
+  Run([&]() -> asio::awaitable<void> { opened = co_await c->Open(both); });
+  EXPECT_EQ(opened.outcome, Opened::Outcome::kReady);
+  EXPECT_EQ(acquired, std::vector<std::string>{"peer.test"});
+  EXPECT_TRUE(released.empty());
+  c->Close();
+  EXPECT_EQ(released, std::vector<std::string>{"peer.test"});
+  c.reset();
+  EXPECT_EQ(released.size(), 1u);  // once, not again on destruction
+}
+
+TEST_F(ConnectionTest, ARefusedHostGivesItsSlotBackAtOnce) {
+  peer_.script.refuse_connect = true;
+  int held = 0;
+  ConnectionSettings s = Settings();
+  s.acquire = [&](const HostCandidate&) { return ++held, true; };
+  s.release = [&](const HostCandidate&) { --held; };
+  auto c = Make(s);
+  Opened opened;
+  Run([&]() -> asio::awaitable<void> { opened = co_await c->Open(hosts_); });
+  EXPECT_EQ(opened.outcome, Opened::Outcome::kFailed);
+  EXPECT_EQ(held, 0);
 }
 
 }  // namespace

@@ -241,10 +241,16 @@ void QueueManager::Pump() {
 
 void QueueManager::OpenWanted(const queue::Destination& destination, DestinationState& ds) {
   if (stopping_) return;
+  // A destination whose next hop had no free slot waits until a connection of its pool closes.
+  if (waiting_.count(destination) != 0) return;
   const std::uint32_t wanted = scheduler_.WantedConnections(destination);
-  while (ds.open < wanted) {
+  const queue::ConnectionBudget::Caps& caps = RulesFor(destination).shared_caps;
+  // (A connection may end before co_spawn returns: one that found no slot marks it waiting.)
+  while (ds.open < wanted && budget_.CanStart(destination.queue, caps) &&
+         waiting_.count(destination) == 0) {
     ++ds.open;
     ++open_total_;
+    budget_.Started(destination.queue);
     asio::co_spawn(io_, RunConnection(destination), asio::detached);
   }
 }
@@ -302,18 +308,28 @@ void QueueManager::ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>
 ConnectionSettings QueueManager::SettingsFor(const queue::Destination& destination) {
   const queue::QueueRules& rules = RulesFor(destination);
   const config::Delivery& d = config_->delivery;
-  return ConnectionSettings{.helo_name = config_->hostname,
-                            .tls = rules.tls == queue::QueueRules::Tls::kNone
-                                       ? smtp::ClientOptions::Tls::kNone
-                                   : rules.tls == queue::QueueRules::Tls::kRequired
-                                       ? smtp::ClientOptions::Tls::kRequired
-                                       : smtp::ClientOptions::Tls::kPreferred,
-                            .tls_verify = rules.tls_verify,
-                            .tls_context = TlsContextFor(rules),
-                            .tls_failure_permanent = !queue::RetriesTlsFailures(rules),
-                            .connect_timeout = d.connect_timeout,
-                            .command_timeout = d.command_timeout,
-                            .data_timeout = d.data_timeout};
+  ConnectionSettings s;
+  s.helo_name = config_->hostname;
+  s.tls = rules.tls == queue::QueueRules::Tls::kNone       ? smtp::ClientOptions::Tls::kNone
+          : rules.tls == queue::QueueRules::Tls::kRequired ? smtp::ClientOptions::Tls::kRequired
+                                                           : smtp::ClientOptions::Tls::kPreferred;
+  s.tls_verify = rules.tls_verify;
+  s.tls_context = TlsContextFor(rules);
+  s.tls_failure_permanent = !queue::RetriesTlsFailures(rules);
+  s.connect_timeout = d.connect_timeout;
+  s.command_timeout = d.command_timeout;
+  s.data_timeout = d.data_timeout;
+  s.acquire = [this, alive = alive_, pool = destination.queue,
+               caps = rules.shared_caps](const HostCandidate& host) {
+    return *alive && budget_.Acquire(pool, host.host, host.address.to_string(), caps);
+  };
+  s.release = [this, alive = alive_, pool = destination.queue](const HostCandidate& host) {
+    if (!*alive) return;
+    budget_.Release(pool, host.host, host.address.to_string());
+    // A slot of this pool is free: its waiting destinations may try again (the next Pump).
+    std::erase_if(waiting_, [&](const queue::Destination& d) { return d.queue == pool; });
+  };
+  return s;
 }
 
 asio::awaitable<void> QueueManager::RunConnection(queue::Destination destination) {
@@ -341,15 +357,20 @@ asio::awaitable<void> QueueManager::RunConnection(queue::Destination destination
       hops.push_back(fmt::format("{} [{}]:{}", c.host, c.address.to_string(), c.port));
     }
     report_.Report(style, telemetry::NextHopsResolved{std::move(hops)});
-    std::optional<Classified> failed = co_await connection.Open(hop.hosts);
+    const Opened opened = co_await connection.Open(hop.hosts);
     if (!*alive) co_return;
-    if (failed) {
+    if (opened.outcome == Opened::Outcome::kNoCapacity) {
+      // Every host of the next hop has all the connections it may have (other destinations
+      // share it): no attempt, no verdict; the entries wait for a slot (SettingsFor).
+      waiting_.insert(destination);
+    } else if (opened.outcome == Opened::Outcome::kFailed) {
+      const Classified& failed = opened.failure;
       AttemptContext failure;
       failure.dcid = connection.dcid();
-      failure.failure_text = failed->text;
-      failure.enhanced = failed->enhanced;
-      failure.code = failed->code;
-      ConnectionFailed(destination, failed->failure, failure);
+      failure.failure_text = failed.text;
+      failure.enhanced = failed.enhanced;
+      failure.code = failed.code;
+      ConnectionFailed(destination, failed.failure, failure);
     } else {
       co_await Deliver(destination, ds, connection);
       if (!*alive) co_return;
@@ -360,6 +381,7 @@ asio::awaitable<void> QueueManager::RunConnection(queue::Destination destination
   connection.Close();
   --ds.open;
   --open_total_;
+  budget_.Stopped(destination.queue);
   report_.Closed(style, connection.dcid());
   Pump();
   ArmWake();

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -148,6 +149,9 @@ class QueueManager {
   boost::asio::steady_timer wake_;
   std::unordered_map<std::uint64_t, std::unique_ptr<MessageState>> messages_;
   std::map<queue::Destination, std::unique_ptr<DestinationState>> destinations_;
+  // Connection caps across destinations, and the destinations waiting for a slot.
+  queue::ConnectionBudget budget_;
+  std::set<queue::Destination> waiting_;
   std::uint32_t open_total_ = 0;
   std::atomic<std::size_t> journal_backlog_{0};
   bool stopping_ = false;

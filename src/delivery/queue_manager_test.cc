@@ -241,6 +241,37 @@ TEST_F(QueueManagerTest, AJournalCopyExpiresInItsQueueWithoutADsnAndWithItsOwnWo
   EXPECT_EQ(counters_.Destinations().at(queue::kTdcQueue).hard_bounced, 1u);
 }
 
+// Destinations that share a next hop share its caps: here every domain resolves to the same peer.
+// Control first: without a tighter cap two busy domains open more than 3 connections to it.
+TEST_F(QueueManagerTest, TwoDomainsOnOneNextHopOpenTheirWindowsWithoutASharedCap) {
+  Queue(40, "a.example");
+  Queue(40, "b.example");
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.transactions == 80; }));
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.open == 0; }));
+  EXPECT_GT(peer_.journal.max_open, 3);
+}
+
+TEST_F(QueueManagerTest, APerAddressCapHoldsAcrossDomainsAndNeitherStarves) {
+  config_->delivery.max_connections_per_ip = 3;
+  qm_->ConfigChanged();
+  Queue(40, "a.example");
+  Queue(40, "b.example");
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.transactions == 80; }));
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.open == 0; }));  // late openers count too
+  EXPECT_LE(peer_.journal.max_open, 3);
+  EXPECT_EQ(peer_.journal.refused, 0);
+  EXPECT_EQ(peer_.journal.rcpts.size(), 80u);  // no attempt failed for want of a slot
+}
+
+TEST_F(QueueManagerTest, TheTotalCapHoldsAcrossDomains) {
+  config_->delivery.max_connections = 2;
+  qm_->ConfigChanged();
+  for (const char* domain : {"a.example", "b.example", "c.example"}) Queue(20, domain);
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.transactions == 60; }));
+  ASSERT_TRUE(RunUntil([&] { return peer_.journal.open == 0; }));
+  EXPECT_LE(peer_.journal.max_open, 2);
+}
+
 // BODY=8BITMIME follows what reception recorded (spool/transfer_needs.h), not a scan of the body
 // at each attempt; a message from an older spool, without the record, is still scanned.
 TEST_F(QueueManagerTest, BodyEightBitComesFromTheRecordMadeAtReception) {

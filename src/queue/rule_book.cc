@@ -24,12 +24,17 @@ RuleBook RuleBookFromConfig(const config::GatewayConfig& config) {
                                                    : QueueRules::Tls::kPreferred;
   mail.tls_verify = d.tls == config::TlsMode::kRequired;
   mail.tls_ca_file = d.tls_ca_file;
+  mail.shared_caps = {.per_host = d.max_connections_per_host,
+                      .per_ip = d.max_connections_per_ip,
+                      .total = d.max_connections};
 
   const config::ThreatDefenseConnector& t = config.tdc;
   QueueRules tdc =
       TdcQueueRules(t.min_connections, t.max_connections, t.max_queue_time, t.retry_delay);
   tdc.tls_ca_file = t.tls_ca_file;
   tdc.service_name = t.service_name;
+  tdc.shared_caps = {
+      .per_host = t.max_connections, .per_ip = t.max_connections, .total = t.max_connections};
   // Copies already queued keep their rules when the connector is switched off: the queue exists
   // either way, and is listed while the connector is enabled (CONTRACT §6).
   book.named.emplace(kTdcQueue, std::move(tdc));

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "base/clock.h"
+#include "queue/connection_budget.h"
 
 namespace tidegate::queue {
 
@@ -61,6 +62,9 @@ struct QueueRules {
   // delivered for scanning with `service_name`.
   enum class Wording { kPerRecipient, kJournalCopy } wording = Wording::kPerRecipient;
   std::string service_name;
+  // Caps shared by all destinations of this queue (ConnectionBudget): per next-hop host, per
+  // next-hop address, and in all.
+  ConnectionBudget::Caps shared_caps;
 };
 
 // Whether a message that finished with failed recipients in a queue with these rules gets a DSN:
