@@ -7,6 +7,23 @@
 
 namespace tidegate::telemetry {
 
+namespace {
+
+// A new message's tracking row: what it shares with the transaction it came in.
+MessageSummary Row(const Received& tx, std::uint64_t mid, const std::string& policy,
+                   std::uint64_t parent_mid) {
+  return MessageSummary{.mid = mid,
+                        .icid = tx.icid,
+                        .received = tx.received,
+                        .message_id = tx.message_id,
+                        .subject = tx.subject,
+                        .policy = policy,
+                        .parent_mid = parent_mid,
+                        .status = "queued"};
+}
+
+}  // namespace
+
 ReceptionReport::ReceptionReport(MailLog* log, Counters* counters)
     : log_(log), counters_(counters) {}
 
@@ -34,16 +51,10 @@ void ReceptionReport::Render(const Received&) {
 void ReceptionReport::Render(const Received& tx, const Accepted& e) {
   counters_->UpdateGlobal([&](GlobalCounters& g) { g.recipients_received += e.recipients.size(); });
   if (rows_) {
-    rows_(MessageSummary{.mid = e.mid,
-                         .icid = tx.icid,
-                         .received = tx.received,
-                         .sender = tx.sender,
-                         .recipients = e.recipients,
-                         .message_id = tx.message_id,
-                         .subject = tx.subject,
-                         .policy = e.policy,
-                         .parent_mid = e.parent_mid,
-                         .status = "queued"});
+    MessageSummary row = Row(tx, e.mid, e.policy, e.parent_mid);
+    row.sender = tx.sender;
+    row.recipients = e.recipients;
+    rows_(std::move(row));
   }
   Track(e.mid, fmt::format("Incoming connection (ICID {}) from {} ({}) on {}{}", tx.icid,
                            tx.client_ip, tx.helo, tx.listener, tx.tls ? ", TLS" : ""));
@@ -67,17 +78,10 @@ void ReceptionReport::Render(const Received& tx, const Accepted& e) {
 void ReceptionReport::Render(const Received& tx, const JournalCopyMade& e) {
   counters_->UpdateGlobal([](GlobalCounters& g) { ++g.journal_copies; });
   if (rows_) {
-    rows_(MessageSummary{.mid = e.journal_mid,
-                         .icid = tx.icid,
-                         .received = tx.received,
-                         .sender = "",
-                         .recipients = {e.intake},
-                         .message_id = tx.message_id,
-                         .subject = tx.subject,
-                         .policy = e.policy,
-                         .parent_mid = e.mid,
-                         .journal = true,
-                         .status = "queued"});
+    MessageSummary row = Row(tx, e.journal_mid, e.policy, e.mid);
+    row.recipients = {e.intake};
+    row.journal = true;
+    rows_(std::move(row));
   }
   const std::string generated = fmt::format(
       "TDC: Message {} generated based on message {} by Threat Defense Connector, for {} at {}",
