@@ -134,9 +134,11 @@ base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,
       } else {
         copy = MakeJournalCopy(message, config, meta, recipients, *intake, jmid);
         ++new_copies;
-        Emit(plan.events,
-             event::JournalCopyMade{
-                 .mid = mid, .journal_mid = jmid, .policy = policy.name, .intake = intake->str()});
+        Emit(plan.events, event::JournalCopyMade{.mid = mid,
+                                                 .journal_mid = jmid,
+                                                 .policy = policy.name,
+                                                 .intake = intake->str(),
+                                                 .service = config.tdc.service_name});
       }
     }
     Emit(plan.events, event::Queued{.mid = mid});

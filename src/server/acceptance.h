@@ -27,6 +27,7 @@
 #include "inbound/acceptor.h"
 #include "policy/policy_table.h"
 #include "spool/spool.h"
+#include "telemetry/reception_events.h"
 
 namespace tidegate::server {
 
@@ -34,54 +35,16 @@ namespace tidegate::server {
 // counting our own) is refused "554 5.4.6" at the end of DATA and nothing is stored.
 inline constexpr std::size_t kMaxReceivedHeaders = 50;
 
+// The events PlanAcceptance() states are telemetry's (rendered by telemetry::ReceptionReport).
 namespace event {
-
-// The transaction as received (once, first): what every later event's rendering refers to.
-struct Received {
-  std::uint64_t mid = 0;  // the received MID (the first message keeps it)
-  std::uint64_t icid = 0;
-  base::SystemTime received{};
-  std::string listener;
-  std::string client_ip;
-  std::string helo;
-  bool tls = false;
-  std::string sender;
-  std::string message_id;
-  std::string subject;
-  std::uint64_t size = 0;  // body bytes, our trace headers included
-};
-
-// One message made for one policy's recipients: the original (parent_mid 0) or a split.
-struct Accepted {
-  std::uint64_t mid = 0;
-  std::uint64_t parent_mid = 0;  // the received MID for a split, else 0
-  std::string policy;
-  std::vector<std::string> recipients;
-};
-
-// A journal copy of message `mid` was made for the TDC's intake.
-struct JournalCopyMade {
-  std::uint64_t mid = 0;
-  std::uint64_t journal_mid = 0;
-  std::string policy;
-  std::string intake;
-};
-
-// Message `mid` was not journaled: the.tdc.queue held `queued` copies (tdc.max_queued).
-struct JournalSkipped {
-  std::uint64_t mid = 0;
-  std::size_t queued = 0;
-};
-
-// Message `mid` (and its journal copy, if any) is ready for delivery once committed.
-struct Queued {
-  std::uint64_t mid = 0;
-};
-
+using telemetry::Accepted;
+using telemetry::JournalCopyMade;
+using telemetry::JournalSkipped;
+using telemetry::Queued;
+using telemetry::Received;
 }  // namespace event
 
-using AcceptanceEvent = std::variant<event::Received, event::Accepted, event::JournalCopyMade,
-                                     event::JournalSkipped, event::Queued>;
+using AcceptanceEvent = telemetry::ReceptionEvent;
 
 struct AcceptancePlan {
   std::optional<inbound::Rejection> refusal;  // set: answer 554, store nothing, report nothing

@@ -102,11 +102,14 @@ base::Status Gateway::Start() {
     log_->Critical("Message tracking unavailable until the next restart: " +
                    tracking.error().message);
   }
-  queue_->set_tracking([this](std::uint64_t mid, std::string text, std::string status) {
+  // Tracking is fed one way, by the reports, through these (a no-op without tracking).
+  const telemetry::TrackingSink track = [this](std::uint64_t mid, std::string text,
+                                               std::string status) {
     if (!tracking_) return;
     tracking_->AddEvent(mid, base::SystemClock::Instance().Now(), std::move(text));
     if (!status.empty()) tracking_->SetStatus(mid, std::move(status));
-  });
+  };
+  queue_->set_tracking(track);
   queue_->Enqueue(spool_->TakeRecovered());
   pipeline_ = std::make_unique<MessagePipeline>(
       spool_.get(), log_.get(), &counters_, [this] { return config(); },
@@ -114,8 +117,12 @@ base::Status Gateway::Start() {
           .queued = [this](std::vector<spool::MessageMeta> metas) {
             queue_->Enqueue(std::move(metas));
           },
-          .journal_backlog = [this] { return queue_->journal_backlog(); },
-          .tracking = tracking_.get()});
+          .journal_backlog = [this] { return queue_->journal_backlog(); }});
+  pipeline_->set_tracking(
+      [this](telemetry::MessageSummary summary) {
+        if (tracking_) tracking_->RecordMessage(std::move(summary));
+      },
+      track);
   services_.next_icid = [this] { return spool_->NextIcid(); };
   services_.next_mid = [this] { return spool_->NextMid(); };
   services_.log = log_.get();

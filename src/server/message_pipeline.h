@@ -5,8 +5,9 @@
 // PlanAcceptance() (server/acceptance.h: loop protection, incoming mail policies, per-policy
 // splits, journal copies for the Threat Defense Connector) what the transaction becomes, with
 // MIDs reserved from the spool as the plan needs them; commits every message of the plan in one
-// group-committed write; only then writes the plan's events as mail log lines, tracking rows and
-// counters, hands the messages to the delivery engine, and lets the session answer 250.
+// group-committed write; only then has telemetry::ReceptionReport render the plan's events (mail
+// log lines, tracking rows, counters), hands the messages to the delivery engine, and lets the
+// session answer 250.
 // Thread-safety: Accept() may be called from any thread; callbacks run on the spool's thread.
 #pragma once
 
@@ -19,12 +20,7 @@
 #include "policy/policy_table.h"
 #include "server/acceptance.h"
 #include "spool/spool.h"
-
-namespace tidegate::telemetry {
-class MailLog;
-class Counters;
-class Tracking;
-}  // namespace tidegate::telemetry
+#include "telemetry/reception_report.h"
 
 namespace tidegate::server {
 
@@ -35,14 +31,16 @@ class MessagePipeline final : public inbound::MessageAcceptor {
     std::function<void(std::vector<spool::MessageMeta>)> queued;
     // Journal copies queued now (the TDC's spool quota is checked against it).
     std::function<std::size_t()> journal_backlog;
-    // Message tracking (may be null).
-    telemetry::Tracking* tracking = nullptr;
   };
   MessagePipeline(spool::Spool* spool, telemetry::MailLog* log, telemetry::Counters* counters,
                   std::function<std::shared_ptr<const config::GatewayConfig>()> config,
                   Hooks hooks);
   void Accept(inbound::ReceivedMessage message,
               std::function<void(inbound::AcceptResult)> done) override;
+  // Message tracking's feeds (see ReceptionReport::set_tracking); call before the first Accept().
+  void set_tracking(telemetry::TrackingRowSink rows, telemetry::TrackingSink events) {
+    report_.set_tracking(std::move(rows), std::move(events));
+  }
 
  private:
   // The compiled policy table of a configuration snapshot (rebuilt when the snapshot changes).
@@ -50,8 +48,7 @@ class MessagePipeline final : public inbound::MessageAcceptor {
       const std::shared_ptr<const config::GatewayConfig>& cfg);
 
   spool::Spool* spool_;
-  telemetry::MailLog* log_;
-  telemetry::Counters* counters_;
+  telemetry::ReceptionReport report_;
   std::function<std::shared_ptr<const config::GatewayConfig>()> config_;
   Hooks hooks_;
   std::mutex table_mu_;

@@ -23,6 +23,7 @@
 #include "base/clock.h"
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
+#include "telemetry/tracking_sink.h"
 
 namespace tidegate::telemetry {
 
@@ -100,8 +101,7 @@ struct MessageFinished {
 
 class DeliveryReport {
  public:
-  // What tracking receives: the message, the row's text, and its new status ("" = unchanged).
-  using TrackingSink = std::function<void(std::uint64_t mid, std::string text, std::string status)>;
+  using TrackingSink = telemetry::TrackingSink;
 
   DeliveryReport(MailLog* log, Counters* counters);
   void set_tracking(TrackingSink sink) { tracking_ = std::move(sink); }
