@@ -135,6 +135,8 @@ TEST(GatewayConfig, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(c->delivery.tls, TlsMode::kPreferred);
   EXPECT_EQ(c->delivery.tls_ca_file, "");
   EXPECT_EQ(c->delivery.max_connections_per_host, 50u);
+  EXPECT_EQ(c->delivery.max_connections_per_ip, 50u);
+  EXPECT_EQ(c->delivery.max_connections, 500u);
   EXPECT_EQ(c->delivery.retry.initial, seconds(60));
   EXPECT_EQ(c->delivery.retry.max_interval, seconds(3600));
   EXPECT_EQ(c->delivery.connect_timeout, seconds(30));
@@ -323,6 +325,16 @@ TEST(GatewayConfig, SizesAndIntegers) {
   EXPECT_EQ(Err(kMinimal + "delivery: {max_connections_per_host: -3}\n"),
             "gw.yaml:9: delivery.max_connections_per_host: expected an integer from 1 to "
             "4294967295, got '-3'");
+  EXPECT_EQ(Err(kMinimal + "delivery: {max_connections_per_ip: 0}\n"),
+            "gw.yaml:9: delivery.max_connections_per_ip: expected an integer from 1 to "
+            "4294967295, got '0'");
+  EXPECT_EQ(Err(kMinimal + "delivery: {max_connections: 0}\n"),
+            "gw.yaml:9: delivery.max_connections: expected an integer from 1 to "
+            "4294967295, got '0'");
+  auto c2 = Ok(kMinimal + "delivery: {max_connections_per_ip: 7, max_connections: 9}\n");
+  ASSERT_TRUE(c2);
+  EXPECT_EQ(c2->delivery.max_connections_per_ip, 7u);
+  EXPECT_EQ(c2->delivery.max_connections, 9u);
 }
 
 TEST(GatewayConfig, BooleansAreTrueOrFalseOnly) {
