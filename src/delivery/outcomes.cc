@@ -94,10 +94,8 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   const bool finished = ms.pending == 0 && finals > 0;
 
   // Counters reflect the attempt at once; the log waits for durability.
-  const telemetry::ReportStyle style = StyleFor(plan.destination);
-  std::vector<telemetry::ReplySummary> replies;
-  for (const auto& [rid, reply] : context.replies) replies.push_back(SummaryFor(rid, context));
-  report_.Count(style, result, replies);
+  const std::shared_ptr<const telemetry::ReportStyle> style = StyleOf(plan.destination);
+  report_.Count(*style, result);
 
   std::vector<spool::NewMessage> dsn;
   // The queue's rules decide (no DSN from the journal queue); DSNs themselves have the null
@@ -136,14 +134,15 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
     const base::SystemTime logged = clock_->Now();
     result.retry_in = std::chrono::duration_cast<std::chrono::seconds>(plan.retry_at - logged);
     result.too_old = logged >= queue::Deadline(RulesFor(plan.destination), it->second->received);
-    report_.Report(style, result);
+    report_.Report(*style, result);
     for (const auto& meta : dsn_meta) report_.DsnGenerated(meta.mid, mid);
     if (!dsn_meta.empty()) EnqueueOnLoop(std::move(dsn_meta));
     if (finished) {
       const MessageState& m = *it->second;
       if (m.kind == spool::MessageKind::kJournal) --journal_backlog_;
-      report_.Report(style, telemetry::MessageFinished{
-                                .mid = mid, .parent_mid = m.parent_mid, .failed = m.failed.size()});
+      report_.Report(*style,
+                     telemetry::MessageFinished{
+                         .mid = mid, .parent_mid = m.parent_mid, .failed = m.failed.size()});
       messages_.erase(it);
     }
   };

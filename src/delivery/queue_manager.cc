@@ -50,7 +50,7 @@ QueueManager::QueueManager(asio::io_context& io, spool::Spool* spool, telemetry:
 
 QueueManager::~QueueManager() { *alive_ = false; }
 
-telemetry::ReportStyle QueueManager::StyleFor(const queue::Destination& destination) const {
+telemetry::ReportStyle QueueManager::MakeStyle(const queue::Destination& destination) const {
   const queue::QueueRules& rules = RulesFor(destination);
   return telemetry::ReportStyle{
       .wording = rules.wording == queue::QueueRules::Wording::kJournalCopy
@@ -59,6 +59,17 @@ telemetry::ReportStyle QueueManager::StyleFor(const queue::Destination& destinat
       .queue = destination.Display(),
       .service_name = rules.service_name,
       .max_queue_time = std::chrono::duration_cast<std::chrono::seconds>(rules.max_queue_time)};
+}
+
+std::shared_ptr<const telemetry::ReportStyle> QueueManager::StyleOf(
+    const queue::Destination& destination) {
+  auto it = destinations_.find(destination);
+  if (it == destinations_.end()) {
+    return std::make_shared<const telemetry::ReportStyle>(MakeStyle(destination));
+  }
+  DestinationState& ds = *it->second;
+  if (!ds.style) ds.style = std::make_shared<const telemetry::ReportStyle>(MakeStyle(destination));
+  return ds.style;
 }
 
 std::shared_ptr<asio::ssl::context> QueueManager::TlsContextFor(const queue::QueueRules& rules) {
@@ -111,8 +122,9 @@ void QueueManager::ApplyConfig() {
   config_ = config_fn_();
   rule_book_ = queue::RuleBookFromConfig(*config_);
   for (const std::string& name : rule_book_.listed) {
-    report_.Listed(StyleFor(queue::Destination(name, "")));
+    report_.Listed(MakeStyle(queue::Destination(name, "")));
   }
+  for (auto& [destination, ds] : destinations_) ds->style.reset();  // the rules may have changed
   routes_.clear();
   for (const auto& [domain, hosts] : config_->smtp_routes) {
     auto& list = routes_[domain];
@@ -136,7 +148,7 @@ void QueueManager::TimeChanged() {
     if (!*alive || stopping_) return;
     wake_.cancel();  // its expiry was computed from the old time
     wake_.expires_at(std::chrono::steady_clock::time_point::max());
-    for (const queue::Plan& plan : scheduler_.Tick()) ProcessPlan(plan, AttemptContext{});
+    ProcessPlans(scheduler_.Tick(), AttemptContext{});
     Pump();
     ArmWake();
   });
@@ -207,7 +219,10 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
       const queue::Destination& destination = schedule.destination;
       auto& ds = destinations_[destination];
       if (!ds) ds = std::make_unique<DestinationState>();
-      report_.Listed(StyleFor(destination));
+      if (!ds->listed) {
+        report_.Listed(StyleFor(destination));
+        ds->listed = true;
+      }
       scheduler_.Add(meta.mid, destination, std::move(rids), meta.received, schedule.next_attempt,
                      schedule.attempts);
     }
@@ -215,7 +230,7 @@ void QueueManager::EnqueueOnLoop(std::vector<spool::MessageMeta> messages) {
   }
   // Entries whose lifetime is already over (a journal copy recovered after its max_queue_time)
   // go now, before Pump() could open a connection for them: a restart gives nothing a new life.
-  for (const queue::Plan& plan : scheduler_.Tick()) ProcessPlan(plan, AttemptContext{});
+  ProcessPlans(scheduler_.Tick(), AttemptContext{});
   Pump();
   ArmWake();
 }
@@ -270,7 +285,7 @@ void QueueManager::ArmWake() {
   wake_.expires_at(at);
   wake_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || stopping_) return;
-    for (const queue::Plan& plan : scheduler_.Tick()) ProcessPlan(plan, AttemptContext{});
+    ProcessPlans(scheduler_.Tick(), AttemptContext{});
     Pump();
     ArmWake();
   });
@@ -279,28 +294,38 @@ void QueueManager::ArmWake() {
 void QueueManager::ConnectionFailed(const queue::Destination& destination,
                                     const queue::Failure& failure, const AttemptContext& context) {
   report_.Down(StyleFor(destination), true);
-  auto plans = std::make_shared<std::vector<queue::Plan>>(
-      scheduler_.OnConnectionFailed(destination, failure));
-  ProcessPlansInSlices(std::move(plans), 0, std::make_shared<AttemptContext>(context));
+  ProcessPlans(scheduler_.OnConnectionFailed(destination, failure), context);
+}
+
+void QueueManager::ProcessPlans(std::vector<queue::Plan> plans, const AttemptContext& context) {
+  if (plans.empty()) return;
+  ProcessPlansInSlices(std::make_shared<std::vector<queue::Plan>>(std::move(plans)), 0,
+                       std::make_shared<const AttemptContext>(context));
 }
 
 void QueueManager::ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>> plans,
                                         std::size_t first,
                                         std::shared_ptr<const AttemptContext> context) {
   // A failed connection fails every ready entry of its destination at once: behind a blackholed
-  // intake that is every journal copy made during connect_timeout (tens of thousands under load).
-  // Each plan costs a spool request, log lines and tracking; doing them all in one handler stalled
-  // this event loop, and with it every inbound session (found by the connector soak, `make soak`).
-  // A slice at a time, with the loop's other work in between, keeps reception latency flat. The
-  // scheduler has already moved the entries on (deferred or removed), so nothing else touches them
-  // meanwhile.
-  constexpr std::size_t kSlice = 256;
-  const std::size_t end = std::min(plans->size(), first + kSlice);
-  for (std::size_t i = first; i < end; ++i) ProcessPlan((*plans)[i], *context);
-  if (end < plans->size()) {
-    asio::post(io_, [this, alive = alive_, plans = std::move(plans), end,
+  // intake that is every journal copy made during connect_timeout (tens of thousands under load),
+  // and a tick can expire as many. Each plan costs a spool request, log lines and tracking; doing
+  // them all in one handler stalled this event loop, and with it every inbound session (found by
+  // the connector soak, `make soak`). A slice at a time, with the loop's other work in between,
+  // keeps reception latency flat. The slice is bounded by time, not by count: a count that is
+  // harmless in a release build (256 plans, about 1 ms) stalled the loop for over 10 ms in the
+  // ASan build (CI's soak, blackhole). The scheduler has already moved the entries on (deferred
+  // or removed), so nothing else touches them meanwhile; at least one plan runs per turn.
+  constexpr auto kSliceBudget = std::chrono::microseconds(500);
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t next = first;
+  do {
+    ProcessPlan((*plans)[next], *context);
+    ++next;
+  } while (next < plans->size() && std::chrono::steady_clock::now() - started < kSliceBudget);
+  if (next < plans->size()) {
+    asio::post(io_, [this, alive = alive_, plans = std::move(plans), next,
                      context = std::move(context)]() mutable {
-      if (*alive) ProcessPlansInSlices(std::move(plans), end, std::move(context));
+      if (*alive) ProcessPlansInSlices(std::move(plans), next, std::move(context));
     });
   }
 }
@@ -439,8 +464,8 @@ asio::awaitable<void> QueueManager::Deliver(const queue::Destination& destinatio
     report_.Report(style, telemetry::DeliveryStarted{
                               .dcid = connection.dcid(), .mid = entry->mid, .rids = entry->rids});
     auto deadline = Connection::Clock::time_point::max();
-    if (RulesFor(destination).attempt_within_lifetime) {
-      const auto left = queue::Deadline(RulesFor(destination), entry->queued_at) - clock_->Now();
+    if (const queue::QueueRules& rules = RulesFor(destination); rules.attempt_within_lifetime) {
+      const auto left = queue::Deadline(rules, entry->queued_at) - clock_->Now();
       deadline = Connection::Clock::now() + std::chrono::duration_cast<Connection::Clock::duration>(
                                                 std::max(left, base::SystemTime::duration::zero()));
     }

@@ -94,7 +94,13 @@ class QueueManager {
   const queue::QueueRules& RulesFor(const queue::Destination& destination) const {
     return rule_book_.For(destination);
   }
-  telemetry::ReportStyle StyleFor(const queue::Destination& destination) const;
+  // How a destination's events read (its queue's rules): built once per destination and again
+  // on a reload, not per event. StyleOf's pointer outlives a reload for whoever holds it.
+  telemetry::ReportStyle MakeStyle(const queue::Destination& destination) const;
+  std::shared_ptr<const telemetry::ReportStyle> StyleOf(const queue::Destination& destination);
+  const telemetry::ReportStyle& StyleFor(const queue::Destination& destination) {
+    return *StyleOf(destination);
+  }
   std::shared_ptr<boost::asio::ssl::context> TlsContextFor(const queue::QueueRules& rules);
   void EnqueueOnLoop(std::vector<spool::MessageMeta> messages);
 
@@ -114,7 +120,9 @@ class QueueManager {
   base::Status RefreshTls();
   void ConnectionFailed(const queue::Destination& destination, const queue::Failure& failure,
                         const AttemptContext& context);
-  // Processes plans [first, end) a bounded slice per event-loop turn (see the definition).
+  // Processes `plans` (the scheduler's verdicts) a time-bounded slice per event-loop turn.
+  void ProcessPlans(std::vector<queue::Plan> plans, const AttemptContext& context);
+  // Plans [first, ...) from one turn to the next (see the definition).
   void ProcessPlansInSlices(std::shared_ptr<std::vector<queue::Plan>> plans, std::size_t first,
                             std::shared_ptr<const AttemptContext> context);
 

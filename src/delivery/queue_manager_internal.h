@@ -2,13 +2,12 @@
 // outcomes.cc only. Not part of the module's interface.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <boost/asio/steady_timer.hpp>
 
 #include "delivery/queue_manager.h"
 #include "mail/dsn.h"
@@ -29,12 +28,14 @@ struct QueueManager::MessageState {
   // Whether the stored body has 8-bit bytes, as recorded at reception (spool/transfer_needs.h);
   // nullopt for a message from an older spool: scanned at each attempt then.
   std::optional<bool> body_8bit;
-  std::vector<mail::DsnRecipient> failed;      // for the one DSN sent when the message finishes
+  std::vector<mail::DsnRecipient> failed;  // for the one DSN sent when the message finishes
 };
 
 struct QueueManager::DestinationState {
-  std::uint32_t open = 0;                       // connections running (resolving included)
-  std::set<boost::asio::steady_timer*> idle;    // idle connections' timers: cancel = "work!"
+  std::uint32_t open = 0;                     // connections running (resolving included)
+  std::set<boost::asio::steady_timer*> idle;  // idle connections' timers: cancel = "work!"
+  std::shared_ptr<const telemetry::ReportStyle> style;  // StyleOf(); rebuilt by ApplyConfig
+  bool listed = false;                                  // report_.Listed() done (tophosts)
 };
 
 // What one attempt (or a connection failure) knew, for log lines and DSNs.

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 namespace tidegate::telemetry {
 
 namespace {
@@ -119,15 +121,24 @@ void DeliveryReport::Report(const ReportStyle& style, const DeliveryStarted& e) 
   }
 }
 
-void DeliveryReport::Count(const ReportStyle& style, const AttemptResult& e,
-                           const std::vector<ReplySummary>& replies) {
-  for (const ReplySummary& reply : replies) {
-    if (reply.code >= 400 && !reply.synthetic) {
-      counters_->RecordError(
-          style.queue,
-          reply.code >= 500 ? Counters::ErrorKind::kPermanent : Counters::ErrorKind::kTemporary,
-          fmt::format("{} {}", reply.code, reply.text));
+void DeliveryReport::Count(const ReportStyle& style, const AttemptResult& e) {
+  // The peer's own error replies, in rid order: the last one recorded is the queue's last error.
+  std::vector<const std::pair<std::uint32_t, ReplySummary>*> errors;
+  for (const auto* list : {&e.delivered, &e.retried, &e.bounced, &e.expired}) {
+    for (const auto& reply : *list) {
+      if (reply.second.answered && reply.second.code >= 400 && !reply.second.synthetic) {
+        errors.push_back(&reply);
+      }
     }
+  }
+  std::sort(errors.begin(), errors.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* error : errors) {
+    const ReplySummary& reply = error->second;
+    counters_->RecordError(
+        style.queue,
+        reply.code >= 500 ? Counters::ErrorKind::kPermanent : Counters::ErrorKind::kTemporary,
+        fmt::format("{} {}", reply.code, reply.text));
   }
   if (!e.delivered.empty()) counters_->Delivered(style.queue, e.delivered.size());
   if (!e.retried.empty()) {

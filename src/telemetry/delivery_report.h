@@ -117,10 +117,9 @@ class DeliveryReport {
   void Report(const ReportStyle& style, const ConnectionOpened& e);
   void Report(const ReportStyle& style, const TlsResult& e);
   void Report(const ReportStyle& style, const DeliveryStarted& e);
-  // An attempt's counters, at once (the log lines wait until its results are durable);
-  // `replies` are every reply the peer gave in it.
-  void Count(const ReportStyle& style, const AttemptResult& e,
-             const std::vector<ReplySummary>& replies);
+  // An attempt's counters, at once (the log lines wait until its results are durable); the
+  // peer's error replies among e's summaries (answered ones) are the queue's recent errors.
+  void Count(const ReportStyle& style, const AttemptResult& e);
   void Report(const ReportStyle& style, const AttemptResult& e);
   void Report(const ReportStyle& style, const MessageFinished& e);
   void DsnGenerated(std::uint64_t dsn_mid, std::uint64_t mid);
