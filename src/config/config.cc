@@ -45,6 +45,32 @@ std::optional<mail::Address> GatewayConfig::JournalAddress(const Policy& policy)
   return std::nullopt;
 }
 
+namespace {
+// One policy's own scan setting resolved: kOn → its settings, kOff → off, kDefault → DEFAULT's
+// (DEFAULT itself absent = on with the default actions, when the engine is configured).
+template <typename Settings, typename PolicySetting>
+Settings ResolveScan(bool engine_configured, const PolicySetting& own, const PolicySetting& dflt) {
+  Settings off;
+  off.enabled = false;
+  if (!engine_configured) return off;
+  const PolicySetting& s = own.mode == PolicyScanMode::kDefault ? dflt : own;
+  if (s.mode == PolicyScanMode::kOff) return off;
+  Settings on = s.mode == PolicyScanMode::kOn ? s.settings : Settings{};
+  on.enabled = true;
+  return on;
+}
+}  // namespace
+
+AntiSpamSettings GatewayConfig::AntiSpamFor(const Policy& policy) const {
+  return ResolveScan<AntiSpamSettings>(anti_spam.has_value(), policy.anti_spam,
+                                       DefaultPolicy().anti_spam);
+}
+
+AntiVirusSettings GatewayConfig::AntiVirusFor(const Policy& policy) const {
+  return ResolveScan<AntiVirusSettings>(anti_virus.has_value(), policy.anti_virus,
+                                        DefaultPolicy().anti_virus);
+}
+
 const IntakeAccount* IntakeConfig::FindAccountByAddress(const mail::Address& address) const {
   const std::string wanted = mail::AsciiLower(address.str());
   for (const IntakeAccount& account : accounts) {

@@ -115,6 +115,64 @@ struct ThreatDefenseConnector {
   std::uint32_t max_queued = 100000;
 };
 
+// ---- Content security (CONTRACT §10) ----
+
+// What a verdict leads to. kTag = deliver, with the subject tag and a verdict header.
+enum class ScanAction : std::uint8_t { kDeliver, kTag, kQuarantine, kDrop };
+
+// The global engine settings. An engine is configured iff its block is present; without it the
+// engine is off for every policy (and a policy may not ask for it).
+struct AntiSpamEngine {
+  std::string engine = "rspamd";
+  std::string host = "127.0.0.1";  // from `url: http://HOST:PORT`
+  std::uint16_t port = 11333;
+  Duration timeout = std::chrono::seconds(15);
+  std::uint32_t max_concurrency = 32;
+  std::uint64_t max_message_size = 2 << 20;
+  Duration retry_delay = std::chrono::seconds(30);
+};
+
+struct AntiVirusEngine {
+  std::string engine = "clamd";
+  std::string address = "127.0.0.1:3310";  // HOST:PORT or unix:/path
+  Duration timeout = std::chrono::seconds(30);
+  std::uint32_t max_concurrency = 16;
+  std::uint64_t max_message_size = 64 << 20;  // beyond it: skipped for this engine (logged)
+  Duration retry_delay = std::chrono::seconds(30);
+};
+
+struct QuarantineSettings {
+  Duration retention = std::chrono::hours(24 * 14);
+  std::uint64_t max_size = std::uint64_t{1} << 30;
+};
+
+// A policy's anti-spam / anti-virus setting after "(use default)" is resolved (see
+// GatewayConfig::AntiSpamFor / AntiVirusFor): enabled with these actions, or off.
+struct AntiSpamSettings {
+  bool enabled = false;
+  ScanAction positive = ScanAction::kQuarantine;
+  ScanAction suspect = ScanAction::kTag;
+  std::string subject_tag = "[SUSPECTED SPAM]";
+};
+
+struct AntiVirusSettings {
+  bool enabled = false;
+  ScanAction infected = ScanAction::kDrop;
+  ScanAction unscannable = ScanAction::kTag;
+  std::string subject_tag = "[WARNING: A/V UNSCANNABLE]";  // for a tagged unscannable message
+};
+
+// A policy's own setting: kDefault "(use default)" (never on DEFAULT), kOff, or kOn with actions.
+enum class PolicyScanMode : std::uint8_t { kDefault, kOff, kOn };
+struct PolicyAntiSpam {
+  PolicyScanMode mode = PolicyScanMode::kDefault;
+  AntiSpamSettings settings;  // used when mode == kOn (enabled = true)
+};
+struct PolicyAntiVirus {
+  PolicyScanMode mode = PolicyScanMode::kDefault;
+  AntiVirusSettings settings;  // used when mode == kOn (enabled = true)
+};
+
 // A policy's TDC setting, as in the Web UI: kDefault "(use default)" = whatever DEFAULT says
 // (never on DEFAULT itself), kGlobal "Use Global Settings", kOff "No", kCustom "Use custom
 // Message Intake Address" (intake_address set).
@@ -133,6 +191,8 @@ struct Policy {
   std::vector<std::string> recipients;
   std::vector<std::string> senders;
   PolicyTdc tdc;
+  PolicyAntiSpam anti_spam;
+  PolicyAntiVirus anti_virus;
   int line = 0;
 };
 
@@ -182,6 +242,9 @@ struct GatewayConfig {
   Log log;
   Spool spool;
   Tracking tracking;
+  std::optional<AntiSpamEngine> anti_spam;    // CONTRACT §10; absent = anti-spam off everywhere
+  std::optional<AntiVirusEngine> anti_virus;  // absent = anti-virus off everywhere
+  QuarantineSettings quarantine;
 
   // Case-insensitive: is mail for this domain accepted (not relayed)?
   bool IsAcceptedDomain(std::string_view domain) const;
@@ -191,6 +254,10 @@ struct GatewayConfig {
   // Where journal copies for this policy go (CONTRACT §3): nothing while the TDC is disabled;
   // kDefault follows DEFAULT, kGlobal the global intake address, kCustom its own, kOff none.
   std::optional<mail::Address> JournalAddress(const Policy& policy) const;
+  // The policy's anti-spam / anti-virus after "(use default)": DEFAULT's when kDefault; off when
+  // the engine is not configured.
+  AntiSpamSettings AntiSpamFor(const Policy& policy) const;
+  AntiVirusSettings AntiVirusFor(const Policy& policy) const;
 };
 
 base::Result<std::shared_ptr<const GatewayConfig>> LoadGatewayConfig(const std::string& path);
