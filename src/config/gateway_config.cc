@@ -6,6 +6,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "config/security_config.h"
 #include "config/yaml_reader.h"
 
 namespace tidegate::config {
@@ -336,6 +337,12 @@ void ReadPolicies(Context& ctx, MapReader& root, std::vector<Policy>* out) {
     if (auto tdc = m.Get("threat_defense_connector")) {
       if (auto t = ReadPolicyTdc(ctx, *tdc, is_default)) policy.tdc = std::move(*t);
     }
+    if (auto as = m.Get("anti_spam")) {
+      if (auto a = internal::ReadPolicyAntiSpam(ctx, *as, is_default)) policy.anti_spam = *a;
+    }
+    if (auto av = m.Get("anti_virus")) {
+      if (auto a = internal::ReadPolicyAntiVirus(ctx, *av, is_default)) policy.anti_virus = *a;
+    }
     m.Finish();
     out->push_back(std::move(policy));
   }
@@ -413,6 +420,8 @@ base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::strin
   ReadLog(ctx, root, config->data_dir, &config->log);
   ReadSpool(ctx, root, &config->spool);
   ReadTracking(ctx, root, &config->tracking);
+  internal::ReadContentSecurity(ctx, root, config.get());
+  internal::CheckPolicyEngines(ctx, *config);
   root.Finish();
 
   if (ctx.failed()) return ctx.ToError();
