@@ -178,7 +178,10 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
         const std::uint64_t mid = m.meta.mid;
         if (mid == 0) {
           results[i] = base::MakeError("spool: message without a MID");
-        } else if (index_.count(mid) || batch_mids.count(mid) || !mids.insert(mid).second) {
+        } else if (m.replace && !index_.count(mid)) {
+          results[i] = base::MakeError("spool: MID " + std::to_string(mid) + " is not live");
+        } else if ((!m.replace && index_.count(mid)) || batch_mids.count(mid) ||
+                   !mids.insert(mid).second) {
           results[i] = base::MakeError("spool: MID " + std::to_string(mid) + " already stored");
         } else if (record::MessagePayloadSize(m.meta, m.body.size()) > record::kMaxPayload) {
           results[i] = base::MakeError("spool: message too large");
@@ -212,9 +215,9 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
           continue;
         }
         for (NewMessage& m : r.messages) {
-          records.push_back(
-              record::EncodeMessage(RecordType::kMessage, m.meta, m.body, head_salt_));
-          applied.push_back({RecordType::kMessage, &m.meta, nullptr, m.meta.mid});
+          const RecordType type = m.replace ? RecordType::kRelocated : RecordType::kMessage;
+          records.push_back(record::EncodeMessage(type, m.meta, m.body, head_salt_));
+          applied.push_back({type, &m.meta, nullptr, m.meta.mid});
         }
         for (const StateUpdate& u : r.updates) {
           records.push_back(record::EncodeState(u, head_salt_));
@@ -230,6 +233,7 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
           const Applied& a = applied[k];
           switch (a.type) {
             case RecordType::kMessage:
+            case RecordType::kRelocated:  // a replacement (AddLocked supersedes the old copy)
               AddLocked(std::move(*a.meta), head_seq_, offset, records[k].size(),
                         offset + records[k].head.size());
               break;
@@ -238,9 +242,6 @@ void Spool::Impl::ProcessBatch(std::vector<Request>& batch) {
               break;
             case RecordType::kFinish:
               RemoveLocked(a.mid);
-              break;
-            case RecordType::kRelocated:
-              assert(false);  // only compaction writes these
               break;
           }
           offset += records[k].size();

@@ -68,6 +68,11 @@ struct MessageMeta {
 struct NewMessage {
   MessageMeta meta;
   std::string body;  // final bytes, CRLF lines
+  // Replace the live message of the same MID (meta and body) instead of adding one: written as a
+  // RELOCATED record, which supersedes the earlier copy in the index and at recovery. Used when a
+  // scan verdict changes a message's delivered form (docs/life-of-a-message.md). The MID must be
+  // live, else the Commit fails.
+  bool replace = false;
 };
 
 // A change of some recipients' state. With state kPending it records a retry instead: the

@@ -386,6 +386,46 @@ TEST_F(SpoolTest, InvalidRequestsFailAlone) {
   EXPECT_EQ(spool->stats().live_messages, 2u);
 }
 
+// A scan verdict replaces a live message's form (meta and body) under the same MID; the
+// replacement wins in the index, at recovery, and after its segment is compacted.
+TEST_F(SpoolTest, ReplacementSupersedesTheLiveCopyAndSurvivesReopen) {
+  {
+    auto spool = OpenOrDie(MakeOptions());
+    NewMessage original = MakeMessage(7, 2);
+    original.meta.attrs["scan"] = "pending";
+    ASSERT_TRUE(CommitAndWait(*spool, {original}));
+    NewMessage edited = original;
+    edited.meta.attrs.erase("scan");
+    edited.body = "X-Verdict: clean\r\n" + original.body;
+    edited.replace = true;
+    ASSERT_TRUE(CommitAndWait(*spool, {edited}));
+    EXPECT_EQ(spool->stats().live_messages, 1u);
+    std::string body;
+    ASSERT_TRUE(spool->ReadBody(7, body));
+    EXPECT_EQ(body, edited.body);
+    auto meta = spool->GetMeta(7);
+    ASSERT_TRUE(meta);
+    EXPECT_EQ(meta->attrs.count("scan"), 0u);
+    // A replacement of a MID that is not live fails, and adds nothing.
+    NewMessage stray = MakeMessage(8);
+    stray.replace = true;
+    EXPECT_FALSE(CommitAndWait(*spool, {stray}));
+    EXPECT_EQ(spool->stats().live_messages, 1u);
+    // Delivered: the replacement is what finishes.
+    ASSERT_TRUE(CommitAndWait(*spool, {}, {{7, {0}, RecipientState::kDelivered}}));
+  }
+  auto spool = OpenOrDie(MakeOptions());
+  auto recovered = spool->TakeRecovered();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].mid, 7u);
+  EXPECT_EQ(recovered[0].attrs.count("scan"), 0u);
+  EXPECT_EQ(recovered[0].recipients[0].state, RecipientState::kDelivered);
+  EXPECT_EQ(recovered[0].recipients[1].state, RecipientState::kPending);
+  std::string body;
+  ASSERT_TRUE(spool->ReadBody(7, body));
+  EXPECT_EQ(body.rfind("X-Verdict: clean\r\n", 0), 0u);
+}
+
 TEST_F(SpoolTest, SegmentsRollAndEmptyOnesAreDeletedOldestFirst) {
   Options o = MakeOptions();
   o.segment_size = 4096;
