@@ -15,37 +15,47 @@ void CopyHeaderAttrs(const inbound::ReceivedMessage& message, spool::MessageMeta
   if (!message.subject.empty()) meta.attrs["subject"] = message.subject;
 }
 
-// The journal copy of `original` (one policy's part of the message) for `intake`.
-spool::NewMessage MakeJournalCopy(const inbound::ReceivedMessage& message,
-                                  const config::GatewayConfig& config,
-                                  const spool::MessageMeta& original,
-                                  const std::vector<std::string>& recipients,
+}  // namespace
+
+spool::NewMessage MakeJournalCopy(const config::GatewayConfig& config,
+                                  const spool::MessageMeta& original, std::string_view body,
                                   const mail::Address& intake, std::uint64_t jmid) {
   spool::NewMessage copy;
   spool::MessageMeta& jm = copy.meta;
   jm.mid = jmid;
-  jm.icid = message.icid;
+  jm.icid = original.icid;
   jm.parent_mid = original.mid;
   jm.kind = spool::MessageKind::kJournal;
-  jm.received = message.received;
+  jm.received = original.received;
   jm.sender = "";
   jm.policy = original.policy;
   jm.recipients.push_back(spool::Recipient{0, intake.str(), spool::RecipientState::kPending});
-  CopyHeaderAttrs(message, jm);
+  auto attr = [&](const char* key) {
+    auto it = original.attrs.find(key);
+    return it == original.attrs.end() ? std::string() : it->second;
+  };
+  const std::string message_id = attr("message_id");
+  const std::string subject = attr("subject");
+  if (!message_id.empty()) jm.attrs["message_id"] = message_id;
+  if (!subject.empty()) jm.attrs["subject"] = subject;
   jm.attrs["original_mid"] = std::to_string(original.mid);
+  std::vector<std::string> recipients;
+  for (const spool::Recipient& r : original.recipients) recipients.push_back(r.address);
   copy.body = mail::BuildJournalReport(mail::JournalInput{.reporting_host = config.hostname,
-                                                          .sender = message.sender.str(),
+                                                          .sender = original.sender,
                                                           .recipients = recipients,
-                                                          .subject = message.subject,
-                                                          .message_id = message.message_id,
-                                                          .original = message.body,
-                                                          .now = message.received,
+                                                          .subject = subject,
+                                                          .message_id = message_id,
+                                                          .original = std::string(body),
+                                                          .now = original.received,
                                                           .original_mid = original.mid});
   jm.body_size = copy.body.size();
   // The report's own envelope (<> to the intake) and body, not the original's.
   spool::RecordTransferNeeds(jm, spool::Has8Bit(copy.body));
   return copy;
 }
+
+namespace {
 
 // In place: a temporary variant trips GCC 12's -Wmaybe-uninitialized (a false positive).
 template <typename Event>
@@ -121,9 +131,15 @@ base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,
                                       .policy = policy.name,
                                       .recipients = recipients});
 
+    // A policy that scans: the message waits for its verdicts (scan::Stage), which make the
+    // journal copy then, from the delivered form. Nothing is journaled before it is clean.
+    const bool scan =
+        config.AntiSpamFor(policy).enabled || config.AntiVirusFor(policy).enabled;
+    if (scan) meta.attrs[std::string(kScanAttr)] = std::string(kScanPending);
+
     // The journal copy: at the end of the pipeline, for a message that will be delivered.
     std::optional<spool::NewMessage> copy;
-    if (auto intake = config.JournalAddress(policy)) {
+    if (auto intake = scan ? std::nullopt : config.JournalAddress(policy)) {
       if (context.journal_backlog + new_copies >= config.tdc.max_queued) {
         Emit(plan.events,
              event::JournalSkipped{.mid = mid, .queued = context.journal_backlog + new_copies});
@@ -132,7 +148,7 @@ base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,
         // the message without its copy would silently break the journaling policy: 452 instead.
         return base::MakeError("no journal copy id available (spool ids file)");
       } else {
-        copy = MakeJournalCopy(message, config, meta, recipients, *intake, jmid);
+        copy = MakeJournalCopy(config, meta, message.body, *intake, jmid);
         ++new_copies;
         Emit(plan.events, event::JournalCopyMade{.mid = mid,
                                                  .journal_mid = jmid,

@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -58,6 +59,20 @@ struct AcceptanceContext {
   std::function<std::uint64_t()> next_mid;
   std::size_t journal_backlog = 0;  // journal copies queued now (tdc.max_queued is checked on it)
 };
+
+// The attribute that sends a message to the scan stage before delivery (CONTRACT §10): set to
+// kScanPending at reception for a policy with anti-spam or anti-virus on; removed when the
+// verdict's delivered form replaces the message; kScanReleased on a message released from a
+// quarantine (delivered without a new scan).
+inline constexpr std::string_view kScanAttr = "scan";
+inline constexpr std::string_view kScanPending = "pending";
+inline constexpr std::string_view kScanReleased = "released";
+
+// The journal copy (CONTRACT §3: a journal report wrapping `body`, the original's delivered form)
+// of `original` for `intake`, with MID `jmid`. Used at reception and by the scan stage.
+spool::NewMessage MakeJournalCopy(const config::GatewayConfig& config,
+                                  const spool::MessageMeta& original, std::string_view body,
+                                  const mail::Address& intake, std::uint64_t jmid);
 
 // Errors (nothing to commit, answer 452): a temporary policy lookup failure, no MID available.
 base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,

@@ -330,5 +330,46 @@ TEST(PlanAcceptance, ASevenBitMessageSaysSo) {
   }
 }
 
+// A policy that scans defers its journal copy to the verdict (made from the delivered form then)
+// and marks the message for the scan stage; a policy with both engines off is planned as before.
+TEST(PlanAcceptance, ScanningPoliciesWaitForTheirVerdictWithoutAJournalCopy) {
+  auto cfg = config::ParseGatewayConfig(
+      "hostname: gw.example.com\n"
+      "data_dir: /tmp/x\n"
+      "listeners: [{name: In, bind: 127.0.0.1:0}]\n"
+      "accepted_domains: [example.com, .example.com]\n"
+      "threat_defense_connector: {intake_address: global@intake.example.net, enabled: true}\n"
+      "anti_spam: {url: http://127.0.0.1:11333}\n"
+      "anti_virus: {address: 127.0.0.1:3310}\n"
+      "incoming_mail_policies:\n"
+      "  - name: Raw\n"
+      "    recipients: ['@raw.example.com']\n"
+      "    anti_spam: off\n"
+      "    anti_virus: off\n"
+      "  - name: VirusOnly\n"
+      "    recipients: ['@av.example.com']\n"
+      "    anti_spam: off\n"
+      "  - name: DEFAULT\n",
+      "t.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  Ids ids;
+  AcceptancePlan plan = PlanOrDie(
+      Message({"a@example.com", "b@raw.example.com", "c@av.example.com"}), **cfg, ids.Context());
+  // DEFAULT (scanned), Raw + its journal copy, VirusOnly (scanned).
+  ASSERT_EQ(plan.messages.size(), 4u);
+  EXPECT_EQ(plan.messages[0].meta.policy, "DEFAULT");
+  EXPECT_EQ(plan.messages[0].meta.attrs.at("scan"), "pending");
+  EXPECT_EQ(plan.messages[1].meta.policy, "Raw");
+  EXPECT_EQ(plan.messages[1].meta.attrs.count("scan"), 0u);
+  EXPECT_EQ(plan.messages[2].meta.kind, spool::MessageKind::kJournal);
+  EXPECT_EQ(plan.messages[2].meta.parent_mid, plan.messages[1].meta.mid);
+  EXPECT_EQ(plan.messages[3].meta.policy, "VirusOnly");
+  EXPECT_EQ(plan.messages[3].meta.attrs.at("scan"), "pending");
+  int copies = 0;
+  for (const AcceptanceEvent& e : plan.events)
+    copies += std::holds_alternative<event::JournalCopyMade>(e);
+  EXPECT_EQ(copies, 1);
+}
+
 }  // namespace
 }  // namespace tidegate::server
