@@ -36,6 +36,17 @@ struct GlobalCounters {
   std::uint64_t journal_delivered = 0;
   std::uint64_t journal_failed = 0;
   std::uint64_t dsns_generated = 0;
+  // Content security (CONTRACT §10): verdicts per message scanned, and what became of them.
+  std::uint64_t spam_negative = 0;
+  std::uint64_t spam_suspect = 0;
+  std::uint64_t spam_positive = 0;
+  std::uint64_t virus_negative = 0;
+  std::uint64_t virus_positive = 0;
+  std::uint64_t virus_unscannable = 0;
+  std::uint64_t quarantined = 0;     // messages put in a quarantine
+  std::uint64_t dropped = 0;         // messages dropped by a verdict
+  std::uint64_t released = 0;        // messages released from a quarantine
+  std::uint64_t scan_failures = 0;   // scans that failed (engine unavailable) and wait for a retry
 };
 
 class Counters {
