@@ -99,6 +99,63 @@ def _tail(path, n=4000):
         return "(no log)"
 
 
+class _EngineProcess:
+    """An engine as a child process in its own process group: subclasses set `name`, `workdir`,
+    `log_path`, `START_TIMEOUT`, `POLL` and write `_write_config()`, `_argv()` and `ping()`."""
+
+    proc = None
+    start_seconds = None  # how long the last start took until the engine answered its ping
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        self._write_config()
+        stderr_path = os.path.join(self.workdir, "stderr.log")
+        began = time.monotonic()
+        with open(stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(self._argv(), stdout=err, stderr=err,
+                                         start_new_session=True)
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                   f"{_tail(stderr_path)}\n{_tail(self.log_path)}")
+            if self.ping():
+                self.start_seconds = time.monotonic() - began
+                return self
+            time.sleep(self.POLL)
+        _pgid_kill(self.proc, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        raise TimeoutError(f"{self.name} not answering after {self.START_TIMEOUT}s:\n"
+                           f"{_tail(self.log_path)}")
+
+    def stop(self, timeout=20.0):
+        """SIGTERM by PID (rspamd stops its workers itself), bounded; returns the exit status."""
+        return _stop_child(self.proc, timeout)
+
+    def kill(self):
+        """SIGKILL to the engine and its children (the process group it leads)."""
+        if self.proc and self.proc.poll() is None:
+            _pgid_kill(self.proc, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def restart(self):
+        """Stops (if running) and starts again on the same port."""
+        self.stop()
+        return self.start()
+
+    def close(self):
+        self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # --------------------------------------------------------------------------------------------
 # rspamd
 # --------------------------------------------------------------------------------------------
@@ -115,33 +172,31 @@ SUSPECT_SCORE = 30   # add_header <= 30 < rewrite_subject
 SPAM_SCORE = 100     # >= reject
 
 
-class Rspamd:
+class Rspamd(_EngineProcess):
     """rspamd's normal worker alone (count = 1) on 127.0.0.1:<free port>, as a child process.
     `dns_port`: a dnsmasq on 127.0.0.1 to use as the only nameserver; without one, the fixture
     starts its own (it answers nothing outside what it is given), so that the checks on HELO,
     `Hostname` and domains never leave the machine."""
 
+    name = "rspamd"
     START_TIMEOUT = 40.0
+    POLL = 0.1
 
     def __init__(self, workdir, dns_port=None):
         self.workdir = os.path.join(workdir, "rspamd")
         self.port = free_port()
         self.dns_port = dns_port
         self.own_dns = None
-        self.proc = None
         self.log_path = os.path.join(self.workdir, "log", "rspamd.log")
-        self.stderr_path = os.path.join(self.workdir, "stderr.log")
-        self.start_seconds = None  # how long the last start took until /ping answered
         # Compiled hyperscan databases (the URL TLD matcher alone takes 12-30 s to compile here)
         # are kept between runs: they depend only on the package's patterns and the CPU.
         self.hs_cache_dir = os.environ.get("TIDEGATE_RSPAMD_HS_CACHE") or os.path.join(
             "/var/tmp", f"tidegate-rspamd-hs-cache-{os.getuid()}")
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
     def _write_config(self):
+        if self.dns_port is None:
+            self.own_dns = Dnsmasq([]).start()
+            self.dns_port = self.own_dns.port
         w = self.workdir
         for d in ("local.d", "override.d", "db", "run", "log"):
             os.makedirs(os.path.join(w, d), exist_ok=True)
@@ -197,34 +252,12 @@ TIDEGATE_TEST_SPAM {{
 }}
 """)
 
-    def start(self):
-        if self.dns_port is None and self.own_dns is None:
-            self.own_dns = Dnsmasq([]).start()
-        if self.dns_port is None:
-            self.dns_port = self.own_dns.port
-        self._write_config()
+    def _argv(self):
         w = self.workdir
-        began = time.monotonic()
-        with open(self.stderr_path, "ab") as err:
-            # -i: we run as root and the _rspamd user cannot read a private temp folder.
-            self.proc = subprocess.Popen(
-                ["rspamd", "-f", "-i", "-c", os.path.join(w, "rspamd.conf"),
-                 f"--var=LOCAL_CONFDIR={w}", f"--var=DBDIR={w}/db", f"--var=RUNDIR={w}/run",
-                 f"--var=LOGDIR={w}/log"],
-                stdout=err, stderr=err, start_new_session=True)
-        deadline = time.monotonic() + self.START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"rspamd exited with {self.proc.returncode}:\n"
-                                   f"{_tail(self.stderr_path)}\n{_tail(self.log_path)}")
-            if self.ping():
-                self.start_seconds = time.monotonic() - began
-                return self
-            time.sleep(0.1)
-        _pgid_kill(self.proc, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        raise TimeoutError(f"rspamd not answering /ping after {self.START_TIMEOUT}s:\n"
-                           f"{_tail(self.log_path)}")
+        # -i: we run as root and the _rspamd user cannot read a private temp folder.
+        return ["rspamd", "-f", "-i", "-c", os.path.join(w, "rspamd.conf"),
+                f"--var=LOCAL_CONFDIR={w}", f"--var=DBDIR={w}/db", f"--var=RUNDIR={w}/run",
+                f"--var=LOGDIR={w}/log"]
 
     def ping(self):
         try:
@@ -235,22 +268,6 @@ TIDEGATE_TEST_SPAM {{
         except OSError:
             return False
 
-    def stop(self, timeout=20.0):
-        """SIGTERM by PID (rspamd stops its workers), bounded."""
-        status = _stop_child(self.proc, timeout)
-        return status
-
-    def kill(self):
-        """SIGKILL to rspamd and its workers (the process group it leads)."""
-        if self.proc and self.proc.poll() is None:
-            _pgid_kill(self.proc, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def restart(self):
-        """Stops (if running) and starts again on the same port."""
-        self.stop()
-        return self.start()
-
     def check(self, message, **headers):
         return rspamd_check(self.port, message, **headers)
 
@@ -260,12 +277,6 @@ TIDEGATE_TEST_SPAM {{
         finally:
             if self.own_dns:
                 self.own_dns.stop()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def rspamd_check(port, message, ip="127.0.0.1", helo="client.test", mail_from=None, rcpt=None,
@@ -295,11 +306,13 @@ def rspamd_check(port, message, ip="127.0.0.1", helo="client.test", mail_from=No
 # clamd
 # --------------------------------------------------------------------------------------------
 
-class Clamd:
+class Clamd(_EngineProcess):
     """clamd on 127.0.0.1:<free port> (and `local_socket=True`: a unix socket, `.socket`) with the
     project's test database, as a child process. `stream_max_length`: clamd's StreamMaxLength."""
 
+    name = "clamd"
     START_TIMEOUT = 30.0
+    POLL = 0.05
 
     def __init__(self, workdir, stream_max_length="2M", local_socket=False, database=None):
         self.workdir = os.path.join(workdir, "clamd")
@@ -310,12 +323,6 @@ class Clamd:
         self.database = database  # a folder with a database of one's own, instead of the project's
         self.config_path = os.path.join(self.workdir, "clamd.conf")
         self.log_path = os.path.join(self.workdir, "clamd.log")
-        self.proc = None
-        self.start_seconds = None
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
 
     def _write_config(self):
         os.makedirs(os.path.join(self.workdir, "tmp"), exist_ok=True)
@@ -343,26 +350,8 @@ class Clamd:
         with open(self.config_path, "w") as f:
             f.write("# tidegate test clamd (tests/e2e/engines.py)\n" + "\n".join(lines) + "\n")
 
-    def start(self):
-        self._write_config()
-        began = time.monotonic()
-        with open(os.path.join(self.workdir, "stderr.log"), "ab") as err:
-            self.proc = subprocess.Popen(["clamd", "-c", self.config_path], stdout=err,
-                                         stderr=err, start_new_session=True)
-        deadline = time.monotonic() + self.START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"clamd exited with {self.proc.returncode}:\n"
-                                   f"{_tail(os.path.join(self.workdir, 'stderr.log'))}\n"
-                                   f"{_tail(self.log_path)}")
-            if self.ping():
-                self.start_seconds = time.monotonic() - began
-                return self
-            time.sleep(0.05)
-        _pgid_kill(self.proc, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        raise TimeoutError(f"clamd not answering zPING after {self.START_TIMEOUT}s:\n"
-                           f"{_tail(self.log_path)}")
+    def _argv(self):
+        return ["clamd", "-c", self.config_path]
 
     def ping(self):
         try:
@@ -372,26 +361,8 @@ class Clamd:
         except OSError:
             return False
 
-    def stop(self, timeout=20.0):
-        return _stop_child(self.proc, timeout)
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            _pgid_kill(self.proc, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
     def scan(self, data, **kw):
         return clamd_scan(("127.0.0.1", self.port), data, **kw)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.kill()
 
 
 def _read_reply(s):
