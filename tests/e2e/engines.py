@@ -63,12 +63,35 @@ GTUBE = ("XJS*C4JDBQADN1.NSBN3*2IDNEN*" + "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.
 TEST_HEADER = "X-Tidegate-Test"
 
 
+def _group_members(pgid):
+    """PIDs of the live (not zombie) processes in process group `pgid`, from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
 def _pgid_kill(proc, sig):
-    """Signals the process group the fixture started (its leader is `proc`, by PID)."""
+    """Signals the process group the fixture started (its leader is `proc`, by PID). For SIGKILL,
+    waits (bounded) until every member is gone: a killed rspamd worker keeps the listening socket
+    until it has really exited, some milliseconds after its main process."""
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
-        pass
+        return
+    if sig == signal.SIGKILL:
+        deadline = time.monotonic() + 10
+        while _group_members(proc.pid):
+            assert time.monotonic() < deadline, f"process group {proc.pid} survives SIGKILL"
+            time.sleep(0.01)
 
 
 def _stop_child(proc, timeout):
