@@ -3,6 +3,8 @@ verdicts on demand from the real rspamd and clamd, asked over their own protocol
 (rspamd `POST /checkv2`, clamd `zINSTREAM`), SPF/DMARC pass and fail through dnsmasq, and engines
 that stop and come back on the same port. One rspamd for the module (its start is the slow part).
 docs/testing-engines.md records the names and symbols asserted here."""
+import os
+import shutil
 import socket
 import tempfile
 
@@ -16,7 +18,10 @@ from peers import Dnsmasq
 
 @pytest.fixture(scope="module")
 def workdir():
-    return tempfile.mkdtemp(prefix="tidegate-engines-")
+    path = tempfile.mkdtemp(prefix="tidegate-engines-")
+    yield path
+    if os.environ.get("KEEP_TEST_DIRS") != "1":
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
