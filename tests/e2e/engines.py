@@ -512,7 +512,7 @@ def encrypted_zip_message(workdir, subject="Encrypted zip", **kw):
                     **kw)
 
 
-def test_signature_message(subject="Project test signature", **kw):
+def project_signature_message(subject="Project test signature", **kw):
     """A body carrying the project test signature's marker (clamd: Tidegate.Test.Signature)."""
     return _message(subject, CLEAN_BODY + "\n" + TEST_SIGNATURE_MARKER + "\n", **kw)
 

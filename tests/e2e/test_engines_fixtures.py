@@ -117,7 +117,7 @@ def test_clamd_finds_eicar(clamd, make):
 
 
 def test_clamd_finds_the_project_signature(clamd):
-    assert clamd.scan(engines.test_signature_message()) == f"stream: {TEST_SIGNATURE_NAME} FOUND"
+    assert clamd.scan(engines.project_signature_message()) == f"stream: {TEST_SIGNATURE_NAME} FOUND"
 
 
 def test_clamd_encrypted_zip_is_heuristics_encrypted(clamd, workdir):
