@@ -4,6 +4,7 @@ optional STARTTLS, a blackhole (accepts TCP, never answers), and dnsmasq on loop
 Everything binds 127.0.0.1 on free ports and stops itself; nothing waits unboundedly.
 """
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -219,10 +220,16 @@ class Dnsmasq:
         self.proc = None
 
     def start(self):
-        args = ["/usr/sbin/dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--no-poll",
-                f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-                "--local=/test/", "--user=root", "--log-facility=-", *self.records]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # --keep-in-foreground, not --no-daemon: the latter is dnsmasq's debug mode, which answers
+        # TCP queries in its one process, so a client that opens a TCP connection and keeps it
+        # idle (rspamd's resolver does, tests/e2e/engines.py) stops every UDP answer. Normal mode
+        # forks a child per TCP connection; the children are in this process group (stop()).
+        args = ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--pid-file=", "--no-resolv",
+                "--no-hosts", "--no-poll", f"--port={self.port}", "--listen-address=127.0.0.1",
+                "--bind-interfaces", "--local=/test/", "--user=root", "--log-facility=-",
+                *self.records]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -243,6 +250,11 @@ class Dnsmasq:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        if self.proc:
+            try:  # TCP children forked by the dnsmasq started here (its process group)
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def __enter__(self):
         return self.start()
