@@ -1,6 +1,7 @@
 // commands.cc — see commands.h.
 #include "cli/commands.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -327,6 +328,87 @@ int Policyconfig(Api& api, const std::vector<std::string>& args, const CommandOp
   return usage();
 }
 
+constexpr const char* kQuarantineUsage =
+    "usage: quarantine list [Spam|Virus] [--search TEXT] [--offset N] [--limit N] | show MID | "
+    "release MID | delete MID\n";
+
+std::string When(std::int64_t epoch) {
+  return fmt::format("{:%d %b %Y %H:%M:%S}", fmt::gmtime(static_cast<std::time_t>(epoch)));
+}
+
+int Quarantine(Api& api, const std::vector<std::string>& args, const CommandOptions& o,
+               std::ostream& out) {
+  const std::string verb = args.empty() ? "list" : args[0];
+  if (verb == "list") {
+    std::string query;
+    auto add = [&](const char* key, const std::string& value) {
+      query += (query.empty() ? "?" : "&") + std::string(key) + "=" + UrlEncode(value);
+    };
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "Spam" || args[i] == "Virus") {
+        add("quarantine", args[i]);
+      } else if ((args[i] == "--search" || args[i] == "--offset" || args[i] == "--limit") &&
+                 i + 1 < args.size()) {
+        add(args[i].c_str() + 2, args[i + 1]);
+        ++i;
+      } else {
+        api.err << kQuarantineUsage;
+        return kUsage;
+      }
+    }
+    auto j = api.Call("GET", "/api/v1/quarantine" + query);
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+      return kOk;
+    }
+    out << fmt::format("{:<10} {:<7} {:<21} {:<30} {}\n", "MID", "Quar.", "Stored (UTC)", "From",
+                       "Subject");
+    for (const auto& m : (*j)["messages"]) {
+      out << fmt::format("{:<10} {:<7} {:<21} {:<30} {}\n", U(m, "mid"), S(m, "quarantine"),
+                         When(m.value("stored", std::int64_t{0})), "<" + S(m, "sender") + ">",
+                         S(m, "subject"));
+    }
+    out << fmt::format("{} message(s)\n", U(*j, "total"));
+    return kOk;
+  }
+  if (args.size() != 2 || args[1].empty() ||
+      args[1].find_first_not_of("0123456789") != std::string::npos) {
+    api.err << kQuarantineUsage;
+    return kUsage;
+  }
+  const std::string mid = args[1];
+  if (verb == "show") {
+    auto j = api.Call("GET", "/api/v1/quarantine/" + mid);
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+      return kOk;
+    }
+    std::string rcpts;
+    for (const auto& r : (*j)["recipients"]) rcpts += (rcpts.empty() ? "" : ", ") + r.get<std::string>();
+    out << fmt::format(
+        "MID {}\nQuarantine: {}\nReason: {}\nStored: {} UTC\nFrom: <{}>\nTo: {}\nPolicy: {}\n"
+        "Size: {} bytes\n\n{}",
+        U(*j, "mid"), S(*j, "quarantine"), S(*j, "reason"),
+        When(j->value("stored", std::int64_t{0})), S(*j, "sender"), rcpts, S(*j, "policy"),
+        U(*j, "size"), S(*j, "headers"));
+    return kOk;
+  }
+  if (verb == "release" || verb == "delete") {
+    auto j = api.Call("POST", "/api/v1/quarantine/" + mid + "/" + verb);
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+    } else {
+      out << fmt::format("MID {} {}\n", mid, verb == "release" ? "released" : "deleted");
+    }
+    return kOk;
+  }
+  api.err << kQuarantineUsage;
+  return kUsage;
+}
+
 }  // namespace
 
 std::string UrlEncode(std::string_view text) {
@@ -357,6 +439,7 @@ int RunCommand(const config::GatewayConfig& cfg, const std::string& command,
   if (command == "track") return Track(api, args, options, out);
   if (command == "tdcconfig") return Tdcconfig(api, args, options, out);
   if (command == "policyconfig") return Policyconfig(api, args, options, out);
+  if (command == "quarantine") return Quarantine(api, args, options, out);
   err << "tidegate: unknown command " << command << "\n";
   return kUsage;
 }

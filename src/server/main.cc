@@ -174,7 +174,9 @@ int main(int argc, char** argv) {
            {"track", "message tracking: track --mid N | --message-id ID | --recipient ADDR | --sender ADDR"},
            {"tdcconfig", "Threat Defense Connector settings: tdcconfig [show | enable ADDRESS | disable]"},
            {"policyconfig",
-            "incoming mail policies: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS]"}}) {
+            "incoming mail policies: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS]"},
+           {"quarantine",
+            "the Spam and Virus quarantines: quarantine list [Spam|Virus] [--search TEXT] | show MID | release MID | delete MID"}}) {
     auto* sub = app.add_subcommand(name, help);
     sub->prefix_command();
     operator_commands.emplace_back(name, sub);

@@ -108,6 +108,10 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
   server.Api("GET", "/api/v1/status", [c](Request&) -> asio::awaitable<Response> {
     const auto g = c->counters->Global();
     const auto spool = c->spool->stats();
+    std::size_t quarantined = 0;
+    if (c->quarantine != nullptr) {
+      for (const auto& [name, n] : c->quarantine->stats().messages) quarantined += n;
+    }
     std::size_t ready = 0, scheduled = 0, in_flight = 0, active = 0;
     for (const auto& s : c->queue->Status()) {
       ready += s.ready_entries;
@@ -128,7 +132,17 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
              {"journal_copies", g.journal_copies},
              {"journal_delivered", g.journal_delivered},
              {"journal_failed", g.journal_failed},
-             {"dsns_generated", g.dsns_generated}}},
+             {"dsns_generated", g.dsns_generated},
+             {"spam_negative", g.spam_negative},
+             {"spam_suspect", g.spam_suspect},
+             {"spam_positive", g.spam_positive},
+             {"virus_negative", g.virus_negative},
+             {"virus_positive", g.virus_positive},
+             {"virus_unscannable", g.virus_unscannable},
+             {"quarantined", g.quarantined},
+             {"dropped", g.dropped},
+             {"released", g.released},
+             {"scan_failures", g.scan_failures}}},
            {"gauges",
             {{"connections_in", c->connections_in()},
              {"connections_out", c->queue->open_connections()},
@@ -139,7 +153,9 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
              {"journal_backlog", c->queue->journal_backlog()},
              {"spool_messages", spool.live_messages},
              {"spool_segments", spool.segments},
-             {"spool_bytes", spool.bytes}}},
+             {"spool_bytes", spool.bytes},
+             {"scan_backlog", c->scan_backlog ? c->scan_backlog() : 0},
+             {"quarantine_messages", quarantined}}},
            {"tdc_enabled", c->config()->tdc.enabled}};
     co_return Response::Json(200, j);
   });
@@ -352,6 +368,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
                                     tdc.intake_address ? " " + tdc.intake_address->str() : ""),
                         [&](config::ConfigEditor& e) { return e.SetPolicyTdc(name, tdc); });
   });
+  RegisterQuarantineApi(server, c);
 }
 
 }  // namespace tidegate::webui

@@ -12,6 +12,9 @@
 //   GET  /api/v1/tdc                  TDC settings;  POST /api/v1/tdc {enabled?, intake_address?}
 //   GET  /api/v1/policies             the policy table; GET /api/v1/policies/<name>
 //   POST /api/v1/policies/<name>/tdc  {mode: global|default|off|custom, intake_address?}
+//   GET  /api/v1/quarantine?quarantine=Spam|Virus&search=&offset=&limit=   (quarantine_api.cc)
+//   GET  /api/v1/quarantine/<mid>     one message: its meta and header section
+//   POST /api/v1/quarantine/<mid>/release | /delete
 // Changes go through config::ConfigEditor (validated, atomic, previous file kept), are applied
 // live through `reload`, and leave an audit line in the mail log.
 #pragma once
@@ -20,9 +23,12 @@
 #include <functional>
 #include <memory>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "admin/server.h"
 #include "config/config.h"
 #include "delivery/queue_manager.h"
+#include "quarantine/store.h"
 #include "spool/spool.h"
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
@@ -41,7 +47,18 @@ struct AdminContext {
   std::function<base::Status()> reload;
   std::function<std::uint32_t()> connections_in;
   std::chrono::steady_clock::time_point started;
+  // Content security (CONTRACT §10); null/empty when not wired (unit tests).
+  quarantine::Store* quarantine = nullptr;
+  // Release / delete a quarantined message (blocking: run on `worker`, never on the io thread).
+  std::function<base::Status(std::uint64_t mid, const std::string& user)> quarantine_release;
+  std::function<base::Status(std::uint64_t mid, const std::string& user)> quarantine_delete;
+  boost::asio::thread_pool* worker = nullptr;
+  std::function<std::size_t()> scan_backlog;  // messages waiting for or in a scan
 };
+
+void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
+// The header section of a message (up to the blank line, at most 64 KiB), for showing it safely.
+std::string HeaderSection(std::string_view message);
 
 void RegisterAdminApi(admin::Server& server, AdminContext context);
 
