@@ -154,3 +154,17 @@ write("admin_text_codec_fuzz", [
     "YWRtaW46Y29ycmVjdC1ob3JzZQ==", "YQ==", "YWI=", "Y===", "====", "<script>'\"&amp;</script>",
     "caf\u00e9%C3%A9", "\x00\xff\r\n",
 ])
+
+# edits_fuzz (FuzzedDataProvider): strings are taken from the front (prepend fields, the tag),
+# integers from the back (how many, which indexes); the rest is the message.
+edit_messages = [
+    "Authentication-Results: gw.example; spf=pass\r\nSubject: hello\r\n folded\r\nFrom: a@b.c\r\n"
+    "\r\nbody\r\n",
+    "Subject: =?UTF-8?B?w6nDqQ==?=\r\n =?UTF-8?Q?=C3=A9?=\r\n\r\nx\r\n",
+    " orphan\r\ngarbage\r\n\tcont\r\nA: b\r\n\r\n",
+    "Subject: [SPAM] already\r\n\r\n", "Subject: headers only", "\r\nno headers\r\n", "",
+    "Subject: " + "x" * 1000 + "\r\n\r\nb",
+]
+edit_fields = "X-Tidegate-Spam: suspect\\\nX-A: a\r\n\tb\\\n[SPAM]\\\n"
+write("edits_fuzz", [edit_fields + m + "\x03\x01\x02\x00\x01" for m in edit_messages])
+
