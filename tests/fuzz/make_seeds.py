@@ -168,3 +168,12 @@ edit_messages = [
 edit_fields = "X-Tidegate-Spam: suspect\\\nX-A: a\r\n\tb\\\n[SPAM]\\\n"
 write("edits_fuzz", [edit_fields + m + "\x03\x01\x02\x00\x01" for m in edit_messages])
 
+# auth_results_fuzz: byte 0 = length of the authserv-id (mod 64), then the id, then the message.
+ar_messages = [
+    "Authentication-Results: gw.example; spf=pass\r\nauthentication-results: (c) GW.EXAMPLE. 1;"
+    "\r\n dkim=pass\r\nAuthentication-Results: \"gw.example\"; x\r\nFrom: A <a@Sender.Example>\r\n"
+    "\r\nbody\r\n",
+    "Authentication-Results: (unclosed gw.example\r\nFrom: a@b.c, d@e.f\r\n\r\n",
+    "From: \"x <y@evil>\" <a@good.example> (c <z@evil>)\r\n\r\n",
+]
+write("auth_results_fuzz", [bytes([10]) + b"gw.example" + m.encode() for m in ar_messages])
