@@ -71,23 +71,29 @@ bool StartsWithTag(std::string_view value, std::string_view tag) {
 std::string TagSubject(std::string_view raw, std::size_t name_size, std::string_view tag) {
   std::size_t i = name_size + 1;
   while (i < raw.size()) {
-    const char c = raw[i];
-    const bool crlf = c == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n';
-    if (!IsWsp(c) && c != '\n' && !crlf) break;
-    ++i;
+    if (IsWsp(raw[i])) {
+      ++i;
+      continue;
+    }
+    // A line break is passed only when the next line continues the field: ParseHeaderFields
+    // also joins to a field a line that does not (after a garbage line), and a tag put at the
+    // start of such a line could make it read as a field of its own.
+    const std::size_t eol = raw[i] == '\n' ? 1 : raw.substr(i).starts_with("\r\n") ? 2 : 0;
+    if (eol == 0 || i + eol >= raw.size() || !IsWsp(raw[i + eol])) break;
+    i += eol;
   }
   const std::string_view rest = raw.substr(i);
   if (StartsWithTag(rest, tag)) return std::string(raw);
   std::string out(raw.substr(0, i));
   if (i == name_size + 1) out.push_back(' ');
   out.append(tag);
-  if (!rest.empty()) {
+  if (!rest.empty() && rest[0] != '\r' && rest[0] != '\n') {
     const std::size_t nl = out.rfind('\n');
     const std::size_t line_so_far = nl == std::string::npos ? out.size() : out.size() - nl - 1;
     const std::size_t rest_line = std::min(rest.find_first_of("\r\n"), rest.size());
     out.append(line_so_far + 1 + rest_line > kMaxLine ? "\r\n " : " ");
-    out.append(rest);
   }
+  out.append(rest);
   return out;
 }
 

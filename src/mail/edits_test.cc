@@ -71,6 +71,16 @@ TEST(Edits, TagKeepsFoldingAndEncodedWords) {
   EXPECT_EQ(FirstHeaderValue(HeaderSection(out), "Subject"), "[SPAM] hello");
 }
 
+TEST(Edits, TagNeverStartsALineThatIsNotAContinuation) {
+  // ParseHeaderFields joins "garbage" and " more" to the Subject (a continuation after a garbage
+  // line extends the last field): the tag must stay on a continuation line.
+  const Edits e = Tag("X-Injected: 1");
+  const std::string out = Apply("Subject:\r\n \r\ngarbage\r\n more\r\n", e);
+  EXPECT_EQ(out, "Subject:\r\n X-Injected: 1\r\ngarbage\r\n more\r\n" + kBody);
+  EXPECT_EQ(CountHeaders(HeaderSection(out), "X-Injected"), 0u);
+  EXPECT_EQ(ApplyEdits(out, e), out);
+}
+
 TEST(Edits, TagIsNotAddedTwice) {
   const Edits e = Tag("[SPAM]");
   EXPECT_EQ(Apply("Subject: [SPAM] hello\r\n", e), "Subject: [SPAM] hello\r\n" + kBody);
