@@ -1,7 +1,10 @@
 // headers.h — reading the header section of a stored message (RFC 5322 §2.2).
 //
-// Used for log lines (Message-ID, Subject), journal reports and loop detection. Tolerant of
-// malformed input: never fails, never reads past the header/body boundary, bounded work.
+// Used for log lines (Message-ID, Subject), journal reports, loop detection, and by mail/edits.h
+// and mail/auth_results.h, whose field indexes are those of ParseHeaderFields. Tolerant of
+// malformed input: never fails, never reads past the header/body boundary, bounded work. Note
+// that ParseHeaderFields joins to the last field a continuation line that follows a line it
+// skips, so a field's raw bytes may hold such a skipped line.
 // Pure functions over a string_view that must outlive the returned views; thread-safe.
 #pragma once
 
