@@ -68,20 +68,34 @@ std::vector<HeaderField> ParseHeaderFields(std::string_view headers) {
   return fields;
 }
 
+std::string_view FieldWithLineEnd(std::string_view headers, const HeaderField& field) {
+  const size_t begin = static_cast<size_t>(field.raw.data() - headers.data());
+  const size_t nl = headers.find('\n', begin + field.raw.size());
+  const size_t end = nl == std::string_view::npos ? headers.size() : nl + 1;
+  return headers.substr(begin, end - begin);
+}
+
+std::string UnfoldedValue(const HeaderField& field) {
+  std::string_view raw = field.raw.substr(field.name.size() + 1);
+  std::string value;
+  value.reserve(raw.size());
+  for (char c : raw) {
+    if (c == '\r' || c == '\n') continue;  // unfold: CRLF WSP → WSP
+    value.push_back(c);
+  }
+  size_t b = value.find_first_not_of(" \t");
+  if (b == std::string::npos) return std::string();
+  size_t e = value.find_last_not_of(" \t");
+  return value.substr(b, e - b + 1);
+}
+
+bool HeaderNameIs(const HeaderField& field, std::string_view name) {
+  return NameEquals(field.name, name);
+}
+
 std::optional<std::string> FirstHeaderValue(std::string_view headers, std::string_view name) {
   for (const HeaderField& f : ParseHeaderFields(headers)) {
-    if (!NameEquals(f.name, name)) continue;
-    std::string_view raw = f.raw.substr(f.name.size() + 1);
-    std::string value;
-    value.reserve(raw.size());
-    for (char c : raw) {
-      if (c == '\r' || c == '\n') continue;  // unfold: CRLF WSP → WSP
-      value.push_back(c);
-    }
-    size_t b = value.find_first_not_of(" \t");
-    if (b == std::string::npos) return std::string();
-    size_t e = value.find_last_not_of(" \t");
-    return value.substr(b, e - b + 1);
+    if (NameEquals(f.name, name)) return UnfoldedValue(f);
   }
   return std::nullopt;
 }

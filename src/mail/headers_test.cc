@@ -36,5 +36,18 @@ TEST(Headers, CountAndGarbage) {
   EXPECT_EQ(FirstHeaderValue("Subject:\r\n", "subject"), "");
 }
 
+TEST(Headers, FieldWithLineEndCoversContinuationsAndTheLineEnding) {
+  const std::string_view h = "A: 1\r\nB: 2\r\n  more\r\nC: 3\nD: 4";
+  const std::vector<HeaderField> f = ParseHeaderFields(h);
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(FieldWithLineEnd(h, f[0]), "A: 1\r\n");
+  EXPECT_EQ(FieldWithLineEnd(h, f[1]), "B: 2\r\n  more\r\n");
+  EXPECT_EQ(FieldWithLineEnd(h, f[2]), "C: 3\n");
+  EXPECT_EQ(FieldWithLineEnd(h, f[3]), "D: 4");
+  EXPECT_EQ(UnfoldedValue(f[1]), "2  more");
+  EXPECT_TRUE(HeaderNameIs(f[1], "b"));
+  EXPECT_FALSE(HeaderNameIs(f[1], "B2"));
+}
+
 }  // namespace
 }  // namespace tidegate::mail

@@ -154,3 +154,26 @@ write("admin_text_codec_fuzz", [
     "YWRtaW46Y29ycmVjdC1ob3JzZQ==", "YQ==", "YWI=", "Y===", "====", "<script>'\"&amp;</script>",
     "caf\u00e9%C3%A9", "\x00\xff\r\n",
 ])
+
+# edits_fuzz (FuzzedDataProvider): strings are taken from the front (prepend fields, the tag),
+# integers from the back (how many, which indexes); the rest is the message.
+edit_messages = [
+    "Authentication-Results: gw.example; spf=pass\r\nSubject: hello\r\n folded\r\nFrom: a@b.c\r\n"
+    "\r\nbody\r\n",
+    "Subject: =?UTF-8?B?w6nDqQ==?=\r\n =?UTF-8?Q?=C3=A9?=\r\n\r\nx\r\n",
+    " orphan\r\ngarbage\r\n\tcont\r\nA: b\r\n\r\n",
+    "Subject: [SPAM] already\r\n\r\n", "Subject: headers only", "\r\nno headers\r\n", "",
+    "Subject: " + "x" * 1000 + "\r\n\r\nb",
+]
+edit_fields = "X-Tidegate-Spam: suspect\\\nX-A: a\r\n\tb\\\n[SPAM]\\\n"
+write("edits_fuzz", [edit_fields + m + "\x03\x01\x02\x00\x01" for m in edit_messages])
+
+# auth_results_fuzz: byte 0 = length of the authserv-id (mod 64), then the id, then the message.
+ar_messages = [
+    "Authentication-Results: gw.example; spf=pass\r\nauthentication-results: (c) GW.EXAMPLE. 1;"
+    "\r\n dkim=pass\r\nAuthentication-Results: \"gw.example\"; x\r\nFrom: A <a@Sender.Example>\r\n"
+    "\r\nbody\r\n",
+    "Authentication-Results: (unclosed gw.example\r\nFrom: a@b.c, d@e.f\r\n\r\n",
+    "From: \"x <y@evil>\" <a@good.example> (c <z@evil>)\r\n\r\n",
+]
+write("auth_results_fuzz", [bytes([10]) + b"gw.example" + m.encode() for m in ar_messages])
