@@ -29,13 +29,16 @@ ASAN_DIR ?= build-asan
 # swaks' TLS (`-tls`, the README's first demo step) needs libnet-ssleay-perl and
 # libio-socket-ssl-perl, which are only its Recommends (not installed with --no-install-recommends);
 # curl is the README's intake API call. tests/e2e/test_readme_demo.py runs the README's commands.
+# rspamd and clamav-daemon are the content engines (CONTRACT §10); tests run private instances
+# in temp folders on free ports (shared/notes/engines.md), never the packages' system services.
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
   libgtest-dev libgmock-dev \
   openssl swaks libnet-ssleay-perl libio-socket-ssl-perl curl \
   postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
-  iproute2 procps chromium clang-14 libclang-rt-14-dev ccache
+  iproute2 procps chromium clang-14 libclang-rt-14-dev ccache \
+  rspamd clamav-daemon
 
 .PHONY: deps build test run bench soak clean fuzz fuzz-ci fuzz-build sanitize
 

@@ -31,15 +31,8 @@ using tcp = asio::ip::tcp;
 
 class RspamdProtocol {
  public:
-  struct Connection {
-    explicit Connection(const asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
-    void Abort() {
-      resolver.cancel();
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-    tcp::resolver resolver;
-    tcp::socket socket;
+  struct Connection : SocketConnection<tcp::socket> {
+    using SocketConnection::SocketConnection;
     beast::flat_buffer buffer;
   };
 
