@@ -97,6 +97,8 @@ TEST_F(RspamdClientTest, SendsTheEnvelopeAndParsesTheVerdict) {
   ASSERT_EQ(seen.size(), 1u);
   const std::string& head = seen[0].head;
   EXPECT_EQ(head.rfind("POST /checkv2 HTTP/1.1\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("\r\nHost: 127.0.0.1:" + std::to_string(peer.port()) + "\r\n"),
+            std::string::npos);
   for (const char* line :
        {"\r\nIP: 192.0.2.7\r\n", "\r\nHelo: mx.example.com\r\n", "\r\nFrom: alice@example.com\r\n",
         "\r\nRcpt: bob@example.org\r\n", "\r\nRcpt: carol@example.org\r\n",
@@ -324,7 +326,8 @@ TEST_F(RspamdClientTest, StopRunsPendingCallbacksAndNoneAfter) {
   client->Stop();
   EXPECT_EQ(errors, (std::vector<std::string>{"stopped", "stopped", "stopped"}));
   // The running request's connection is closed at once, not left to its deadline.
-  EXPECT_TRUE(RunUntil(io_, [&] { return peer.closed() == 1; }, std::chrono::seconds(2)));
+  EXPECT_TRUE(RunUntil(
+      io_, [&] { return peer.closed() == 1; }, std::chrono::seconds(2)));
   client.reset();
   RunUntil(
       io_, [] { return false; }, std::chrono::milliseconds(200));
