@@ -59,15 +59,8 @@ std::optional<ClamdAddress> ParseAddress(std::string_view address) {
 
 class ClamdProtocol {
  public:
-  struct Connection {
-    explicit Connection(const asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
-    void Abort() {
-      resolver.cancel();
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-    tcp::resolver resolver;
-    Socket socket;
+  struct Connection : SocketConnection<Socket> {
+    using SocketConnection::SocketConnection;
     std::string buffer;         // bytes read past the last reply
     std::uint64_t next_id = 1;  // clamd numbers a session's commands from 1
   };

@@ -270,9 +270,7 @@ TEST_F(ClamdClientTest, HangTimesOutWithinTheDeadline) {
   auto r = ScanOnce(client, "abc");
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "timed out after 300 ms");
-  EXPECT_GE(took, std::chrono::milliseconds(300));
-  EXPECT_LT(took, std::chrono::seconds(3));
+  testing::ExpectTimedOut(r.error().message, took, o.timeout);
 }
 
 TEST_F(ClamdClientTest, GarbageAndOversizedRepliesAreUnavailable) {

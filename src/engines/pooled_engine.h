@@ -35,6 +35,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
@@ -54,6 +55,20 @@
 #include "engines/verdicts.h"
 
 namespace tidegate::engines::internal {
+
+// A connection's socket and the resolver that finds its peer; Abort() closes both at once (the
+// deadline and Stop() use it). Each Protocol's Connection adds its read buffer.
+template <typename Socket>
+struct SocketConnection {
+  explicit SocketConnection(const boost::asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
+  void Abort() {
+    resolver.cancel();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+  boost::asio::ip::tcp::resolver resolver;
+  Socket socket;
+};
 
 // What one exchange on a connection came to.
 struct Exchanged {

@@ -31,15 +31,8 @@ using tcp = asio::ip::tcp;
 
 class RspamdProtocol {
  public:
-  struct Connection {
-    explicit Connection(const asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
-    void Abort() {
-      resolver.cancel();
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-    tcp::resolver resolver;
-    tcp::socket socket;
+  struct Connection : SocketConnection<tcp::socket> {
+    using SocketConnection::SocketConnection;
     beast::flat_buffer buffer;
   };
 
@@ -70,7 +63,9 @@ class RspamdProtocol {
 
   asio::awaitable<Exchanged> Exchange(Connection& conn, const Request& request) const {
     http::request<http::span_body<const char>> req{request.method, request.target, 11};
-    req.set(http::field::host, fmt::format("{}:{}", options_.host, options_.port));
+    bool v6 = options_.host.find(':') != std::string::npos;  // an IPv6 literal: [::1]:11333
+    req.set(http::field::host,
+            fmt::format("{}{}{}:{}", v6 ? "[" : "", options_.host, v6 ? "]" : "", options_.port));
     req.set(http::field::user_agent, "tidegate");
     for (const auto& [name, value] : request.headers) req.insert(name, value);
     if (request.body) {

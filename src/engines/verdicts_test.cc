@@ -5,20 +5,15 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 #include <string>
+
+#include "engines/testing/fake_peer.h"
 
 namespace tidegate::engines {
 namespace {
 
-std::string Testdata(const std::string& name) {
-  std::ifstream in(std::string(TIDEGATE_ENGINES_TESTDATA) + "/" + name, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  EXPECT_FALSE(out.str().empty()) << name;
-  return out.str();
-}
+using testing::Testdata;
 
 std::string HeaderValue(const SpamResult& r, const std::string& name) {
   for (const auto& [n, v] : r.add_headers) {

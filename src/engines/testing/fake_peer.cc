@@ -1,6 +1,8 @@
 // fake_peer.cc — see fake_peer.h.
 #include "engines/testing/fake_peer.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -10,6 +12,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "engines/verdicts.h"
 
 namespace tidegate::engines::testing {
 
@@ -112,6 +118,21 @@ asio::awaitable<std::string> ReadExactly(tcp::socket& socket, std::string& buffe
 asio::awaitable<bool> Write(tcp::socket& socket, std::string data) {
   auto [ec, n] = co_await asio::async_write(socket, asio::buffer(data), as_tuple(use_awaitable));
   co_return !ec;
+}
+
+std::string Testdata(const std::string& name) {
+  std::ifstream in(std::string(TIDEGATE_ENGINES_TESTDATA) + "/" + name, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  EXPECT_FALSE(out.str().empty()) << name;
+  return out.str();
+}
+
+void ExpectTimedOut(const std::string& message, std::chrono::steady_clock::duration took,
+                    std::chrono::milliseconds timeout) {
+  EXPECT_EQ(message, "timed out after " + DescribeDuration(timeout.count()));
+  EXPECT_GE(took, timeout);
+  EXPECT_LT(took, std::chrono::seconds(3));
 }
 
 asio::awaitable<void> Sleep(std::chrono::milliseconds delay) {

@@ -4,7 +4,8 @@
 // and open at most at once (what the concurrency tests assert on), and can close every socket.
 //
 // Single-threaded: the peer and the client under test share one io_context, run by the test with
-// RunUntil() (which waits for an event, bounded in time, rather than sleeping).
+// RunUntil() (which waits for an event, bounded in time, rather than sleeping). Also the tests'
+// shared helpers: recorded replies (Testdata) and the deadline check (ExpectTimedOut).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -67,6 +68,14 @@ boost::asio::awaitable<std::string> ReadExactly(boost::asio::ip::tcp::socket& so
                                                 std::string& buffer, std::size_t n);
 // Writes `data`; false on error.
 boost::asio::awaitable<bool> Write(boost::asio::ip::tcp::socket& socket, std::string data);
+// The content of src/engines/testdata/<name> (replies recorded from the real engines).
+std::string Testdata(const std::string& name);
+
+// Expects `message` to be the deadline's reason for `timeout`, and the request to have taken at
+// least `timeout` and well under 3 s (bounded: the deadline fired, nothing else ended it).
+void ExpectTimedOut(const std::string& message, std::chrono::steady_clock::duration took,
+                    std::chrono::milliseconds timeout);
+
 // Waits `delay` on the socket's executor.
 boost::asio::awaitable<void> Sleep(std::chrono::milliseconds delay);
 
