@@ -130,6 +130,7 @@ struct AntiSpamEngine {
   std::uint32_t max_concurrency = 32;
   std::uint64_t max_message_size = 2 << 20;
   Duration retry_delay = std::chrono::seconds(30);
+  friend bool operator==(const AntiSpamEngine&, const AntiSpamEngine&) = default;
 };
 
 struct AntiVirusEngine {
@@ -139,6 +140,7 @@ struct AntiVirusEngine {
   std::uint32_t max_concurrency = 16;
   std::uint64_t max_message_size = 64 << 20;  // beyond it: skipped for this engine (logged)
   Duration retry_delay = std::chrono::seconds(30);
+  friend bool operator==(const AntiVirusEngine&, const AntiVirusEngine&) = default;
 };
 
 struct QuarantineSettings {

@@ -135,7 +135,7 @@ base::Result<AcceptancePlan> PlanAcceptance(inbound::ReceivedMessage message,
     // journal copy then, from the delivered form. Nothing is journaled before it is clean.
     const bool scan =
         config.AntiSpamFor(policy).enabled || config.AntiVirusFor(policy).enabled;
-    if (scan) meta.attrs[std::string(kScanAttr)] = std::string(kScanPending);
+    if (scan) meta.attrs[std::string(scan::kScanAttr)] = std::string(scan::kScanPending);
 
     // The journal copy: at the end of the pipeline, for a message that will be delivered.
     std::optional<spool::NewMessage> copy;

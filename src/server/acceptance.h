@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "inbound/acceptor.h"
 #include "policy/policy_table.h"
+#include "scan/scan_attr.h"
 #include "spool/spool.h"
 #include "telemetry/reception_events.h"
 
@@ -59,14 +60,6 @@ struct AcceptanceContext {
   std::function<std::uint64_t()> next_mid;
   std::size_t journal_backlog = 0;  // journal copies queued now (tdc.max_queued is checked on it)
 };
-
-// The attribute that sends a message to the scan stage before delivery (CONTRACT §10): set to
-// kScanPending at reception for a policy with anti-spam or anti-virus on; removed when the
-// verdict's delivered form replaces the message; kScanReleased on a message released from a
-// quarantine (delivered without a new scan).
-inline constexpr std::string_view kScanAttr = "scan";
-inline constexpr std::string_view kScanPending = "pending";
-inline constexpr std::string_view kScanReleased = "released";
 
 // The journal copy (CONTRACT §3: a journal report wrapping `body`, the original's delivered form)
 // of `original` for `intake`, with MID `jmid`. Used at reception and by the scan stage.

@@ -110,12 +110,24 @@ base::Status Gateway::Start() {
     if (!status.empty()) tracking_->SetStatus(mid, std::move(status));
   };
   queue_->set_tracking(track);
-  queue_->Enqueue(spool_->TakeRecovered());
+  auto content_security = ContentSecurity::Open(ContentSecurity::Deps{
+      .io = &io_,
+      .spool = spool_.get(),
+      .log = log_.get(),
+      .counters = &counters_,
+      .config = [this] { return config(); },
+      .enqueue = [this](std::vector<spool::MessageMeta> metas) { queue_->Enqueue(std::move(metas)); },
+      .journal_backlog = [this] { return queue_->journal_backlog(); },
+      .track = track});
+  if (!content_security) return content_security.error();
+  content_security_ = std::move(*content_security);
+  // Messages found at recovery: those still waiting for a verdict are scanned (again).
+  content_security_->Route(spool_->TakeRecovered());
   pipeline_ = std::make_unique<MessagePipeline>(
       spool_.get(), log_.get(), &counters_, [this] { return config(); },
       MessagePipeline::Hooks{
           .queued = [this](std::vector<spool::MessageMeta> metas) {
-            queue_->Enqueue(std::move(metas));
+            content_security_->Route(std::move(metas));
           },
           .journal_backlog = [this] { return queue_->journal_backlog(); }});
   pipeline_->set_tracking(
@@ -193,7 +205,19 @@ base::Status Gateway::StartAdmin() {
                                             n += l->active_sessions();
                                           return n;
                                         },
-                                    .started = started_};
+                                    .started = started_,
+                                    .quarantine = &content_security_->store(),
+                                    .quarantine_release =
+                                        [this](std::uint64_t mid, const std::string& user) {
+                                          return content_security_->Release(mid, user);
+                                        },
+                                    .quarantine_delete =
+                                        [this](std::uint64_t mid, const std::string& user) {
+                                          return content_security_->Delete(mid, user);
+                                        },
+                                    .worker = &content_security_->worker(),
+                                    .scan_backlog =
+                                        [this] { return content_security_->scan_backlog(); }};
   webui::RegisterAdminApi(*admin_, admin_context);
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
@@ -261,6 +285,7 @@ base::Status Gateway::Reload() {
     session_policy_ = MakeSessionPolicy(cfg);
   }
   queue_->ConfigChanged();
+  content_security_->ConfigChanged();
   if (admin_) {
     if (auto password = ReadPasswordFile(cfg->admin.password_file)) {
       admin_->UpdateCredentials(cfg->admin.user, *password);
@@ -276,6 +301,7 @@ void Gateway::BeginShutdown() {
   log_->Info("Shutting down: no new connections, draining open sessions");
   for (auto& [name, listener] : listeners_) listener->Stop();
   if (admin_) admin_->Stop();
+  content_security_->Stop();
   queue_->Stop();
   auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
   auto timer = std::make_shared<asio::steady_timer>(io_);
@@ -303,8 +329,10 @@ int Gateway::Run() {
   io_.run();
   listeners_.clear();
   admin_.reset();
+  if (content_security_) content_security_->worker().join();  // an operator's release in progress
   pipeline_.reset();
-  spool_.reset();  // finishes queued commits
+  spool_.reset();  // finishes queued commits (their callbacks may still route and enqueue)
+  content_security_.reset();
   queue_.reset();
   tracking_.reset();  // flushes queued tracking writes
   if (log_) log_->Info("tidegate stopped");

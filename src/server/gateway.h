@@ -18,6 +18,7 @@
 #include "delivery/queue_manager.h"
 #include "admin/server.h"
 #include "inbound/listener.h"
+#include "server/content_security.h"
 #include "server/message_pipeline.h"
 #include "spool/spool.h"
 #include "telemetry/counters.h"
@@ -59,6 +60,7 @@ class Gateway {
   telemetry::Counters counters_;
   std::unique_ptr<delivery::QueueManager> queue_;
   std::unique_ptr<telemetry::Tracking> tracking_;
+  std::unique_ptr<ContentSecurity> content_security_;  // scan stage and quarantines (§10)
   std::unique_ptr<MessagePipeline> pipeline_;
   std::unique_ptr<admin::Server> admin_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

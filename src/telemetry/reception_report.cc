@@ -44,6 +44,14 @@ void ReceptionReport::Report(const std::vector<ReceptionEvent>& events) {
   }
 }
 
+void ReceptionReport::ReportLate(const Received& tx, const ReceptionEvent& event) {
+  std::visit(
+      [&](const auto& e) {
+        if constexpr (!std::is_same_v<std::decay_t<decltype(e)>, Received>) Render(tx, e);
+      },
+      event);
+}
+
 void ReceptionReport::Render(const Received&) {
   counters_->UpdateGlobal([](GlobalCounters& g) { ++g.messages_received; });
 }

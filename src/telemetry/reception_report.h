@@ -34,6 +34,10 @@ class ReceptionReport {
 
   // One accepted transaction's events, Received first, once its messages are durable.
   void Report(const std::vector<ReceptionEvent>& events);
+  // One event of a message received earlier (the scan stage's journal copy, made at the
+  // verdict): rendered like the others, without counting a new reception. `tx` describes the
+  // original transaction as far as the message's meta still tells it.
+  void ReportLate(const Received& tx, const ReceptionEvent& event);
 
  private:
   void Render(const Received& tx);

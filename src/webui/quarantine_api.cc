@@ -46,9 +46,9 @@ json EntryJson(const quarantine::Entry& e) {
 
 // Runs a blocking action on the worker and resumes here with its result.
 asio::awaitable<base::Status> OnWorker(asio::thread_pool& pool, std::function<base::Status()> f) {
-  co_return co_await asio::co_spawn(
-      pool, [f = std::move(f)]() -> asio::awaitable<base::Status> { co_return f(); },
-      asio::use_awaitable);
+  auto task = [f = std::move(f)]() -> asio::awaitable<base::Status> { co_return f(); };
+  base::Status s = co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
+  co_return s;
 }
 
 }  // namespace
@@ -117,8 +117,9 @@ void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminCon
     }
     const std::string user = req.user;
     auto& f = action == "release" ? c->quarantine_release : c->quarantine_delete;
-    base::Status s =
-        co_await OnWorker(*c->worker, [&f, mid = *mid, user] { return f(mid, user); });
+    // A named local, not a temporary: GCC 12 mishandles temporaries living across a co_await.
+    std::function<base::Status()> work = [&f, mid = *mid, user] { return f(mid, user); };
+    base::Status s = co_await OnWorker(*c->worker, std::move(work));
     if (!s) co_return Response::Error(s.error().message.find("is not in a quarantine") !=
                                               std::string::npos
                                           ? 404
