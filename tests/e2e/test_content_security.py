@@ -5,8 +5,15 @@ the module (rspamd takes seconds to start).
 
 Policies: DEFAULT (spam quarantined, suspect tagged, virus dropped), Tagged (spam tagged),
 NoSpam (anti-spam off), VirusQ (virus quarantined). The TDC journals every policy to intake A."""
+import http.server
+import json
 import os
 import re
+import signal
+import socket
+import socketserver
+import struct
+import threading
 import smtplib
 import subprocess
 import tempfile
@@ -14,9 +21,9 @@ import time
 
 import pytest
 
-from engines import (AUTH_FAIL_DOMAIN, AUTH_PASS_DOMAIN, Clamd, Rspamd, auth_records,
-                     clean_message, eicar_attachment_message, eicar_zip_message, gtube_message,
-                     suspect_message)
+from engines import (AUTH_FAIL_DOMAIN, AUTH_PASS_DOMAIN, CLEAN_BODY, EICAR, Clamd, Rspamd,
+                     _message, auth_records, clean_message, eicar_attachment_message,
+                     eicar_zip_message, gtube_message, suspect_message, zip_bytes)
 from harness import BIN, Gateway, make_certs
 from peers import Blackhole, Dnsmasq, Sink
 from tdc_fixtures import A, parse_journal
@@ -55,7 +62,7 @@ def env():
 class World:
     """A gateway in front of a next hop and a TLS intake, with the module's engines (or others)."""
 
-    def __init__(self, env, spam_url=None, clamd_address=None):
+    def __init__(self, env, spam_url=None, clamd_address=None, max_message_size="10M"):
         self.env = env
         self.next_hop = Sink().start()
         self.intake = Sink(certs=env["certs"], require_tls=True).start()
@@ -74,7 +81,7 @@ class World:
                 f"  tls_ca_file: {env['certs']['ca']}\n"
                 f"anti_spam: {{url: '{spam_url}', timeout: 3s, retry_delay: 1s}}\n"
                 f"anti_virus: {{address: '{clamd_address}', timeout: 3s, retry_delay: 1s}}\n")
-        self.g = Gateway(extra_yaml=yaml, policies=POLICIES,
+        self.g = Gateway(extra_yaml=yaml, policies=POLICIES, max_message_size=max_message_size,
                          accepted=("example.com", ".example.com"))
 
     def __enter__(self):
@@ -134,6 +141,14 @@ def test_clean_message_is_delivered_with_authentication_results_and_journaled(en
         assert re.search(r"MID \d+ using engine: RSPAMD spam negative score -?[\d.]+", log)
         assert re.search(r"MID \d+ authentication spf=pass dkim=none dmarc=pass", log)
         assert re.search(r"MID \d+ antivirus negative", log)
+        # Message tracking shows each event; status counts the verdicts.
+        mid = re.search(r"MID (\d+) antivirus negative", log).group(1)
+        tracked = w.cli("track", "--mid", mid)
+        assert "using engine: RSPAMD spam negative" in tracked, tracked
+        assert f"MID {mid} antivirus negative" in tracked, tracked
+        status = json.loads(w.cli("status", "--json"))
+        assert status["counters"]["spam_negative"] == 1
+        assert status["counters"]["virus_negative"] == 1
 
 
 def test_spf_and_dmarc_fail_reach_the_header(env):
@@ -261,3 +276,120 @@ def test_hanging_engine_never_delays_the_250_and_a_crash_mid_scan_loses_nothing(
             m = only_message(w.next_hop, timeout=30)
             assert header(m.data, "Subject") == ["slow engine"]
             assert_journaled_as_delivered(w, m)
+
+
+class HostileRspamd:
+    """An HTTP peer on rspamd's port that answers /checkv2 with what `mode` says: garbage JSON, an
+    unknown action, a 5 MB reply, a 500, or a reset. Counts the requests it got."""
+
+    def __init__(self):
+        self.mode = "garbage"
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(n)
+                outer.requests += 1
+                mode = outer.mode
+                if mode == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    return
+                body = {"garbage": b"{\"action\": \"no action\", \"score\": ",
+                        "unknown": b'{"action": "delete everything", "score": 1, "symbols": {}}',
+                        "huge": b'{"action": "no action", "x": "' + b"A" * (5 << 20) + b'"}',
+                        "error": b"internal error"}[mode]
+                self.send_response(500 if mode == "error" else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_hostile_engine_replies_are_never_verdicts_and_the_message_waits(env):
+    hostile = HostileRspamd()
+    try:
+        w = World(env, spam_url=f"http://127.0.0.1:{hostile.port}")
+        with w:
+            w.send(clean_message(subject="hostile"), ["joe@example.com"])
+            for mode, reason in (("garbage", "anti-spam scan failed: "),
+                                 ("unknown", "anti-spam scan failed: "),
+                                 ("huge", "anti-spam scan failed: "),
+                                 ("error", "anti-spam scan failed: "),
+                                 ("reset", "anti-spam scan failed: ")):
+                hostile.mode = mode
+                seen = hostile.requests
+                deadline = time.time() + 15
+                while hostile.requests == seen and time.time() < deadline:
+                    time.sleep(0.05)
+                assert hostile.requests > seen, mode
+                assert w.g.proc.poll() is None, mode
+            time.sleep(1.2)
+            fails = re.findall(r"MID \d+ anti-spam scan failed: ([^;]*); will retry in 1 seconds",
+                               w.g.mail_log())
+            assert len(fails) >= 5, fails
+            assert w.next_hop.messages == [] and w.intake.messages == []
+            # The operator points the gateway at a real rspamd: SIGHUP, and the message goes.
+            with open(w.g.config_path) as f:
+                yaml = f.read()
+            with open(w.g.config_path, "w") as f:
+                f.write(yaml.replace(f"http://127.0.0.1:{hostile.port}",
+                                     f"http://127.0.0.1:{env['rspamd'].port}"))
+            w.g.proc.send_signal(signal.SIGHUP)
+            m = only_message(w.next_hop, timeout=30)
+            assert header(m.data, "Subject") == ["hostile"]
+            assert_journaled_as_delivered(w, m)
+    finally:
+        hostile.stop()
+
+
+def test_big_nested_and_odd_messages_are_scanned_or_unscannable_never_a_crash(env):
+    big = _message("big attachment", CLEAN_BODY,
+                   attachments=[("data.bin", os.urandom(10 << 20), "application/octet-stream")])
+    inner = _message("inner", CLEAN_BODY, attachments=[("eicar.zip", zip_bytes({"e.com": EICAR}),
+                                                         "application/zip")])
+    nested = (b"From: b@client.test\r\nTo: joe@example.com\r\nSubject: nested\r\n"
+              b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+              b"--outer\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+              b"--outer\r\nContent-Type: message/rfc822\r\n\r\n" + inner +
+              b"\r\n--outer--\r\n")
+    with World(env, max_message_size="20M") as w:
+        # 10 MB: over rspamd's 2M max_message_size (skipped, logged) and over the clamd
+        # fixture's StreamMaxLength (unscannable: DEFAULT tags and delivers it).
+        w.send(big, ["joe@example.com"])
+        m = only_message(w.next_hop, timeout=60)
+        assert header(m.data, "Subject") == ["[WARNING: A/V UNSCANNABLE] big attachment"], \
+            header(m.data, "Subject")
+        log = w.g.mail_log()
+        assert re.search(r"MID \d+ using engine: RSPAMD spam skipped size \d{8}", log), log
+        assert re.search(r"MID \d+ antivirus unscannable ", log), log
+        # A virus inside a zip inside a forwarded message: still found.
+        w.send(nested, ["joe@example.com"])
+        w.g.wait_log("Dropped by antivirus", timeout=30)
+        # Bytes a parser might trip on (NUL, bare CR, 8-bit) in the body: a clear answer either
+        # way, and the gateway keeps running.
+        odd = (b"From: a@client.test\r\nTo: joe@example.com\r\nSubject: odd\r\n\r\n"
+               b"nul\x00byte bare\rcr caf\xc3\xa9\r\n")
+        try:
+            w.send(odd, ["joe@example.com"])
+            w.next_hop.wait_messages(2, timeout=30)
+        except smtplib.SMTPDataError as e:
+            assert 500 <= e.smtp_code < 600, e
+        assert w.g.proc.poll() is None
