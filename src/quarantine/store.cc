@@ -20,8 +20,8 @@ std::int64_t Millis(base::SystemTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 base::SystemTime FromMillis(std::int64_t ms) {
-  return base::SystemTime(std::chrono::duration_cast<base::SystemTime::duration>(
-      std::chrono::milliseconds(ms)));
+  return base::SystemTime(
+      std::chrono::duration_cast<base::SystemTime::duration>(std::chrono::milliseconds(ms)));
 }
 
 json MetaJson(const spool::MessageMeta& m) {
@@ -50,9 +50,9 @@ base::Result<spool::MessageMeta> MetaOf(const json& j) {
     m.received = FromMillis(j.at("received_ms").get<std::int64_t>());
     m.sender = j.at("sender").get<std::string>();
     for (const json& r : j.at("recipients")) {
-      m.recipients.push_back(spool::Recipient{
-          r.at("rid").get<std::uint32_t>(), r.at("address").get<std::string>(),
-          static_cast<spool::RecipientState>(r.at("state").get<int>())});
+      m.recipients.push_back(
+          spool::Recipient{r.at("rid").get<std::uint32_t>(), r.at("address").get<std::string>(),
+                           static_cast<spool::RecipientState>(r.at("state").get<int>())});
     }
     m.policy = j.at("policy").get<std::string>();
     m.attrs = j.at("attrs").get<std::map<std::string, std::string>>();
@@ -145,8 +145,8 @@ base::Status Store::Load() {
       }
       std::string text;
       auto size = (*file)->Size();
-      if (base::Status s = (*file)->ReadAt(nl + 1, n, text); !s || text.size() != n || !size ||
-                                                             *size < nl + 1 + n + 1) {
+      if (base::Status s = (*file)->ReadAt(nl + 1, n, text);
+          !s || text.size() != n || !size || *size < nl + 1 + n + 1) {
         problem("truncated");
         continue;
       }

@@ -121,7 +121,11 @@ struct Stage::Job {
 
 Stage::Stage(asio::io_context& io, spool::Spool* spool, telemetry::ScanReport* report,
              std::function<std::shared_ptr<const config::GatewayConfig>()> config, Hooks hooks)
-    : io_(io), spool_(spool), report_(report), config_(std::move(config)), hooks_(std::move(hooks)) {
+    : io_(io),
+      spool_(spool),
+      report_(report),
+      config_(std::move(config)),
+      hooks_(std::move(hooks)) {
   ApplyConfig();
 }
 
@@ -138,8 +142,9 @@ void Stage::ApplyConfig() {
     spam_settings_ = cfg_->anti_spam;
     spam_.reset();
     if (spam_settings_) {
-      spam_ = hooks_.make_spam ? hooks_.make_spam(*spam_settings_)
-                               : std::make_unique<RspamdEngine>(io_.get_executor(), *spam_settings_);
+      spam_ = hooks_.make_spam
+                  ? hooks_.make_spam(*spam_settings_)
+                  : std::make_unique<RspamdEngine>(io_.get_executor(), *spam_settings_);
     }
   }
   if (cfg_->anti_virus != virus_settings_) {
@@ -221,8 +226,8 @@ void Stage::StartJob(std::shared_ptr<Job> job) {
   const bool want_virus = job->av.enabled && virus_ != nullptr;
   job->spam_skipped = want_spam && size > spam_settings_->max_message_size;
   job->virus_skipped = want_virus && size > virus_settings_->max_message_size;
-  job->pending = (want_spam && !job->spam_skipped ? 1 : 0) +
-                 (want_virus && !job->virus_skipped ? 1 : 0);
+  job->pending =
+      (want_spam && !job->spam_skipped ? 1 : 0) + (want_virus && !job->virus_skipped ? 1 : 0);
   if (job->pending == 0) {
     Decided(job);
     return;
@@ -244,8 +249,9 @@ void Stage::StartJob(std::shared_ptr<Job> job) {
     for (const spool::Recipient& r : job->meta.recipients) {
       if (!spool::IsFinal(r.state)) envelope.recipients.push_back(r.address);
     }
-    spam_->Check(envelope, job->body,
-                 on_answer([](Job& j, base::Result<engines::SpamResult> r) { j.spam = std::move(r); }));
+    spam_->Check(envelope, job->body, on_answer([](Job& j, base::Result<engines::SpamResult> r) {
+                   j.spam = std::move(r);
+                 }));
   }
   if (want_virus && !job->virus_skipped) {
     virus_->Scan(job->body, on_answer([](Job& j, base::Result<engines::VirusResult> r) {
@@ -314,9 +320,8 @@ void Stage::Decided(const std::shared_ptr<Job>& job) {
     facts.spam_score = r.score;
     const mail::AuthResults auth = mail::AuthResultsFromRspamdSymbols(r.symbols);
     report_->Authentication(mid, auth.spf, auth.dkim, auth.dmarc);
-    edits.prepend.push_back(mail::FormatAuthResults(job->cfg->hostname, auth,
-                                                    DomainOf(job->meta.sender),
-                                                    mail::HeaderFromDomain(body)));
+    edits.prepend.push_back(mail::FormatAuthResults(
+        job->cfg->hostname, auth, DomainOf(job->meta.sender), mail::HeaderFromDomain(body)));
     for (const auto& [name, value] : r.add_headers) edits.prepend.push_back(name + ": " + value);
   }
   if (job->virus_skipped) report_->VirusSkipped(mid, body.size());
@@ -349,7 +354,7 @@ void Stage::Decided(const std::shared_ptr<Job>& job) {
       asio::post(*io, [this, alive, job, by, s] {
         if (!*alive) return;
         if (!s) {
-          report_->ScanFailed(job->meta.mid, "anti-virus", "spool: " + s.error().message, 30);
+          report_->DecisionFailed(job->meta.mid, "spool: " + s.error().message, 30);
           Retry(job, std::chrono::seconds(30));
           return;
         }
@@ -368,8 +373,8 @@ void Stage::Decided(const std::shared_ptr<Job>& job) {
   delivered.replace = true;
 
   if (decision.kind == Decision::Kind::kQuarantine) {
-    const std::string reason =
-        decision.by == "antivirus" ? "virus " + facts.virus_detail
+    const std::string reason = decision.by == "antivirus"
+                                   ? "virus " + facts.virus_detail
                                    : fmt::format("spam score {:.2f}", facts.spam_score);
     hooks_.quarantine(
         decision.quarantine, delivered.meta, std::move(delivered.body), reason,
@@ -377,8 +382,7 @@ void Stage::Decided(const std::shared_ptr<Job>& job) {
           asio::post(*io, [this, io, alive, job, decision, s] {
             if (!*alive) return;
             if (!s) {
-              report_->ScanFailed(job->meta.mid, decision.by == "antivirus" ? "anti-virus" : "anti-spam",
-                                  "quarantine: " + s.error().message, 30);
+              report_->DecisionFailed(job->meta.mid, "quarantine: " + s.error().message, 30);
               Retry(job, std::chrono::seconds(30));
               return;
             }
@@ -406,20 +410,22 @@ void Stage::Decided(const std::shared_ptr<Job>& job) {
   if (copy) metas->push_back(copy->meta);
   commit.push_back(std::move(delivered));
   if (copy) commit.push_back(std::move(*copy));
-  spool_->Commit(std::move(commit), {}, [this, io = &io_, alive = alive_, job, metas](base::Status s) {
-    asio::post(*io, [this, alive, job, metas, s] {
-      if (!*alive) return;
-      if (!s) {
-        report_->ScanFailed(job->meta.mid, "anti-spam", "spool: " + s.error().message, 30);
-        Retry(job, std::chrono::seconds(30));
-        return;
-      }
-      report_->Clean(job->meta.mid);
-      if (metas->size() > 1 && hooks_.journal_made) hooks_.journal_made((*metas)[0], (*metas)[1]);
-      hooks_.deliver(std::move(*metas));
-      Done(job);
-    });
-  });
+  spool_->Commit(std::move(commit), {},
+                 [this, io = &io_, alive = alive_, job, metas](base::Status s) {
+                   asio::post(*io, [this, alive, job, metas, s] {
+                     if (!*alive) return;
+                     if (!s) {
+                       report_->DecisionFailed(job->meta.mid, "spool: " + s.error().message, 30);
+                       Retry(job, std::chrono::seconds(30));
+                       return;
+                     }
+                     report_->Clean(job->meta.mid);
+                     if (metas->size() > 1 && hooks_.journal_made)
+                       hooks_.journal_made((*metas)[0], (*metas)[1]);
+                     hooks_.deliver(std::move(*metas));
+                     Done(job);
+                   });
+                 });
 }
 
 }  // namespace tidegate::scan

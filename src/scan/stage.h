@@ -19,6 +19,8 @@
 // Threading: Add() may be called from any thread; everything else runs on the io_context.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -28,9 +30,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "base/result.h"
 #include "config/config.h"

@@ -68,11 +68,10 @@ base::Result<std::unique_ptr<ContentSecurity>> ContentSecurity::Open(Deps deps) 
   hooks.quarantine = [self](std::string name, spool::MessageMeta meta, std::string body,
                             std::string reason, std::function<void(base::Status)> done) {
     // fsyncs: on the worker, never on the event loop.
-    asio::post(self->worker_, [self, name = std::move(name), meta = std::move(meta),
-                               body = std::move(body), reason = std::move(reason),
-                               done = std::move(done)] {
-      done(self->store_->Put(name, meta, body, reason));
-    });
+    asio::post(self->worker_,
+               [self, name = std::move(name), meta = std::move(meta), body = std::move(body),
+                reason = std::move(reason),
+                done = std::move(done)] { done(self->store_->Put(name, meta, body, reason)); });
   };
   cs->stage_ = std::make_unique<scan::Stage>(*cs->deps_.io, cs->deps_.spool, &cs->scan_report_,
                                              cs->deps_.config, std::move(hooks));
@@ -112,7 +111,8 @@ std::optional<spool::NewMessage> ContentSecurity::JournalCopy(const spool::Messa
   if (!intake) return std::nullopt;
   const std::size_t backlog = deps_.journal_backlog ? deps_.journal_backlog() : 0;
   if (backlog >= cfg->tdc.max_queued) {
-    reception_report_.ReportLate(TxOf(meta), telemetry::JournalSkipped{.mid = meta.mid, .queued = backlog});
+    reception_report_.ReportLate(TxOf(meta),
+                                 telemetry::JournalSkipped{.mid = meta.mid, .queued = backlog});
     return std::nullopt;
   }
   const std::uint64_t jmid = deps_.spool->NextMid();
@@ -127,12 +127,12 @@ std::optional<spool::NewMessage> ContentSecurity::JournalCopy(const spool::Messa
 void ContentSecurity::JournalMade(const spool::MessageMeta& original,
                                   const spool::MessageMeta& copy) {
   const auto cfg = deps_.config();
-  reception_report_.ReportLate(
-      TxOf(original), telemetry::JournalCopyMade{.mid = original.mid,
-                                                 .journal_mid = copy.mid,
-                                                 .policy = original.policy,
-                                                 .intake = copy.recipients.at(0).address,
-                                                 .service = cfg->tdc.service_name});
+  reception_report_.ReportLate(TxOf(original),
+                               telemetry::JournalCopyMade{.mid = original.mid,
+                                                          .journal_mid = copy.mid,
+                                                          .policy = original.policy,
+                                                          .intake = copy.recipients.at(0).address,
+                                                          .service = cfg->tdc.service_name});
 }
 
 base::Status ContentSecurity::Release(std::uint64_t mid, const std::string& user) {
@@ -158,8 +158,8 @@ base::Status ContentSecurity::Release(std::uint64_t mid, const std::string& user
   // Durable in the spool: now it may leave the quarantine. (A failure here leaves a copy behind
   // that a second release would deliver again: said loudly.)
   if (base::Status s = store_->Delete(mid); !s) {
-    deps_.log->Critical(fmt::format("Quarantine: MID {} released but not removed: {}", mid,
-                                    s.error().message));
+    deps_.log->Critical(
+        fmt::format("Quarantine: MID {} released but not removed: {}", mid, s.error().message));
   }
   scan_report_.Released(mid, entry->quarantine, user);
   if (metas.size() > 1) JournalMade(metas[0], metas[1]);

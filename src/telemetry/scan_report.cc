@@ -55,14 +55,22 @@ void ScanReport::ScanFailed(std::uint64_t mid, std::string_view engine, std::str
                             std::int64_t retry_seconds) {
   counters_->UpdateGlobal([](GlobalCounters& g) { ++g.scan_failures; });
   // A warning: an engine that keeps failing holds mail back, which an operator must see.
-  std::string line = fmt::format("MID {} {} scan failed: {}; will retry in {} seconds", mid,
-                                 engine, reason, retry_seconds);
+  std::string line = fmt::format("MID {} {} scan failed: {}; will retry in {} seconds", mid, engine,
+                                 reason, retry_seconds);
   if (events_) events_(mid, line, "");
   log_->Warning(std::move(line));
 }
 
-void ScanReport::Quarantined(std::uint64_t mid, std::string_view quarantine,
-                             std::string_view by) {
+void ScanReport::DecisionFailed(std::uint64_t mid, std::string_view reason,
+                                std::int64_t retry_seconds) {
+  std::string line =
+      fmt::format("MID {} verdict not carried out: {}; will scan again in {} seconds", mid, reason,
+                  retry_seconds);
+  if (events_) events_(mid, line, "");
+  log_->Critical(std::move(line));
+}
+
+void ScanReport::Quarantined(std::uint64_t mid, std::string_view quarantine, std::string_view by) {
   counters_->UpdateGlobal([](GlobalCounters& g) { ++g.quarantined; });
   Emit(mid, fmt::format("MID {} quarantined to \"{}\" ({})", mid, quarantine, by),
        fmt::format("quarantined ({})", quarantine));
@@ -73,8 +81,7 @@ void ScanReport::Dropped(std::uint64_t mid, std::string_view by) {
   Emit(mid, fmt::format("Message aborted MID {} Dropped by {}", mid, by), "dropped");
 }
 
-void ScanReport::Released(std::uint64_t mid, std::string_view quarantine,
-                          std::string_view user) {
+void ScanReport::Released(std::uint64_t mid, std::string_view quarantine, std::string_view user) {
   counters_->UpdateGlobal([](GlobalCounters& g) { ++g.released; });
   Emit(mid, fmt::format("MID {} released from quarantine \"{}\" by {}", mid, quarantine, user),
        "queued");

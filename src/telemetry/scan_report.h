@@ -35,6 +35,9 @@ class ScanReport {
   // engine: "anti-spam" | "anti-virus".
   void ScanFailed(std::uint64_t mid, std::string_view engine, std::string_view reason,
                   std::int64_t retry_seconds);
+  // The verdict could not be carried out (spool or quarantine write failed, e.g. a full disk):
+  // the message stays pending and is scanned again (critical: mail is held).
+  void DecisionFailed(std::uint64_t mid, std::string_view reason, std::int64_t retry_seconds);
   // quarantine: "Spam" | "Virus"; by: "antispam" | "antivirus".
   void Quarantined(std::uint64_t mid, std::string_view quarantine, std::string_view by);
   void Dropped(std::uint64_t mid, std::string_view by);

@@ -120,11 +120,10 @@ void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminCon
     // A named local, not a temporary: GCC 12 mishandles temporaries living across a co_await.
     std::function<base::Status()> work = [&f, mid = *mid, user] { return f(mid, user); };
     base::Status s = co_await OnWorker(*c->worker, std::move(work));
-    if (!s) co_return Response::Error(s.error().message.find("is not in a quarantine") !=
-                                              std::string::npos
-                                          ? 404
-                                          : 500,
-                                      s.error().message);
+    if (!s)
+      co_return Response::Error(
+          s.error().message.find("is not in a quarantine") != std::string::npos ? 404 : 500,
+          s.error().message);
     c->log->Info(fmt::format("admin: user {} from {}: quarantine {} {}", req.user, req.remote_ip,
                              action, *mid));
     co_return Response::Json(200, json{{"ok", true}, {"mid", *mid}, {"action", action}});
