@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cassert>
 
 #include "engines/clamd_client.h"
 #include "engines/rspamd_client.h"
@@ -137,10 +138,15 @@ Stage::~Stage() {
 }
 
 void Stage::ApplyConfig() {
+  // The new engines are in place before the old ones go: destroying an old client fails its
+  // scans in flight ("stopped"), and those are retried at once — on the new engine. Never a
+  // moment where a configured engine is missing (a scan would be skipped).
+  std::shared_ptr<SpamEngine> old_spam;
+  std::shared_ptr<VirusEngine> old_virus;
   cfg_ = config_();
   if (cfg_->anti_spam != spam_settings_) {
     spam_settings_ = cfg_->anti_spam;
-    spam_.reset();
+    old_spam = std::move(spam_);
     if (spam_settings_) {
       spam_ = hooks_.make_spam
                   ? hooks_.make_spam(*spam_settings_)
@@ -149,13 +155,15 @@ void Stage::ApplyConfig() {
   }
   if (cfg_->anti_virus != virus_settings_) {
     virus_settings_ = cfg_->anti_virus;
-    virus_.reset();
+    old_virus = std::move(virus_);
     if (virus_settings_) {
       virus_ = hooks_.make_virus
                    ? hooks_.make_virus(*virus_settings_)
                    : std::make_unique<ClamdEngine>(io_.get_executor(), *virus_settings_);
     }
   }
+  old_spam.reset();
+  old_virus.reset();
 }
 
 // Bodies in memory are bounded by this: every engine slot busy, plus as many loaded and waiting.
@@ -222,8 +230,12 @@ void Stage::StartJob(std::shared_ptr<Job> job) {
   }
   job->body = std::move(body);
   const std::uint64_t size = job->body->size();
-  const bool want_spam = job->as.enabled && spam_ != nullptr;
-  const bool want_virus = job->av.enabled && virus_ != nullptr;
+  // The configuration and the engines change together (ApplyConfig), so an enabled side always
+  // has its engine; checked anyway: a side that is on is never skipped for want of a client.
+  assert(!job->as.enabled || spam_ != nullptr);
+  assert(!job->av.enabled || virus_ != nullptr);
+  const bool want_spam = job->as.enabled;
+  const bool want_virus = job->av.enabled;
   job->spam_skipped = want_spam && size > spam_settings_->max_message_size;
   job->virus_skipped = want_virus && size > virus_settings_->max_message_size;
   job->pending =

@@ -4,6 +4,7 @@
 // an engine's size limit is skipped for that engine, and concurrency stays within the limits.
 #include "scan/stage.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/post.hpp>
@@ -55,6 +56,22 @@ class FakeVirus final : public VirusEngine {
   int* calls_;
 };
 
+// Never answers on its own; when destroyed (a reload replaced it) fails what it holds, as the real
+// clients' Stop() does.
+class HangingSpam final : public SpamEngine {
+ public:
+  ~HangingSpam() override {
+    for (auto& done : pending_) done(base::MakeError("stopped"));
+  }
+  void Check(const engines::Envelope&, std::shared_ptr<const std::string>,
+             std::function<void(base::Result<engines::SpamResult>)> done) override {
+    pending_.push_back(std::move(done));
+  }
+
+ private:
+  std::vector<std::function<void(base::Result<engines::SpamResult>)>> pending_;
+};
+
 engines::SpamResult Spam(engines::SpamVerdict v, double score) {
   engines::SpamResult r;
   r.verdict = v;
@@ -103,8 +120,8 @@ class StageTest : public ::testing::Test {
     hooks.deliver = [this](std::vector<spool::MessageMeta> metas) {
       for (auto& m : metas) delivered_.push_back(std::move(m));
     };
-    hooks.journal_copy = [this](const spool::MessageMeta& m, std::string_view body)
-        -> std::optional<spool::NewMessage> {
+    hooks.journal_copy = [this](const spool::MessageMeta& m,
+                                std::string_view body) -> std::optional<spool::NewMessage> {
       spool::NewMessage copy;
       copy.meta.mid = 1000 + m.mid;
       copy.meta.kind = spool::MessageKind::kJournal;
@@ -118,14 +135,15 @@ class StageTest : public ::testing::Test {
       quarantined_.push_back(name + " " + std::to_string(meta.mid) + " " + reason);
       done(base::Status::Ok());
     };
-    hooks.make_spam = [this](const config::AntiSpamEngine&) {
+    hooks.make_spam = [this](const config::AntiSpamEngine& e) -> std::unique_ptr<SpamEngine> {
+      if (e.port == 9) return std::make_unique<HangingSpam>();
       return std::make_unique<FakeSpam>(io_, &spam_script_, &spam_calls_);
     };
     hooks.make_virus = [this](const config::AntiVirusEngine&) {
       return std::make_unique<FakeVirus>(io_, virus_answer_, &virus_calls_);
     };
-    return std::make_unique<Stage>(io_, spool_.get(), report_.get(), [this] { return cfg_; },
-                                   std::move(hooks));
+    return std::make_unique<Stage>(
+        io_, spool_.get(), report_.get(), [this] { return cfg_; }, std::move(hooks));
   }
 
   // Commits a pending message with this body and hands it to the stage.
@@ -259,6 +277,35 @@ TEST_F(StageTest, OverTheSizeLimitIsSkippedForThatEngineOnly) {
   EXPECT_EQ(spam_calls_, 0);
   EXPECT_EQ(virus_calls_, 1);
   EXPECT_NE(Log().find("MID 10 using engine: RSPAMD spam skipped size 5018"), std::string::npos);
+}
+
+// A reload that replaces the anti-spam engine while a scan is in flight: the scan fails on the old
+// engine and is done again on the new one — never skipped.
+TEST_F(StageTest, AReloadMidScanScansAgainOnTheNewEngine) {
+  // One slot per engine: two messages in flight (hanging), a third waiting, which starts the
+  // moment the old engine fails the first two.
+  auto working = std::make_shared<config::GatewayConfig>(*cfg_);
+  working->anti_spam->max_concurrency = 1;
+  working->anti_virus->max_concurrency = 1;
+  auto hanging = std::make_shared<config::GatewayConfig>(*working);
+  hanging->anti_spam->port = 9;
+  cfg_ = hanging;
+  auto stage = MakeStage();
+  Receive(*stage, 11, kBody);
+  Receive(*stage, 12, kBody);
+  Receive(*stage, 13, kBody);
+  RunUntil([&] { return virus_calls_ == 2; });
+  cfg_ = working;
+  stage->ConfigChanged();
+  RunUntil([&] { return delivered_.size() == 6; });
+  EXPECT_EQ(spam_calls_, 3);
+  const std::string log = Log();
+  for (int mid : {11, 12, 13}) {
+    EXPECT_NE(log.find(fmt::format("MID {} using engine: RSPAMD spam negative", mid)),
+              std::string::npos)
+        << mid;
+  }
+  EXPECT_NE(log.find("MID 11 anti-spam scan failed: stopped"), std::string::npos);
 }
 
 }  // namespace
