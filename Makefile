@@ -29,8 +29,9 @@ ASAN_DIR ?= build-asan
 # swaks' TLS (`-tls`, the README's first demo step) needs libnet-ssleay-perl and
 # libio-socket-ssl-perl, which are only its Recommends (not installed with --no-install-recommends);
 # curl is the README's intake API call. tests/e2e/test_readme_demo.py runs the README's commands.
-# rspamd and clamav-daemon are the content-security engines the e2e tests run privately
-# (tests/e2e/engines.py, docs/testing-engines.md); zip makes their encrypted-archive test file.
+# rspamd and clamav-daemon are the content-security engines the e2e tests and the demo run
+# privately (scripts/engine_configs.py, docs/testing-engines.md; the demo waits for rspamd with
+# curl); zip makes their encrypted-archive test file.
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # run-demo.sh — `make run`: the local demo on loopback. Generates (once) a CA and certificates under
-# run/ (git-ignored), then starts a DNS server (dnsmasq), a next-hop mailbox, the intake
-# (examples/intake.yaml) and the gateway (examples/gateway.yaml), and prints where to send mail
-# and where to look. Ctrl-C (or SIGTERM) stops everything it started.
+# run/ (git-ignored), then starts a DNS server (dnsmasq), the content-security engines rspamd and
+# clamd (private configurations and data under run/rspamd/ and run/clamd/, written by
+# scripts/engine_configs.py, the same as the e2e tests'; clamd's database is
+# scripts/make-test-clamav-db.py's), a next-hop mailbox, the intake (examples/intake.yaml) and the
+# gateway (examples/gateway.yaml), and prints where to send mail and where to look. Ctrl-C (or
+# SIGTERM) stops everything it started, by PID.
 # TIDEGATE_BIN overrides the binary (default build/tidegate).
 #
 # The ports and the run directory can be moved (README "Try it"; the defaults are what the README
@@ -14,6 +17,8 @@
 #   TIDEGATE_DEMO_ADMIN_PORT    8080   the gateway's admin API and Web UI
 #   TIDEGATE_DEMO_CONSOLE_PORT  8081   the intake console
 #   TIDEGATE_DEMO_DNS_PORT      5353   dnsmasq (UDP and TCP)
+#   TIDEGATE_DEMO_RSPAMD_PORT   2828   rspamd's normal worker (the gateway's anti_spam url)
+#   TIDEGATE_DEMO_CLAMD_PORT    2929   clamd (the gateway's anti_virus address)
 # With all defaults the gateway and the intake run examples/gateway.yaml and examples/intake.yaml
 # as they are; otherwise from copies written to RUN_DIR/gateway.yaml and RUN_DIR/intake.yaml, in
 # which only those ports and ../run/ are replaced.
@@ -30,13 +35,17 @@ INTAKE_PORT=${TIDEGATE_DEMO_INTAKE_PORT:-2727}
 ADMIN_PORT=${TIDEGATE_DEMO_ADMIN_PORT:-8080}
 CONSOLE_PORT=${TIDEGATE_DEMO_CONSOLE_PORT:-8081}
 DNS_PORT=${TIDEGATE_DEMO_DNS_PORT:-5353}
+RSPAMD_PORT=${TIDEGATE_DEMO_RSPAMD_PORT:-2828}
+CLAMD_PORT=${TIDEGATE_DEMO_CLAMD_PORT:-2929}
 # How run/ is shown: relative when it is the work tree's run/.
 SHOW=$RUN
 [ "$RUN" = "$ROOT/run" ] && SHOW=run
 mkdir -p "$RUN/tls" "$RUN/gateway" "$RUN/intake" "$RUN/logs"
 
-# Every port the demo uses: gateway SMTP, mailbox, intake SMTP, admin, intake console, DNS.
-PORTS=("$SMTP_PORT" "$MAILBOX_PORT" "$INTAKE_PORT" "$ADMIN_PORT" "$CONSOLE_PORT" "$DNS_PORT")
+# Every port the demo uses: gateway SMTP, mailbox, intake SMTP, admin, intake console, DNS,
+# rspamd, clamd.
+PORTS=("$SMTP_PORT" "$MAILBOX_PORT" "$INTAKE_PORT" "$ADMIN_PORT" "$CONSOLE_PORT" "$DNS_PORT"
+       "$RSPAMD_PORT" "$CLAMD_PORT")
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 udp_busy() { ss -Hlun "( sport = :$1 )" 2>/dev/null | grep -q .; }
 busy=()
@@ -51,7 +60,7 @@ done
 
 GATEWAY_CONF=examples/gateway.yaml
 INTAKE_CONF=examples/intake.yaml
-if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353" ]; then
+if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353 2828 2929" ]; then
   # The examples with only the demo's ports and ../run/ replaced.
   for f in gateway intake; do
     sed -e "s#127\.0\.0\.1:2525\b#127.0.0.1:$SMTP_PORT#g" \
@@ -60,6 +69,8 @@ if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353" ]; t
         -e "s#127\.0\.0\.1:8080\b#127.0.0.1:$ADMIN_PORT#g" \
         -e "s#127\.0\.0\.1:8081\b#127.0.0.1:$CONSOLE_PORT#g" \
         -e "s#127\.0\.0\.1:5353\b#127.0.0.1:$DNS_PORT#g" \
+        -e "s#127\.0\.0\.1:2828\b#127.0.0.1:$RSPAMD_PORT#g" \
+        -e "s#127\.0\.0\.1:2929\b#127.0.0.1:$CLAMD_PORT#g" \
         -e "s#\.\./run/#$RUN/#g" "examples/$f.yaml" > "$RUN/$f.yaml"
   done
   GATEWAY_CONF=$SHOW/gateway.yaml
@@ -99,15 +110,19 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-wait_port() {  # wait_port PORT NAME PID: up to 15 s, failing early if the process died
-  for _ in $(seq 150); do
-    port_open "$1" && return 0
-    kill -0 "$3" 2>/dev/null || { echo "run-demo: $2 exited; see $SHOW/logs/" >&2; return 1; }
+wait_for() {  # wait_for SECONDS NAME PID CHECK...: until CHECK succeeds, failing if PID died
+  local seconds=$1 name=$2 pid=$3
+  shift 3
+  for _ in $(seq $((seconds * 10))); do
+    "$@" && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "run-demo: $name exited; see $SHOW/logs/" >&2; return 1; }
     sleep 0.1
   done
-  echo "run-demo: $2 is not listening on 127.0.0.1:$1 after 15 s; see $SHOW/logs/" >&2
+  echo "run-demo: $name is not ready after $seconds s; see $SHOW/logs/" >&2
   return 1
 }
+wait_port() { wait_for 15 "$2" "$3" port_open "$1"; }  # wait_port PORT NAME PID
+rspamd_up() { curl -fs -m 2 "http://127.0.0.1:$RSPAMD_PORT/ping" 2>/dev/null | grep -q "^pong"; }
 
 "$BIN" -c "$GATEWAY_CONF" check-config >/dev/null
 
@@ -127,6 +142,15 @@ for _ in $(seq 50); do
     { echo "run-demo: dnsmasq exited; see $SHOW/logs/" >&2; exit 1; }
   sleep 0.1
 done
+# The engines start while the rest comes up (rspamd takes seconds); the demo waits for them last.
+# rspamd's only resolver is the dnsmasq above: its checks never leave the machine.
+$PY scripts/engine_configs.py rspamd "$RUN/rspamd" "$RSPAMD_PORT" "$DNS_PORT" \
+  >>"$RUN/logs/rspamd.log" 2>&1 &
+PIDS+=($!)
+RSPAMD_PID=$!
+$PY scripts/engine_configs.py clamd "$RUN/clamd" "$CLAMD_PORT" >>"$RUN/logs/clamd.log" 2>&1 &
+PIDS+=($!)
+CLAMD_PID=$!
 $PY -m aiosmtpd -n -l "127.0.0.1:$MAILBOX_PORT" -c aiosmtpd.handlers.Mailbox "$RUN/mailbox" \
   >>"$RUN/logs/mailbox.log" 2>&1 &
 PIDS+=($!)
@@ -140,6 +164,14 @@ PIDS+=($!)
 wait_port "$SMTP_PORT" "the gateway" "${PIDS[-1]}"
 
 wait_port "$ADMIN_PORT" "the gateway's admin Web UI" "${PIDS[-1]}"
+wait_port "$CLAMD_PORT" "clamd" "$CLAMD_PID"
+if ! wait_for 3 rspamd "$RSPAMD_PID" rspamd_up 2>/dev/null; then
+  kill -0 "$RSPAMD_PID" 2>/dev/null ||
+    { echo "run-demo: rspamd exited; see $SHOW/logs/" >&2; exit 1; }
+  echo "Waiting for rspamd: its first start on a machine compiles its hyperscan cache" \
+       "(about 30 s, more on a busy machine; once) ..."
+  wait_for 120 rspamd "$RSPAMD_PID" rspamd_up
+fi
 admin_password=$(head -n1 "$RUN/admin.password")
 admin_line="  admin Web UI:    http://127.0.0.1:$ADMIN_PORT (admin / $admin_password)"
 
@@ -153,6 +185,9 @@ tidegate demo is running (Ctrl-C stops it):
                    accounts: demo (global intake address), sales (the Sales policy's)
 $admin_line
   DNS              127.0.0.1:$DNS_PORT (dnsmasq: demo names only)
+  anti-spam        rspamd on 127.0.0.1:$RSPAMD_PORT (config and logs in $SHOW/rspamd/)
+  anti-virus       clamd on 127.0.0.1:$CLAMD_PORT (config, test database and log in $SHOW/clamd/)
+  quarantines      build/tidegate -c $GATEWAY_CONF quarantine list
   mail logs        $SHOW/gateway/mail_logs/mail.current, $SHOW/intake/mail_logs/mail.current
   operator         build/tidegate -c $GATEWAY_CONF status
 
@@ -161,6 +196,7 @@ Send a message:
 Then see it in $SHOW/mailbox/new/, and its journal copy in the console (account demo) or with:
   curl -u admin:$(head -n1 "$RUN/intake.password") 'http://127.0.0.1:$CONSOLE_PORT/api/v1/messages?account=demo'
 (--to ceo@example.com goes through the Sales policy to the account sales.)
+GTUBE goes to the Spam quarantine and EICAR is dropped: README "Try it", step 6.
 TXT
 wait -n "${PIDS[@]}" || true
 [ -n "$STOPPING" ] || echo "run-demo: a demo process exited; see $SHOW/logs/" >&2

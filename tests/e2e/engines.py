@@ -1,6 +1,7 @@
 """engines.py — the real content-security engines of CONTRACT §10 as test fixtures: rspamd 3.4
 and ClamAV clamd 1.4, each run privately as a child process on free 127.0.0.1 ports with a generated
-configuration, stopped by its PID (docs/testing-engines.md has the facts these rely on).
+configuration (scripts/engine_configs.py, which the demo uses too), stopped by its PID
+(docs/testing-engines.md has the facts these rely on).
 
 - `Rspamd(workdir, dns_port=None)`: the package's rules, no Redis, no remote maps or public lists,
   DNS only from a loopback dnsmasq (its own, answering nothing, when no port is given); actions
@@ -27,7 +28,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -38,16 +38,17 @@ from peers import Dnsmasq
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def _load_db_script():
-    """scripts/make-test-clamav-db.py as a module (its name has dashes: no plain import)."""
-    path = os.path.join(REPO, "scripts", "make-test-clamav-db.py")
-    spec = importlib.util.spec_from_file_location("make_test_clamav_db", path)
+def _load_engine_configs():
+    """scripts/engine_configs.py (the engines' configurations, shared with the demo) as a module."""
+    path = os.path.join(REPO, "scripts", "engine_configs.py")
+    spec = importlib.util.spec_from_file_location("engine_configs", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-clamav_db = _load_db_script()
+engine_configs = _load_engine_configs()
+clamav_db = engine_configs.clamav_db
 
 EICAR = clamav_db.eicar()
 TEST_SIGNATURE_MARKER = clamav_db.TEST_SIGNATURE_MARKER
@@ -60,7 +61,7 @@ ENCRYPTED_ZIP_NAME = "Heuristics.Encrypted.Zip"
 GTUBE = ("XJS*C4JDBQADN1.NSBN3*2IDNEN*" + "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X").encode()
 
 # The test header the local rspamd rule scores (Rspamd below).
-TEST_HEADER = "X-Tidegate-Test"
+TEST_HEADER = engine_configs.TEST_HEADER
 
 
 def _group_members(pgid):
@@ -183,18 +184,6 @@ class _EngineProcess:
 # rspamd
 # --------------------------------------------------------------------------------------------
 
-# Modules that fetch remote maps or query public DNS lists: off (no internet here, and answers
-# must not depend on it). Redis-backed modules disable themselves: no Redis is configured.
-RSPAMD_DISABLED_MODULES = ("rbl", "emails", "phishing", "whitelist", "multimap", "fuzzy_check",
-                           "asn", "mid", "mime_types", "greylist", "dkim_signing", "rspamd_update")
-
-# Thresholds far above the score a plain message gets here, so that only GTUBE and the test
-# header reach them.
-RSPAMD_ACTIONS = "reject = 60;\nrewrite_subject = 40;\nadd_header = 20;\ngreylist = null;\n"
-SUSPECT_SCORE = 30   # add_header <= 30 < rewrite_subject
-SPAM_SCORE = 100     # >= reject
-
-
 class Rspamd(_EngineProcess):
     """rspamd's normal worker alone (count = 1) on 127.0.0.1:<free port>, as a child process.
     `dns_port`: a dnsmasq on 127.0.0.1 to use as the only nameserver; without one, the fixture
@@ -211,79 +200,18 @@ class Rspamd(_EngineProcess):
         self.port = free_port()
         self.dns_port = dns_port
         self.own_dns = None
-        self.log_path = os.path.join(self.workdir, "log", "rspamd.log")
-        # Compiled hyperscan databases (the URL TLD matcher alone takes 12-30 s to compile here)
-        # are kept between runs: they depend only on the package's patterns and the CPU.
-        self.hs_cache_dir = os.environ.get("TIDEGATE_RSPAMD_HS_CACHE") or os.path.join(
-            "/var/tmp", f"tidegate-rspamd-hs-cache-{os.getuid()}")
+        self.log_path = engine_configs.rspamd_log_path(self.workdir)
 
     def _write_config(self):
         if self.dns_port is None:
             self.own_dns = Dnsmasq([]).start()
             self.dns_port = self.own_dns.port
-        w = self.workdir
-        for d in ("local.d", "override.d", "db", "run", "log"):
-            os.makedirs(os.path.join(w, d), exist_ok=True)
-        os.makedirs(self.hs_cache_dir, exist_ok=True)
-        if not os.listdir(self.hs_cache_dir):
+        if engine_configs.rspamd_cache_is_cold():
             self.START_TIMEOUT = self.COLD_START_TIMEOUT
-
-        def put(rel, text):
-            with open(os.path.join(w, rel), "w") as f:
-                f.write(text)
-
-        put("rspamd.conf", f"""\
-# tidegate test rspamd (tests/e2e/engines.py): the package's rules, this process setup.
-.include "$CONFDIR/common.conf"
-options {{
-    pidfile = "$RUNDIR/rspamd.pid";
-    .include "$CONFDIR/options.inc"
-    .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/options.inc"
-    .include(try=true; priority=10) "$LOCAL_CONFDIR/override.d/options.inc"
-}}
-logging {{
-    type = "file";
-    filename = "$LOGDIR/rspamd.log";
-    level = "info";
-}}
-worker "normal" {{
-    bind_socket = "127.0.0.1:{self.port}";
-    .include "$CONFDIR/worker-normal.inc"
-    count = 1;
-}}
-""")
-        put("local.d/options.inc", f"""\
-dns {{
-    nameserver = ["127.0.0.1:{self.dns_port}"];
-    timeout = 1s;
-    retransmits = 2;
-}}
-check_local = true;
-check_authed = true;
-hs_cache_dir = "{self.hs_cache_dir}";
-""")
-        for module in RSPAMD_DISABLED_MODULES:
-            put(f"override.d/{module}.conf", "enabled = false;\n")
-        put("override.d/actions.conf", RSPAMD_ACTIONS)
-        put("local.d/regexp.conf", f"""\
-TIDEGATE_TEST_SUSPECT {{
-    re = "{TEST_HEADER}=/^\\\\s*suspect\\\\s*$/iH";
-    score = {SUSPECT_SCORE}.0;
-    description = "tidegate test header asking for a suspect verdict";
-}}
-TIDEGATE_TEST_SPAM {{
-    re = "{TEST_HEADER}=/^\\\\s*spam\\\\s*$/iH";
-    score = {SPAM_SCORE}.0;
-    description = "tidegate test header asking for a positive verdict";
-}}
-""")
+        self._command = engine_configs.write_rspamd(self.workdir, self.port, self.dns_port)
 
     def _argv(self):
-        w = self.workdir
-        # -i: we run as root and the _rspamd user cannot read a private temp folder.
-        return ["rspamd", "-f", "-i", "-c", os.path.join(w, "rspamd.conf"),
-                f"--var=LOCAL_CONFDIR={w}", f"--var=DBDIR={w}/db", f"--var=RUNDIR={w}/run",
-                f"--var=LOGDIR={w}/log"]
+        return self._command
 
     def ping(self):
         try:
@@ -345,39 +273,16 @@ class Clamd(_EngineProcess):
         self.port = free_port()
         self.stream_max_length = stream_max_length
         self.socket = os.path.join(self.workdir, "clamd.ctl") if local_socket else None
-        self.db_dir = os.path.join(self.workdir, "db")
         self.database = database  # a folder with a database of one's own, instead of the project's
-        self.config_path = os.path.join(self.workdir, "clamd.conf")
-        self.log_path = os.path.join(self.workdir, "clamd.log")
+        self.log_path = engine_configs.clamd_log_path(self.workdir)
 
     def _write_config(self):
-        os.makedirs(os.path.join(self.workdir, "tmp"), exist_ok=True)
-        db = self.database
-        if db is None:
-            db = self.db_dir
-            subprocess.run([sys.executable, os.path.join(REPO, "scripts", "make-test-clamav-db.py"),
-                            db], check=True, capture_output=True, timeout=30)
-        lines = [f"DatabaseDirectory {db}",
-                 f"TemporaryDirectory {self.workdir}/tmp",
-                 f"LogFile {self.log_path}",
-                 "LogTime yes",
-                 "LogVerbose yes",
-                 f"PidFile {self.workdir}/clamd.pid",
-                 "Foreground yes",
-                 "TCPAddr 127.0.0.1",
-                 f"TCPSocket {self.port}",
-                 f"StreamMaxLength {self.stream_max_length}",
-                 "AlertEncrypted yes",
-                 "ScanMail yes",
-                 "ScanArchive yes",
-                 "SelfCheck 0"]
-        if self.socket:
-            lines.append(f"LocalSocket {self.socket}")
-        with open(self.config_path, "w") as f:
-            f.write("# tidegate test clamd (tests/e2e/engines.py)\n" + "\n".join(lines) + "\n")
+        self._command = engine_configs.write_clamd(self.workdir, self.port,
+                                                   self.stream_max_length, self.socket,
+                                                   self.database)
 
     def _argv(self):
-        return ["clamd", "-c", self.config_path]
+        return self._command
 
     def ping(self):
         try:

@@ -1,6 +1,7 @@
 """`make run` (CONTRACT §1, issue 7): scripts/run-demo.sh comes up from the work tree, the README's
-swaks line delivers a message to the mailbox and its journal copy appears in the intake console's
-API with the right remote IP; SIGINT (Ctrl-C) then stops every process and frees every port.
+swaks line delivers a message to the mailbox, scanned by the demo's own rspamd and clamd, and its
+journal copy appears in the intake console's API with the right remote IP; SIGINT (Ctrl-C) then
+stops every process (the engines and their workers too) and frees every port.
 
 The demo runs on free ports and in a temporary run directory (run-demo.sh's TIDEGATE_DEMO_*
 variables), so it never collides with a `make run` and never writes into the work tree's run/.
@@ -19,7 +20,7 @@ from harness import interrupt
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-NAMES = ("SMTP", "MAILBOX", "INTAKE", "ADMIN", "CONSOLE", "DNS")
+NAMES = ("SMTP", "MAILBOX", "INTAKE", "ADMIN", "CONSOLE", "DNS", "RSPAMD", "CLAMD")
 
 
 def free_ports():
@@ -117,6 +118,8 @@ def test_make_run_demo_end_to_end(tmp_path):
             password = f.readline().strip()
         assert f"http://127.0.0.1:{console} (admin / {password})" in printed
         assert f"{run}/gateway/mail_logs/mail.current" in printed
+        assert f"rspamd on 127.0.0.1:{ports['RSPAMD']} " in printed, printed
+        assert f"clamd on 127.0.0.1:{ports['CLAMD']} " in printed, printed
 
         before = {m["id"] for m in api(console, "/api/v1/messages?account=demo", password)}
         mailbox = run / "mailbox" / "new"
@@ -143,6 +146,11 @@ def test_make_run_demo_end_to_end(tmp_path):
         while time.time() < deadline and set(os.listdir(mailbox)) == mails_before:
             time.sleep(0.1)
         assert set(os.listdir(mailbox)) != mails_before
+        # Scanned by both engines on the ports this demo was given.
+        log = (run / "gateway" / "mail_logs" / "mail.current").read_text()
+        mid = queued.group(1)
+        assert re.search(rf"MID {mid} using engine: RSPAMD spam negative score", log), log
+        assert f"MID {mid} antivirus negative" in log, log
     finally:
         try:
             interrupt(proc)
@@ -162,5 +170,6 @@ def test_make_run_demo_end_to_end(tmp_path):
     # The configurations it ran: no default port and no ../run/ left in them.
     for name in ("gateway.yaml", "intake.yaml"):
         text = (run / name).read_text()
-        left = re.findall(r"127\.0\.0\.1:(?:2525|2626|2727|8080|8081|5353)\b|\.\./run/", text)
+        left = re.findall(r"127\.0\.0\.1:(?:2525|2626|2727|8080|8081|5353|2828|2929)\b|\.\./run/",
+                          text)
         assert not left, f"{name} still has {left}"

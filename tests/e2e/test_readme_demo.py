@@ -11,8 +11,12 @@ To run the commands unchanged without touching the user's demo:
   * the test runs in its own network namespace (root: unshare(CLONE_NEWNET)), so the demo's
     fixed ports 2525, 2626, 2727, 8080, 8081 and 5353 are free whatever runs on the machine.
 Between the swaks step and the next, the test waits for the events the README's later steps show
-(the delivery, the journal copy stored), as a reader would."""
+(the delivery, the journal copy stored), as a reader would; after each later swaks, for the
+gateway's decision on that message. Step 6's outcomes are then checked from the mail logs, the
+mailbox and the quarantine: the clean message delivered and journaled, GTUBE in the Spam quarantine
+(and nowhere else), EICAR dropped (and nowhere)."""
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -65,8 +69,8 @@ def private_network():
 
 def scratch_work_tree(tree):
     shutil.copytree(os.path.join(ROOT, "examples"), tree / "examples")
-    (tree / "scripts").mkdir()
-    shutil.copy2(os.path.join(ROOT, "scripts", "run-demo.sh"), tree / "scripts")
+    # run-demo.sh and what it runs: engine_configs.py, make-test-clamav-db.py.
+    shutil.copytree(os.path.join(ROOT, "scripts"), tree / "scripts")
     (tree / "build").mkdir()
     os.symlink(os.path.abspath(BIN), tree / "build" / "tidegate")
 
@@ -84,6 +88,29 @@ def read(path):
             return f.read()
     except OSError:
         return ""
+
+
+def queued_mid(output):
+    m = re.search(r"250 2\.0\.0 Ok: queued as (\d+)", output)
+    assert m, output
+    return int(m.group(1))
+
+
+def decided(log, mid):
+    """The gateway's decision on MID `mid` from its mail log: delivered, quarantined or dropped."""
+    return re.search(rf"(Message finished MID {mid} done|MID {mid} quarantined to "
+                      rf"|Message aborted MID {mid} )", log)
+
+
+def journal_copy_of(log, mid):
+    m = re.search(rf"MID (\d+) generated based on MID {mid} by Threat Defense Connector", log)
+    return int(m.group(1)) if m else None
+
+
+def mailbox_subjects(tree):
+    folder = tree / "run" / "mailbox" / "new"
+    return [re.search(r"(?m)^Subject: (.*)$", read(folder / name)).group(1)
+            for name in sorted(os.listdir(folder))]
 
 
 def test_readme_try_it_commands_run_verbatim(tmp_path):
@@ -108,6 +135,7 @@ def test_readme_try_it_commands_run_verbatim(tmp_path):
         gateway_log = tree / "run" / "gateway" / "mail_logs" / "mail.current"
         intake_log = tree / "run" / "intake" / "mail_logs" / "mail.current"
         outputs = []
+        sent = {}  # step 6: the Subject of each swaks message → its MID
         for i, (command, shown) in enumerate(steps):
             r = subprocess.run(["bash", "-c", command], cwd=tree, env=env, capture_output=True,
                                text=True, timeout=60)
@@ -124,6 +152,17 @@ def test_readme_try_it_commands_run_verbatim(tmp_path):
                 wait_for("journal copy", lambda: "TDC: MID 2 successfully delivered"
                          in read(gateway_log))
                 wait_for("stored copy", lambda: "stored for account demo" in read(intake_log))
+            elif command.startswith("swaks "):
+                mid = queued_mid(output)
+                subject = re.search(r"--header 'Subject: (\w+)'", command).group(1)
+                sent[subject] = mid
+                wait_for(f"decision on MID {mid}", lambda: decided(read(gateway_log), mid))
+                if subject == "clean":
+                    wait_for("its journal copy delivered", lambda: re.search(
+                        rf"TDC: MID {journal_copy_of(read(gateway_log), mid)} successfully "
+                        "delivered", read(gateway_log)))
+                    wait_for("its journal copy stored",
+                             lambda: read(intake_log).count("stored for account demo") == 2)
         # What the README says about the outputs.
         by_command = dict(zip(commands, outputs))
         assert "250 2.0.0 Ok: queued as" in outputs[0], outputs[0]
@@ -131,5 +170,28 @@ def test_readme_try_it_commands_run_verbatim(tmp_path):
         assert "X-IronPort-RemoteIP: 127.0.0.1" in mailbox and "Received:" in mailbox, mailbox
         console = next(o for c, o in by_command.items() if c.startswith("curl "))
         assert re.search(r'"remote_ip":\s*"127\.0\.0\.1"', console), console
+
+        # Step 6: clean delivered and journaled; GTUBE quarantined; EICAR dropped.
+        assert sorted(sent) == ["EICAR", "GTUBE", "clean"], sent
+        log = read(gateway_log)
+        clean, gtube, eicar = sent["clean"], sent["GTUBE"], sent["EICAR"]
+        assert f"Message finished MID {clean} done" in log, log
+        assert journal_copy_of(log, clean) is not None, log
+        assert f'MID {gtube} quarantined to "Spam" (antispam)' in log, log
+        assert re.search(rf"MID {eicar} antivirus positive 'Eicar-Test-Signature", log), log
+        assert f"Message aborted MID {eicar} Dropped by antivirus" in log, log
+        for mid in (gtube, eicar):
+            assert journal_copy_of(log, mid) is None, log
+            assert f"Message finished MID {mid} done" not in log, log
+        # The mailbox: step 1's message and the clean one, nothing else.
+        subjects = mailbox_subjects(tree)
+        assert len(subjects) == 2 and "clean" in subjects, subjects
+        # The quarantine holds GTUBE alone, in Spam.
+        listing = subprocess.run([str(tree / "build" / "tidegate"), "-c", "examples/gateway.yaml",
+                                  "quarantine", "list", "--json"], cwd=tree, capture_output=True,
+                                 text=True, timeout=60)
+        assert listing.returncode == 0, listing.stderr
+        held = json.loads(listing.stdout)
+        assert [(m["mid"], m["quarantine"]) for m in held["messages"]] == [(gtube, "Spam")], held
     finally:
         interrupt(demo)
