@@ -17,6 +17,7 @@ low-rate probe client that runs beside smtp-source), and the peak RSS of the sys
 Exits 1 when a message or journal copy is missing at the sinks (or a system fails).
 
 See docs/PERFORMANCE.md for the commands and the results. Needs root (Postfix, cgroups).
+bench/scanning.py reuses these pieces with the content-security engines on (issue 16).
 """
 import argparse
 import json
