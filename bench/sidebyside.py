@@ -17,6 +17,7 @@ low-rate probe client that runs beside smtp-source), and the peak RSS of the sys
 Exits 1 when a message or journal copy is missing at the sinks (or a system fails).
 
 See docs/PERFORMANCE.md for the commands and the results. Needs root (Postfix, cgroups).
+bench/scanning.py reuses these pieces with the content-security engines on (issue 16).
 """
 import argparse
 import json
@@ -79,6 +80,16 @@ def wait_listen(port, timeout=20.0):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def terminate(proc, timeout=5):
+    """SIGTERM to a child, a bounded wait, then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def cpu_snap():
@@ -150,6 +161,12 @@ class Cgroup:
                 pass
         return total
 
+    def adopt(self, pids):
+        """Moves running processes (and so their future children) into this group."""
+        for pid in pids:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
     def kill_all(self):
         for pid in self.pids():
             try:
@@ -201,16 +218,14 @@ class Sink:
         return int(digits or 0)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        terminate(self.proc)
 
 
 class Tidegate:
     name = "tidegate"
     ca_file = None  # None: the bench CA (tls_dir/ca.pem)
+    extra_yaml = ""  # more top-level configuration (bench/engines.py: the engines)
+    default_policy_yaml = ""  # more keys of the DEFAULT policy, indented by 4
 
     def __init__(self, workdir, port_in, next_port, journal_port, tls_dir, cg):
         self.dir = os.path.join(workdir, "tidegate")
@@ -238,10 +253,10 @@ threat_defense_connector:
 incoming_mail_policies:
   - name: DEFAULT
     threat_defense_connector: global
-admin:
+{self.default_policy_yaml}admin:
   bind: 127.0.0.1:0
   password_file: {self.dir}/admin.pw
-""")
+{self.extra_yaml}""")
         with open(f"{self.dir}/admin.pw", "w") as f:
             f.write("bench-not-secret\n")
         self.cg = cg
@@ -251,13 +266,17 @@ admin:
                                      stdout=self.stderr, stderr=self.stderr)
         wait_listen(port_in)
 
-    def check(self, expected):
-        """Deferred/bounced counts from the mail log (the sinks are the real check)."""
+    def mail_log(self):
         text = ""
         logdir = os.path.join(self.dir, "data", "mail_logs")
         for name in os.listdir(logdir):
             with open(os.path.join(logdir, name), errors="replace") as f:
                 text += f.read()
+        return text
+
+    def check(self, expected):
+        """Deferred/bounced counts from the mail log (the sinks are the real check)."""
+        text = self.mail_log()
         return {"deferred_or_bounced": text.count("Delayed: ") + text.count("Bounced: ")
                 + text.count("TDC: MID ") - text.count("successfully delivered for scanning")
                 - text.count("enqueued for delivery to"),
@@ -276,6 +295,7 @@ admin:
 
 class Postfix:
     name = "postfix"
+    extra_main_cf = ""  # more main.cf lines (bench/engines.py: the milters)
 
     def __init__(self, workdir, port_in, next_port, journal_port, tls_dir, cg):
         self.dir = os.path.join(workdir, "postfix")
@@ -328,7 +348,7 @@ always_bcc = journal@intake.example.net
 smtp_tls_CAfile = {tls_dir}/ca.pem
 smtp_tls_policy_maps = inline:{{ {{ [127.0.0.1]:{journal_port} = secure match=intake.example.net }} }}
 smtp_tls_session_cache_database = btree:{d}/data/smtp_scache
-""")
+{self.extra_main_cf}""")
         with open(f"{d}/etc/master.cf", "w") as f:
             f.write(f"""127.0.0.1:{port_in} inet n -   n   -    -  smtpd
 pickup    unix  n       -       n       60      1       pickup
@@ -362,11 +382,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
                 raise RuntimeError(f"postfix {cmd} failed: {r.stdout}{r.stderr}{maillog[-2000:]}")
         wait_listen(port_in)
 
-    def check(self, expected):
+    def mail_log(self):
         try:
-            text = open(f"{self.dir}/maillog", errors="replace").read()
+            return open(f"{self.dir}/maillog", errors="replace").read()
         except OSError:
-            text = ""
+            return ""
+
+    def check(self, expected):
+        text = self.mail_log()
         return {"deferred_or_bounced": text.count("status=deferred") + text.count("status=bounced"),
                 "delivered_log": text.count("status=sent")}
 
@@ -379,6 +402,15 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             subprocess.run([POSTFIX, "-c", f"{self.dir}/etc", "abort"], capture_output=True)
 
 
+def message_body(size, sender="probe@bench.local"):
+    """A message of about `size` bytes (header and text lines, CRLF), like smtp-source's."""
+    line = b"La de da de da. " * 4 + b"\r\n"
+    body = (f"From: <{sender}>\r\nTo: <user@example.com>\r\nSubject: probe\r\n\r\n").encode()
+    while len(body) < size:
+        body += line
+    return body
+
+
 class Probe(threading.Thread):
     """One message every `interval` seconds, one connection each (as smtp-source does); records the
     time from sending the final dot to the complete reply."""
@@ -386,11 +418,7 @@ class Probe(threading.Thread):
     def __init__(self, port, size, interval=0.05):
         super().__init__(daemon=True)
         self.port, self.interval = port, interval
-        line = b"La de da de da. " * 4 + b"\r\n"
-        body = b"From: <probe@bench.local>\r\nTo: <user@example.com>\r\nSubject: probe\r\n\r\n"
-        while len(body) < size:
-            body += line
-        self.body = body
+        self.body = message_body(size)
         self.samples, self.sent, self.errors = [], 0, 0
         self.stop_flag = threading.Event()
 
@@ -486,7 +514,7 @@ def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
                                    f"journal={jrn.count()}")
         b_next, b_jrn = nxt.count(), jrn.count()
         settle = args.settle
-        if system_cls is Tidegate and args.settle_tidegate is not None:
+        if system_cls.name == "tidegate" and args.settle_tidegate is not None:
             settle = args.settle_tidegate
         subprocess.run(["sync"])
         if settle:
@@ -560,7 +588,7 @@ FIELDS = [("ingest_msgs_per_s", "ingest msg/s", "{:.0f}"), ("e2e_msgs_per_s", "e
           ("peak_rss_mb", "peak memory MB (PSS)", "{:.1f}")]
 
 
-def summarize(results):
+def summarize(results, fields=FIELDS):
     """Markdown tables: per (size, sessions), medians per system and the ratio."""
     out = []
     keys = sorted({(r["size"], r["sessions"]) for r in results})
@@ -574,14 +602,14 @@ def summarize(results):
                    f"(rounds ok: tidegate {len(rows['tidegate'])}, postfix {len(rows['postfix'])})\n")
         out.append("| figure | tidegate | postfix | tidegate/postfix |")
         out.append("|---|---|---|---|")
-        for key, label, fmt in FIELDS:
-            med = {}
+        for key, label, fmt in fields:
+            med, cell = {}, {}
             for s in ("tidegate", "postfix"):
-                vals = [r[key] for r in rows[s]]
+                vals = [r[key] for r in rows[s] if key in r]
                 med[s] = statistics.median(vals) if vals else float("nan")
-            cell = {s: (fmt.format(med[s]) + (f" ({fmt.format(min(r[key] for r in rows[s]))}–"
-                                              f"{fmt.format(max(r[key] for r in rows[s]))})"
-                                              if len(rows[s]) > 1 else "")) for s in med}
+                cell[s] = fmt.format(med[s]) if vals else "–"
+                if len(vals) > 1:
+                    cell[s] += f" ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
             ratio = med["tidegate"] / med["postfix"] if med["postfix"] else float("nan")
             out.append(f"| {label} | {cell['tidegate']} | {cell['postfix']} | {ratio:.2f} |")
     return "\n".join(out)
@@ -657,15 +685,9 @@ def run_queued(args, size, count, tls_dir, workroot):
     return result
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def common_args(ap):
+    """The options every mode of the benchmark has (bench/engines.py adds its own)."""
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("-n", type=int, default=20000, help="messages per timed run (main point)")
-    ap.add_argument("--scale-n", type=int, default=5000, help="messages per run for scale points")
-    ap.add_argument("--matrix", choices=["main", "full", "scale"], default="main",
-                    help="main: 4 KB x 20 sessions; scale: 1K/10K/100K x 20 and 10K x 1/200; "
-                         "full: both")
-    ap.add_argument("--systems", default="tidegate,postfix")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--settle", type=float, default=62.0,
                     help="idle seconds after sync before each timed run (ext4 inode note)")
@@ -678,26 +700,16 @@ def main():
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", default=None, help="directory for results.jsonl and summary.md")
     ap.add_argument("--keep", action="store_true", help="keep work directories")
-    ap.add_argument("--break-journal", action="store_true",
-                    help="self-test of the checker: tidegate trusts a CA that did not sign the "
-                         "sink's certificate, so no copy arrives and the run must fail")
-    ap.add_argument("--queued", type=int, default=0,
-                    help="also: RSS of tidegate with this many messages queued behind a "
-                         "blackholed next hop, at 1 KB and 10 KB (e.g. 100000)")
-    args = ap.parse_args()
 
+
+def prepare(args, prog):
+    """Checks root and the binaries; makes --out, the work root and the bench TLS certificates.
+    Returns (out, workroot, tls_dir)."""
     if os.geteuid() != 0:
-        sys.exit("sidebyside.py: must run as root (Postfix, cgroups)")
+        sys.exit(f"{prog}: must run as root (Postfix, cgroups)")
     for b in (TIDEGATE, BENCH_SINK, SMTP_SOURCE, SMTP_SINK, POSTFIX):
         if not os.access(b, os.X_OK):
-            sys.exit(f"sidebyside.py: missing {b} (make build; make deps)")
-    points = [(4096, 20, args.n)] if args.matrix in ("main", "full") else []
-    if args.matrix in ("full", "scale"):
-        points += [(1024, 20, args.scale_n), (10240, 20, args.scale_n),
-                   (102400, 20, max(1, args.scale_n // 2)), (10240, 1, max(1, args.scale_n // 5)),
-                   (10240, 200, args.scale_n)]
-    systems = {"tidegate": Tidegate, "postfix": Postfix}
-    order = [systems[s] for s in args.systems.split(",")]
+            sys.exit(f"{prog}: missing {b} (make build; make deps)")
     out = args.out or tempfile.mkdtemp(prefix="tidegate-bench-")
     os.makedirs(out, exist_ok=True)
     workroot = tempfile.mkdtemp(prefix="work-", dir=out)
@@ -706,26 +718,86 @@ def main():
     tls_dir = os.path.join(workroot, "tls")
     os.makedirs(tls_dir)
     make_certs(tls_dir)
-    if args.break_journal:
-        Tidegate.ca_file = os.path.join(workroot, "other-ca", "ca.pem")
-        os.makedirs(os.path.dirname(Tidegate.ca_file))
-        make_certs(os.path.dirname(Tidegate.ca_file))
+    return out, workroot, tls_dir
+
+
+def run_rounds(args, points, order, tls_dir, workroot, out, before_round=None, before_run=None,
+               after_run=None):
+    """Every point, every system, `args.rounds` times, alternating who goes first; each result
+    is appended to out/results.jsonl as it comes. Hooks (bench/scanning.py): `before_round(rnd)`
+    returns more results of its own, `after_run(result, before_run())` adds figures to one."""
     results = []
     with open(os.path.join(out, "results.jsonl"), "a") as jl:
         for rnd in range(args.rounds):
+            for r in before_round(rnd) if before_round else []:
+                results.append(r)
+                jl.write(json.dumps(r) + "\n")
+                jl.flush()
             for size, sessions, n in points:
                 # alternate who goes first, so neither always runs on a warmer machine
                 seq = order if rnd % 2 == 0 else list(reversed(order))
                 for cls in seq:
                     log(f"round {rnd + 1}/{args.rounds} {cls.name} size={size} "
                         f"sessions={sessions} n={n}")
+                    token = before_run() if before_run else None
                     r = run_one(cls, args, size, sessions, n, tls_dir, workroot)
                     r["round"] = rnd + 1
+                    if after_run:
+                        after_run(r, token)
                     results.append(r)
                     jl.write(json.dumps(r) + "\n")
                     jl.flush()
                     log(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in r.items()))
+    return results
+
+
+def finish(out, results, summary):
+    """Writes and prints the summary; 1 when any run failed or lost a message or copy."""
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(summary + "\n")
+    print(summary)
+    failed = [r for r in results if r["status"] != "ok" or r.get("missing", 0)]
+    if failed:
+        print(f"\nFAILED: {len(failed)} run(s) with missing messages/copies or errors:",
+              file=sys.stderr)
+        for r in failed:
+            print("  " + json.dumps(r), file=sys.stderr)
+        return 1
+    print(f"\n# results: {out}/results.jsonl", file=sys.stderr)
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common_args(ap)
+    ap.add_argument("-n", type=int, default=20000, help="messages per timed run (main point)")
+    ap.add_argument("--scale-n", type=int, default=5000, help="messages per run for scale points")
+    ap.add_argument("--matrix", choices=["main", "full", "scale"], default="main",
+                    help="main: 4 KB x 20 sessions; scale: 1K/10K/100K x 20 and 10K x 1/200; "
+                         "full: both")
+    ap.add_argument("--systems", default="tidegate,postfix")
+    ap.add_argument("--break-journal", action="store_true",
+                    help="self-test of the checker: tidegate trusts a CA that did not sign the "
+                         "sink's certificate, so no copy arrives and the run must fail")
+    ap.add_argument("--queued", type=int, default=0,
+                    help="also: RSS of tidegate with this many messages queued behind a "
+                         "blackholed next hop, at 1 KB and 10 KB (e.g. 100000)")
+    args = ap.parse_args()
+
+    out, workroot, tls_dir = prepare(args, "sidebyside.py")
+    points = [(4096, 20, args.n)] if args.matrix in ("main", "full") else []
+    if args.matrix in ("full", "scale"):
+        points += [(1024, 20, args.scale_n), (10240, 20, args.scale_n),
+                   (102400, 20, max(1, args.scale_n // 2)), (10240, 1, max(1, args.scale_n // 5)),
+                   (10240, 200, args.scale_n)]
+    systems = {"tidegate": Tidegate, "postfix": Postfix}
+    order = [systems[s] for s in args.systems.split(",")]
+    if args.break_journal:
+        Tidegate.ca_file = os.path.join(workroot, "other-ca", "ca.pem")
+        os.makedirs(os.path.dirname(Tidegate.ca_file))
+        make_certs(os.path.dirname(Tidegate.ca_file))
+    results = run_rounds(args, points, order, tls_dir, workroot, out)
     if args.queued:
         for size in (1024, 10240):
             log(f"queued: tidegate, {args.queued} messages of {size} bytes behind a blackhole")
@@ -744,18 +816,7 @@ def main():
     with open(os.path.join(out, "results.jsonl"), "a") as jl:
         for r in queued:
             jl.write(json.dumps(r) + "\n")
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(summary + "\n")
-    print(summary)
-    failed = [r for r in results if r["status"] != "ok" or r.get("missing", 0)]
-    if failed:
-        print(f"\nFAILED: {len(failed)} run(s) with missing messages/copies or errors:",
-              file=sys.stderr)
-        for r in failed:
-            print("  " + json.dumps(r), file=sys.stderr)
-        return 1
-    print(f"\n# results: {out}/results.jsonl", file=sys.stderr)
-    return 0
+    return finish(out, results, summary)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """The side-by-side benchmark's own checks (issue 8): a short tidegate-only run passes, and a run in
-which no journal copy can arrive (tidegate trusts the wrong CA) exits non-zero."""
+which no journal copy can arrive (tidegate trusts the wrong CA) exits non-zero. Its content-security
+mode (issue 16, bench/scanning.py) runs too: the engines alone, then tidegate scanning every
+message."""
+import json
 import os
 import re
 import subprocess
@@ -10,6 +13,7 @@ import pytest
 from harness import timing_slack
 
 BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "sidebyside.py")
+SCANNING = os.path.join(os.path.dirname(BENCH), "scanning.py")
 BUILD = os.path.dirname(os.environ.get("TIDEGATE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tidegate"))
 
@@ -40,3 +44,24 @@ def test_missing_journal_copies_fail_the_benchmark(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     # Every one of the 200+ copies is missing; the next hop got its messages.
     assert "FAILED" in r.stderr and re.search(r'"missing": 2\d\d\b', r.stderr), r.stderr
+
+
+def test_the_scanning_mode_measures_the_engines_and_scans_every_message(tmp_path):
+    r = subprocess.run(
+        [sys.executable, SCANNING, "--systems", "tidegate", "--rounds", "1", "-n", "100",
+         "--direct-n", "100", "--warmup", "10", "--settle", "0", "--out", str(tmp_path)],
+        env=dict(os.environ, TIDEGATE_BUILD=BUILD), capture_output=True, text=True,
+        timeout=120 * timing_slack())
+    assert r.returncode == 0, r.stdout + r.stderr
+    for label in ("e2e msg/s", "CPU ms/msg (system)", "CPU ms/msg rspamd", "rspamd /checkv2",
+                  "clamd zINSTREAM", "both, one after the other"):
+        assert f"| {label}" in r.stdout, r.stdout
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    tidegate = [x for x in rows if x["system"] == "tidegate"]
+    assert len(tidegate) == 1 and tidegate[0]["missing"] == 0, rows
+    # every message (the probe's too) got both verdicts, none failed
+    assert tidegate[0]["scanned_spam"] >= tidegate[0]["expected"] + 10, tidegate
+    assert tidegate[0]["scanned_virus"] >= tidegate[0]["expected"] + 10, tidegate
+    assert tidegate[0]["scan_failed"] == 0, tidegate
+    assert {x["system"] for x in rows} == {"tidegate", "rspamd-direct", "clamd-direct",
+                                           "both-direct"}, rows

@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""scanning.py — the side-by-side benchmark with content security on (issue 16, CONTRACT §10).
+
+    smtp-source --SMTP--> tidegate ------------------------> smtp-sink + bench-sink (journal, TLS)
+                             | POST /checkv2, zIDSESSION/zINSTREAM (both at once)
+                             v
+                          rspamd (normal worker) + clamd           (outside the measured cgroup)
+                             ^
+                             | milter (rspamd proxy worker, self_scan; clamav-milter -> clamd)
+    smtp-source --SMTP--> Postfix -------------------------> smtp-sink + bench-sink (journal, TLS)
+
+rspamd 3.4 and clamd 1.4 run privately from the e2e fixtures (tests/e2e/engines.py: the package's
+rules, no network lists, the project's two-signature ClamAV database), once for the whole
+benchmark; here rspamd also gets a proxy worker in milter mode that scans itself, and clamav-milter
+runs against the same clamd, for Postfix. The engines are in a cgroup of their own, so the
+system-under-test figure (bench/sidebyside.py) stays the gateway's own and the engines' CPU is
+reported beside it.
+
+Each round measures, on the main point's load (4 KB messages, 20 parallel clients):
+- the engines alone, on their own protocols, from `--clients` processes: rspamd `POST /checkv2`
+  with the headers tidegate sends; clamd `zINSTREAM` in a `zIDSESSION` per client (as tidegate's
+  pooled client does); and both per message, one after the other per client (what the gateway asks
+  of the two engines together, on the same two cores);
+- tidegate end to end (DEFAULT policy: anti-spam and anti-virus on, journaling on) and Postfix with
+  both milters, exactly as sidebyside.py runs them (same sinks, probe, checks).
+Then medians, the ratios e2e / engine capacity, and tidegate/Postfix. Exits 1 when a message or a
+journal copy is missing, a system fails, an engine request fails, or a message was not scanned.
+
+See docs/PERFORMANCE.md ("Content security (issue 16)"). Needs root (Postfix, cgroups).
+"""
+import argparse
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+import sidebyside as sb
+
+sys.path.insert(0, os.path.join(sb.ROOT, "tests", "e2e"))
+import engines as fx  # noqa: E402  (the e2e fixtures: Rspamd, Clamd, rspamd_check)
+
+CLAMAV_MILTER = shutil.which("clamav-milter") or "/usr/sbin/clamav-milter"
+HELO, SENDER, RCPT = "client.bench.local", "sender@bench.local", "user@example.com"
+GATEWAY_HOSTNAME = "gw.bench.local"  # sidebyside's tidegate `hostname`, sent as `Hostname`
+
+
+class RspamdWithMilter(fx.Rspamd):
+    """The fixture's rspamd, plus a proxy worker in milter mode that scans itself (rspamd's own
+    Postfix integration, /etc/rspamd/worker-proxy.inc) on `milter_port`."""
+
+    def __init__(self, workdir):
+        super().__init__(workdir)
+        self.milter_port = sb.free_port()
+
+    def _write_config(self):
+        super()._write_config()
+        with open(os.path.join(self.workdir, "rspamd.conf"), "a") as f:
+            f.write(f"""worker "rspamd_proxy" {{
+    bind_socket = "127.0.0.1:{self.milter_port}";
+    milter = yes;
+    timeout = 120s;
+    count = 1;
+    upstream "local" {{
+        default = yes;
+        self_scan = yes;
+    }}
+}}
+""")
+
+    def tasks(self):
+        """Messages rspamd has scanned since it started (one log line each, both workers)."""
+        with open(self.log_path, errors="replace") as f:
+            return sum(1 for line in f if "rspamd_task_write_log" in line)
+
+
+class ClamavMilter:
+    """clamav-milter (Debian `clamav-milter`) on 127.0.0.1:<port> against our clamd, in the
+    foreground, stopped by its PID."""
+
+    def __init__(self, workdir, clamd_port, cg):
+        self.dir = os.path.join(workdir, "clamav-milter")
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o777)
+        self.port = sb.free_port()
+        conf = os.path.join(self.dir, "clamav-milter.conf")
+        with open(conf, "w") as f:
+            f.write(f"""MilterSocket inet:{self.port}@127.0.0.1
+ClamdSocket tcp:127.0.0.1:{clamd_port}
+Foreground yes
+PidFile {self.dir}/clamav-milter.pid
+TemporaryDirectory {self.dir}
+LogFile {self.dir}/clamav-milter.log
+LogTime yes
+LogClean Basic
+OnClean Accept
+OnInfected Reject
+OnFail Defer
+AddHeader No
+MaxFileSize 25M
+ReadTimeout 120
+""")
+        self.log_path = f"{self.dir}/clamav-milter.log"
+        self.out = open(os.path.join(self.dir, "stderr.log"), "wb")
+        self.proc = subprocess.Popen(cg.wrap([CLAMAV_MILTER, "-c", conf]), stdout=self.out,
+                                     stderr=self.out)
+        try:
+            sb.wait_listen(self.port)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError("clamav-milter did not start: " + open(self.out.name).read()
+                               + fx._tail(self.log_path))
+
+    def scans(self):
+        """Messages it has passed as clean (`LogClean Basic`: one line each)."""
+        with open(self.log_path, errors="replace") as f:
+            return sum(1 for line in f if "Clean message" in line)
+
+    def stop(self):
+        sb.terminate(self.proc, 10)
+        self.out.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The engines alone: a load generator on their own protocols
+# --------------------------------------------------------------------------------------------
+
+def _rspamd_one(port, body, i):
+    r = fx.rspamd_check(port, body, ip="127.0.0.1", helo=HELO, mail_from=SENDER, rcpt=RCPT,
+                        hostname=GATEWAY_HOSTNAME, queue_id=str(i))
+    return r.get("action") == "no action"
+
+
+class ClamdSession:
+    """One clamd connection in session mode (zIDSESSION), numbered zINSTREAM replies."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.sendall(b"zIDSESSION\0")
+        self.seq = 0
+
+    def scan(self, body):
+        self.seq += 1
+        self.sock.sendall(b"zINSTREAM\0" + struct.pack("!I", len(body)) + body
+                          + struct.pack("!I", 0))
+        return fx._read_reply(self.sock) == f"{self.seq}: stream: OK".encode()
+
+    def close(self):
+        try:
+            self.sock.sendall(b"zEND\0")
+        finally:
+            self.sock.close()
+
+
+def _client(job):
+    """One load-generator process: `count` messages to rspamd, clamd or both; returns the
+    number of requests that did not get a clean verdict."""
+    what, rspamd_port, clamd_port, body, count, base = job
+    bad = 0
+    session = ClamdSession(clamd_port) if what in ("clamd", "both") else None
+    try:
+        for i in range(count):
+            if what in ("rspamd", "both"):
+                bad += not _rspamd_one(rspamd_port, body, base + i)
+            if session:
+                bad += not session.scan(body)
+    except OSError:
+        bad += 1
+    finally:
+        if session:
+            session.close()
+    return bad
+
+
+def _join_cgroup(cg):
+    cg.adopt([os.getpid()])
+
+
+class Groups:
+    """The cgroups outside the system under test: rspamd (both workers), clamd (with
+    clamav-milter), and the direct load generator."""
+
+    def __init__(self):
+        self.rspamd = sb.Cgroup(f"bench-rspamd-{os.getpid()}")
+        self.clamd = sb.Cgroup(f"bench-clamd-{os.getpid()}")
+        self.loadgen = sb.Cgroup(f"bench-loadgen-{os.getpid()}")
+
+    def snap(self):
+        return time.time(), self.rspamd.cpu_ns(), self.clamd.cpu_ns(), self.loadgen.cpu_ns()
+
+    def figures(self, before, n):
+        """CPU ms per message of each group since `before`, and the cores each kept busy."""
+        now = self.snap()
+        dt = now[0] - before[0]
+        out = {}
+        for i, name in ((1, "rspamd"), (2, "clamd"), (3, "loadgen")):
+            ns = now[i] - before[i]
+            out[f"{name}_cpu_ms_per_msg"] = ns / 1e6 / max(1, n)
+            out[f"{name}_cores"] = ns / 1e9 / dt
+        return out
+
+    def close(self):
+        for cg in (self.rspamd, self.clamd, self.loadgen):
+            cg.kill_all()
+            cg.remove()
+
+
+def run_direct(what, pool, clients, rspamd, clamd, groups, body, n):
+    """N messages to `what` (rspamd | clamd | both) from `clients` parallel processes."""
+    per = [n // clients + (1 if k < n % clients else 0) for k in range(clients)]
+    jobs = [(what, rspamd.port, clamd.port, body, c, 1_000_000 * k) for k, c in enumerate(per)]
+    pool.map(_client, [(what, rspamd.port, clamd.port, body, 5, 0)] * clients)  # warm, connect
+    cpu0, g0 = sb.cpu_snap(), groups.snap()
+    t0 = time.time()
+    bad = sum(pool.map(_client, jobs, chunksize=1))
+    dt = time.time() - t0
+    cpu1 = sb.cpu_snap()
+    r = {"system": f"{what}-direct", "size": len(body), "clients": clients, "n": n,
+         "msgs_per_s": n / dt,
+         "machine_cpu_ms_per_msg": 1000.0 * (cpu1[0] - cpu0[0]) / sb.HZ / n,
+         "machine_busy_pct": 100.0 * (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]),
+         "bad": bad, "status": "ok" if bad == 0 else "FAILED", "load_avg": os.getloadavg()[0]}
+    r.update(groups.figures(g0, n))
+    return r
+
+
+# --------------------------------------------------------------------------------------------
+# The systems, with scanning on
+# --------------------------------------------------------------------------------------------
+
+def scanning_systems(rspamd, clamd, milter, concurrency):
+    """sidebyside's Tidegate and Postfix, configured to scan with our engines."""
+
+    class ScanningTidegate(sb.Tidegate):
+        extra_yaml = (f"anti_spam: {{url: 'http://127.0.0.1:{rspamd.port}', timeout: 15s, "
+                      f"max_concurrency: {concurrency}, retry_delay: 5s}}\n"
+                      f"anti_virus: {{address: '127.0.0.1:{clamd.port}', timeout: 30s, "
+                      f"max_concurrency: {concurrency}, retry_delay: 5s}}\n")
+        default_policy_yaml = ("    anti_spam: {positive: quarantine, suspect: tag}\n"
+                               "    anti_virus: {infected: drop, unscannable: tag}\n")
+
+        def check(self, expected):
+            out = super().check(expected)
+            text = self.mail_log()
+            out.update({"scanned_spam": text.count("using engine: RSPAMD spam"),
+                        "scanned_virus": text.count("antivirus negative"),
+                        "scan_failed": text.count("scan failed:")})
+            return out
+
+    class MilterPostfix(sb.Postfix):
+        # rspamd's documented Postfix setup; a milter that fails tempfails the message (never
+        # delivered unscanned, as tidegate).
+        extra_main_cf = (f"smtpd_milters = inet:127.0.0.1:{rspamd.milter_port}, "
+                         f"inet:127.0.0.1:{milter.port}\n"
+                         "milter_default_action = tempfail\n"
+                         "milter_protocol = 6\n"
+                         "milter_mail_macros = i {mail_addr} {client_addr} {client_name} "
+                         "{auth_authen}\n") if milter else ""
+
+        def check(self, expected):
+            out = super().check(expected)
+            out["milter_warnings"] = sum(1 for line in self.mail_log().splitlines()
+                                         if "milter" in line and "warning" in line)
+            return out
+
+    return ScanningTidegate, MilterPostfix
+
+
+FIELDS = sb.FIELDS + [
+    ("rspamd_cpu_ms_per_msg", "CPU ms/msg rspamd (outside the system)", "{:.2f}"),
+    ("clamd_cpu_ms_per_msg", "CPU ms/msg clamd (+ clamav-milter; outside)", "{:.2f}"),
+    ("load_avg", "load average (1 min) after the run", "{:.1f}")]
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if key in r]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def cell(rows, key, fmt="{:.0f}"):
+    vals = [r[key] for r in rows if key in r]
+    if not vals:
+        return "–"
+    text = fmt.format(statistics.median(vals))
+    if len(vals) > 1:
+        text += f" ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
+    return text
+
+
+def summarize(results):
+    systems = [r for r in results if not r["system"].endswith("-direct")]
+    out = [sb.summarize(systems, FIELDS)]
+    direct = {w: [r for r in results if r["system"] == f"{w}-direct" and r["status"] == "ok"]
+              for w in ("rspamd", "clamd", "both")}
+    clients = max((r["clients"] for r in results if "clients" in r), default=0)
+    out.append(f"\n### The engines alone: direct load on their protocols, {clients} clients\n")
+    out.append("| engine | msg/s | rspamd CPU ms/msg (cores) | clamd CPU ms/msg (cores) | "
+               "load generator CPU ms/msg (cores) | machine busy % | load avg |")
+    out.append("|---|---|---|---|---|---|---|")
+    cap = {}
+    for w, label in (("rspamd", "rspamd /checkv2"), ("clamd", "clamd zINSTREAM (sessions)"),
+                     ("both", "both, one after the other per message")):
+        rows = direct[w]
+        cap[w] = med(rows, "msgs_per_s")
+        groups = " | ".join(f"{med(rows, g + '_cpu_ms_per_msg'):.2f} ({med(rows, g + '_cores'):.2f})"
+                            for g in ("rspamd", "clamd", "loadgen"))
+        out.append(f"| {label} | {cell(rows, 'msgs_per_s')} | {groups} | "
+                   f"{med(rows, 'machine_busy_pct'):.0f} | "
+                   + ", ".join(f"{r['load_avg']:.1f}" for r in rows) + " |")
+    series = 1.0 / (1.0 / cap["rspamd"] + 1.0 / cap["clamd"])
+    slower = min(cap["rspamd"], cap["clamd"])
+    out.append("\n### End to end against the engines' capacity (medians)\n")
+    out.append("| system | e2e msg/s | / slower engine alone | / both engines, measured | "
+               "/ 1/(1/R+1/C) |")
+    out.append("|---|---|---|---|---|")
+    for s in ("tidegate", "postfix"):
+        e2e = med([r for r in systems if r["system"] == s and r["status"] == "ok"],
+                  "e2e_msgs_per_s")
+        out.append(f"| {s} | {e2e:.0f} | {100 * e2e / slower:.0f} % of {slower:.0f} | "
+                   f"{100 * e2e / cap['both']:.0f} % of {cap['both']:.0f} | "
+                   f"{100 * e2e / series:.0f} % of {series:.0f} |")
+    return "\n".join(out)
+
+
+def unscanned(results):
+    """Runs in which some message was not scanned by both engines (or a scan failed)."""
+    bad = []
+    for r in results:
+        if r["system"] == "tidegate" and r["status"] == "ok" and (
+                r.get("scan_failed") or r.get("scanned_spam", 0) < r["expected"]
+                or r.get("scanned_virus", 0) < r["expected"]):
+            bad.append(r)
+        if r["system"] == "postfix" and r["status"] == "ok" and (
+                r.get("milter_warnings") or r.get("rspamd_tasks", 0) < r["expected"]
+                or r.get("clamav_milter_scans", 0) < r["expected"]):
+            bad.append(r)
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sb.common_args(ap)
+    ap.add_argument("-n", type=int, default=2000, help="messages per timed run (each system)")
+    ap.add_argument("--direct-n", type=int, default=2000,
+                    help="messages per direct engine run")
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--sessions", type=int, default=20,
+                    help="smtp-source sessions, direct-load clients, and both engines' "
+                         "max_concurrency in tidegate")
+    ap.add_argument("--systems", default="tidegate,postfix")
+    args = ap.parse_args()
+    if not os.access(CLAMAV_MILTER, os.X_OK) and "postfix" in args.systems:
+        sys.exit(f"scanning.py: missing {CLAMAV_MILTER} (make deps: clamav-milter)")
+    out, workroot, tls_dir = sb.prepare(args, "scanning.py")
+    groups = Groups()
+    edir = os.path.join(workroot, "engines")
+    os.makedirs(edir)
+    os.chmod(edir, 0o755)
+    rspamd = clamd = milter = pool = None
+    try:
+        sb.log("starting rspamd (normal + milter proxy worker) and clamd")
+        rspamd = RspamdWithMilter(edir).start()
+        clamd = fx.Clamd(edir).start()
+        groups.rspamd.adopt(fx._group_members(rspamd.proc.pid))
+        groups.clamd.adopt(fx._group_members(clamd.proc.pid))
+        if "postfix" in args.systems:
+            milter = ClamavMilter(edir, clamd.port, groups.clamd)
+        sb.log(f"rspamd :{rspamd.port} (milter :{rspamd.milter_port}) clamd :{clamd.port}"
+               + (f" clamav-milter :{milter.port}" if milter else ""))
+        tide, post = scanning_systems(rspamd, clamd, milter, args.sessions)
+        order = [{"tidegate": tide, "postfix": post}[s] for s in args.systems.split(",")]
+        body = sb.message_body(args.size, SENDER)
+        pool = multiprocessing.get_context("fork").Pool(args.sessions, _join_cgroup,
+                                                        (groups.loadgen,))
+
+        def before_round(rnd):
+            rows = []
+            for what in ("rspamd", "clamd", "both"):
+                r = run_direct(what, pool, args.sessions, rspamd, clamd, groups, body,
+                               args.direct_n)
+                r["round"] = rnd + 1
+                sb.log(f"round {rnd + 1} direct {what}: " + " ".join(
+                    f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in r.items()))
+                rows.append(r)
+            return rows
+
+        def before_run():
+            return (groups.snap(), rspamd.tasks(), milter.scans() if milter else 0)
+
+        def after_run(r, token):
+            g0, tasks0, scans0 = token
+            # the engines' CPU over the whole run, warm-up included: per message scanned
+            figures = groups.figures(g0, r.get("expected", 0) + args.warmup)
+            r.update({k: v for k, v in figures.items() if k.endswith("_cpu_ms_per_msg")
+                      and not k.startswith("loadgen")})
+            r["rspamd_tasks"] = rspamd.tasks() - tasks0 - args.warmup
+            if milter and r["system"] == "postfix":
+                r["clamav_milter_scans"] = milter.scans() - scans0 - args.warmup
+            r["load_avg"] = os.getloadavg()[0]
+
+        results = sb.run_rounds(args, [(args.size, args.sessions, args.n)], order, tls_dir,
+                                workroot, out, before_round, before_run, after_run)
+    finally:
+        if pool:
+            pool.terminate()
+        if milter:
+            milter.stop()
+        for e in (clamd, rspamd):
+            if e:
+                e.close()
+        groups.close()
+        if not args.keep:
+            shutil.rmtree(edir, ignore_errors=True)
+    rc = sb.finish(out, results, summarize(results))
+    bad = unscanned(results)
+    for r in bad:
+        print(f"NOT SCANNED: {r}", file=sys.stderr)
+    return 1 if bad or any(r["status"] != "ok" for r in results) else rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
