@@ -34,7 +34,7 @@ struct Envelope {
   std::uint64_t mid = 0;                // sent as Queue-Id, the decimal MID
   std::string client_ip, helo, sender;  // sender "" = null sender (sent as `From: <>`)
   std::vector<std::string> recipients;  // one Rcpt header each
-  std::string hostname;                 // our hostname (Hostname header)
+  std::string hostname;                 // the client's verified host name, or "unknown" (Hostname header)
 };
 
 enum class SpamVerdict : std::uint8_t { kNegative, kSuspect, kPositive };

@@ -257,7 +257,10 @@ void Stage::StartJob(std::shared_ptr<Job> job) {
                                .helo = Attr(job->meta, "helo"),
                                .sender = job->meta.sender,
                                .recipients = {},
-                               .hostname = cfg_->hostname};
+                               // rspamd's Hostname is the client's verified reverse-DNS name;
+                               // the gateway does no PTR lookup yet (its ICID line says "reverse
+                               // dns host unknown"), so it says so rather than name itself.
+                               .hostname = "unknown"};
     for (const spool::Recipient& r : job->meta.recipients) {
       if (!spool::IsFinal(r.state)) envelope.recipients.push_back(r.address);
     }
