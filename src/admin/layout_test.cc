@@ -22,6 +22,8 @@ TEST(Layout, RendersNavigationUserAndLogout) {
        {"Security Services", "Threat Defense Connector Settings", "href=\"/ui/tdc\"",
         "Mail Policies", "Incoming Mail Policies", "href=\"/ui/policies\"", "Monitor",
         "Delivery Status", "href=\"/ui/status\"", "Message Tracking", "href=\"/ui/tracking\"",
+        "href=\"/ui/security/antispam\"", "href=\"/ui/security/antivirus\"",
+        "href=\"/ui/quarantine\"",
         "<form method=\"post\" action=\"/logout\">", "<style>", "</html>"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
