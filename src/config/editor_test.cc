@@ -671,14 +671,13 @@ TEST_F(VariantTest, InvalidScanSettingsChangeNothing) {
   refused(editor.SetPolicyAntiSpam("Sales", SpamOn(ScanAction::kTag, ScanAction::kTag, "a\nb")),
           "control");
   // Without the global engine section, "on" is refused; off is fine.
-  ConfigEditor bare = LoadText(Replace(kScan, "anti_spam: {url: 'http://127.0.0.1:11333'}\n", ""));
+  ConfigEditor bare = LoadText(Replace(kScan, "anti_virus: {address: '127.0.0.1:3310'}\n", ""));
   const std::string bare_text = bare.text();
-  base::Status s =
-      bare.SetPolicyAntiSpam("Sales", SpamOn(ScanAction::kTag, ScanAction::kTag, "[SPAM]"));
+  base::Status s = bare.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOn, {}});
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find("no global anti_spam engine"), std::string::npos);
+  EXPECT_NE(s.error().message.find("no global anti_virus engine"), std::string::npos);
   EXPECT_EQ(bare.text(), bare_text);
-  EXPECT_TRUE(bare.SetPolicyAntiSpam("Sales", {PolicyScanMode::kOff, {}}).ok());
+  EXPECT_TRUE(bare.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOff, {}}).ok());
 }
 
 TEST_F(VariantTest, ScanSettingsInAFlowPolicyList) {
