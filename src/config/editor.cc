@@ -396,10 +396,10 @@ bool SameScan(const PolicyAntiSpam& a, const PolicyAntiSpam& b) {
 }
 
 bool SameScan(const PolicyAntiVirus& a, const PolicyAntiVirus& b) {
-  return a.mode == b.mode && (a.mode != PolicyScanMode::kOn ||
-                              (a.settings.infected == b.settings.infected &&
-                               a.settings.unscannable == b.settings.unscannable &&
-                               a.settings.subject_tag == b.settings.subject_tag));
+  return a.mode == b.mode &&
+         (a.mode != PolicyScanMode::kOn || (a.settings.infected == b.settings.infected &&
+                                            a.settings.unscannable == b.settings.unscannable &&
+                                            a.settings.subject_tag == b.settings.subject_tag));
 }
 
 // The loader's rules, with operator-facing messages, before any text is touched.
@@ -431,8 +431,8 @@ base::Result<std::vector<TextEdit>> PolicyKeyEdits(const YamlText& doc, const YA
   const std::string what = "the policy's " + std::string(key);
   auto entry = internal::FindEntry(item, key);
   if (!entry) {
-    auto edit = InsertEntry(doc, item, IndexOfFirst(item, before), std::string(key), text, {},
-                            what);
+    auto edit =
+        InsertEntry(doc, item, IndexOfFirst(item, before), std::string(key), text, {}, what);
     if (!edit) return edit.error();
     return std::vector<TextEdit>{std::move(*edit)};
   }
@@ -614,8 +614,7 @@ base::Status ConfigEditor::SetPolicyAntiSpam(const std::string& policy, PolicyAn
     return s;
   }
   if (SameScan(current.anti_spam, setting)) return {};
-  return EditPolicyKey(*index, kAntiSpamKey, AntiSpamText(setting),
-                       {kAntiVirusKey, kTdcKey});
+  return EditPolicyKey(*index, kAntiSpamKey, AntiSpamText(setting), {kAntiVirusKey, kTdcKey});
 }
 
 base::Status ConfigEditor::SetPolicyAntiVirus(const std::string& policy, PolicyAntiVirus setting) {

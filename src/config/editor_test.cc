@@ -648,7 +648,7 @@ TEST_F(VariantTest, AntiSpamOnDefaultAppendsAndQuotesTheTag) {
   ConfigEditor editor = LoadText(kScan);
   ASSERT_TRUE(editor
                   .SetPolicyAntiSpam("DEFAULT", SpamOn(ScanAction::kQuarantine, ScanAction::kTag,
-                                                      "\"quoted\" # not a comment"))
+                                                       "\"quoted\" # not a comment"))
                   .ok());
   EXPECT_EQ(Reparsed(editor)->DefaultPolicy().anti_spam.settings.subject_tag,
             "\"quoted\" # not a comment");
@@ -665,8 +665,8 @@ TEST_F(VariantTest, InvalidScanSettingsChangeNothing) {
   refused(editor.SetPolicyAntiSpam("DEFAULT", {PolicyScanMode::kDefault, {}}), "DEFAULT");
   refused(editor.SetPolicyAntiVirus("DEFAULT", {PolicyScanMode::kDefault, {}}), "DEFAULT");
   refused(editor.SetPolicyAntiSpam("Nope", {PolicyScanMode::kOff, {}}), "Nope");
-  refused(editor.SetPolicyAntiSpam("Sales", SpamOn(ScanAction::kTag, ScanAction::kTag,
-                                                   std::string(101, 'x'))),
+  refused(editor.SetPolicyAntiSpam(
+              "Sales", SpamOn(ScanAction::kTag, ScanAction::kTag, std::string(101, 'x'))),
           "100");
   refused(editor.SetPolicyAntiSpam("Sales", SpamOn(ScanAction::kTag, ScanAction::kTag, "a\nb")),
           "control");
@@ -681,10 +681,10 @@ TEST_F(VariantTest, InvalidScanSettingsChangeNothing) {
 }
 
 TEST_F(VariantTest, ScanSettingsInAFlowPolicyList) {
-  ConfigEditor editor = LoadText(
-      kScan.substr(0, kScan.find("incoming_mail_policies:")) +
-      "incoming_mail_policies: [{name: Sales, recipients: [\"@sales.example.com\"]}, "
-      "{name: DEFAULT, anti_spam: off}]\n");
+  ConfigEditor editor =
+      LoadText(kScan.substr(0, kScan.find("incoming_mail_policies:")) +
+               "incoming_mail_policies: [{name: Sales, recipients: [\"@sales.example.com\"]}, "
+               "{name: DEFAULT, anti_spam: off}]\n");
   ASSERT_TRUE(editor.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOff, {}}).ok());
   ASSERT_TRUE(
       editor.SetPolicyAntiSpam("DEFAULT", SpamOn(ScanAction::kDrop, ScanAction::kTag, "[S]")).ok());

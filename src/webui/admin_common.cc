@@ -1,14 +1,14 @@
 // admin_common.cc — see admin_common.h.
 #include "webui/admin_common.h"
 
-#include "queue/rule_book.h"
-
 #include <fmt/format.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <map>
+
+#include "queue/rule_book.h"
 
 namespace tidegate::webui {
 
@@ -144,8 +144,8 @@ base::Status ApplyScanChange(config::ConfigEditor& editor, const std::string& po
 }
 
 std::string ScanAuditLine(const std::string& policy, const ScanChange& c) {
-  std::string line = fmt::format("policyconfig {} {} {}", c.spam ? "antispam" : "antivirus",
-                                 policy, PolicyScanModeName(c.mode));
+  std::string line = fmt::format("policyconfig {} {} {}", c.spam ? "antispam" : "antivirus", policy,
+                                 PolicyScanModeName(c.mode));
   if (c.mode == config::PolicyScanMode::kOn) {
     const auto [first, second] = ScanActionFields(c.spam);
     line += fmt::format(" {}={} {}={} subject_tag=\"{}\"", first, config::ScanActionName(c.first),

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "admin/http_message.h"
+#include "admin/server.h"
 #include "base/clock.h"
 #include "config/config.h"
-#include "admin/server.h"
 #include "webui/admin_api.h"
 
 namespace tidegate::webui::ui {

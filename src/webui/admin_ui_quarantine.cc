@@ -64,9 +64,9 @@ Response List(const UiContext& ui, const Request& req) {
     auto it = stats.messages.find(name);
     return it == stats.messages.end() ? std::size_t{0} : it->second;
   };
-  body += fmt::format(
-      "<p>Spam: <strong>{}</strong> messages, Virus: <strong>{}</strong> messages.</p>",
-      count(quarantine::kSpam), count(quarantine::kVirus));
+  body +=
+      fmt::format("<p>Spam: <strong>{}</strong> messages, Virus: <strong>{}</strong> messages.</p>",
+                  count(quarantine::kSpam), count(quarantine::kVirus));
   auto option = [&](std::string_view value, std::string_view label) {
     return fmt::format("<option value=\"{}\"{}>{}</option>", value,
                        q.quarantine == value ? " selected" : "", label);
@@ -97,8 +97,8 @@ Response List(const UiContext& ui, const Request& req) {
         "<td>{3}</td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td><td class=\"num\">{8}</td>"
         "</tr>",
         e.meta.mid, MessageUrl(e.meta.mid), Esc(e.quarantine),
-        Esc(LocalTime(e.stored, "%d %b %Y %H:%M:%S")), EscBytes(e.meta.sender),
-        Recipients(e.meta), EscBytes(Attr(e.meta, "subject")), EscBytes(e.reason), e.size);
+        Esc(LocalTime(e.stored, "%d %b %Y %H:%M:%S")), EscBytes(e.meta.sender), Recipients(e.meta),
+        EscBytes(Attr(e.meta, "subject")), EscBytes(e.reason), e.size);
   }
   body += "</tbody></table><p id=\"paging\">";
   if (q.offset > 0) {
@@ -149,9 +149,9 @@ Response View(const UiContext& ui, const Request& req, const quarantine::Entry& 
 }
 
 Response DeleteConfirm(const Request& req, const quarantine::Entry& e) {
-  return Page(req, 200, "Delete quarantined message",
-              MetaTable(e) + fmt::format(
-                                 "<form method=\"post\" action=\"{}\" class=\"panel\">{}"
+  return Page(
+      req, 200, "Delete quarantined message",
+      MetaTable(e) + fmt::format("<form method=\"post\" action=\"{}\" class=\"panel\">{}"
                                  "<p>Delete message <strong>{}</strong> from the {} quarantine? "
                                  "It will not be delivered.</p>"
                                  "<button type=\"submit\">Delete</button> "
@@ -173,7 +173,8 @@ asio::awaitable<Response> MessageAction(UiPtr ui, Request& req) {
     co_return MessagePage(req, 404, kTitle, "No such page.");
   }
   auto e = ui->ctx.quarantine->Get(*mid);
-  if (!e) co_return MessagePage(req, 404, kTitle, fmt::format("MID {} is not in a quarantine.", *mid));
+  if (!e)
+    co_return MessagePage(req, 404, kTitle, fmt::format("MID {} is not in a quarantine.", *mid));
   if (req.method == "GET") {
     if (action.empty()) co_return View(*ui, req, *e);
     if (action == "delete") co_return DeleteConfirm(req, *e);
@@ -187,10 +188,9 @@ asio::awaitable<Response> MessageAction(UiPtr ui, Request& req) {
   base::Status s = co_await OnWorker(*ui->ctx.worker, std::move(work));
   if (!s) co_return MessagePage(req, 500, kTitle, s.error().message);
   ui->server->Audit(req, fmt::format("quarantine {} {}", action, *mid));
-  co_return Response::Redirect(
-      fmt::format("/ui/quarantine?done={}&mid={}", action == "release" ? "released" : "deleted",
-                  *mid),
-      303);
+  co_return Response::Redirect(fmt::format("/ui/quarantine?done={}&mid={}",
+                                           action == "release" ? "released" : "deleted", *mid),
+                               303);
 }
 
 }  // namespace

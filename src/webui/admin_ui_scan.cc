@@ -55,16 +55,16 @@ ScanForm Current(const ScanKind& kind, const config::GatewayConfig& cfg, const c
   ScanForm f;
   const bool is_default = p.name == config::kDefaultPolicyName;
   if (kind.spam) {
-    const config::AntiSpamSettings s =
-        p.anti_spam.mode == config::PolicyScanMode::kDefault ? cfg.AntiSpamFor(p)
-                                                             : p.anti_spam.settings;
+    const config::AntiSpamSettings s = p.anti_spam.mode == config::PolicyScanMode::kDefault
+                                           ? cfg.AntiSpamFor(p)
+                                           : p.anti_spam.settings;
     f.mode = PolicyScanModeName(p.anti_spam.mode);
     f.actions = {config::ScanActionName(s.positive), config::ScanActionName(s.suspect)};
     f.subject_tag = s.subject_tag;
   } else {
-    const config::AntiVirusSettings s =
-        p.anti_virus.mode == config::PolicyScanMode::kDefault ? cfg.AntiVirusFor(p)
-                                                              : p.anti_virus.settings;
+    const config::AntiVirusSettings s = p.anti_virus.mode == config::PolicyScanMode::kDefault
+                                            ? cfg.AntiVirusFor(p)
+                                            : p.anti_virus.settings;
     f.mode = PolicyScanModeName(p.anti_virus.mode);
     f.actions = {config::ScanActionName(s.infected), config::ScanActionName(s.unscannable)};
     f.subject_tag = s.subject_tag;
@@ -112,10 +112,9 @@ std::string Body(const Request& req, const ScanKind& kind, const config::Gateway
   body += fmt::format("<p>Policy: <strong>{}</strong></p>", Esc(p.name));
   if (!is_default) {
     const config::Policy& d = cfg.DefaultPolicy();
-    body += radio("default",
-                  fmt::format("Use Default Policy settings ({})",
-                              Esc(kind.spam ? PolicyAntiSpamDisplay(cfg, d)
-                                            : PolicyAntiVirusDisplay(cfg, d))));
+    body += radio("default", fmt::format("Use Default Policy settings ({})",
+                                         Esc(kind.spam ? PolicyAntiSpamDisplay(cfg, d)
+                                                       : PolicyAntiVirusDisplay(cfg, d))));
   }
   body += radio("off", fmt::format("No: no {} scanning", Esc(kind.title)));
   if (configured) {
@@ -147,7 +146,8 @@ Response ScanPage(const UiContext& ui, const Request& req, const config::Policy&
   auto cfg = ui.ctx.config();
   const std::string title = fmt::format("{}: {}", kind.title, p.name);
   const std::string url = PolicyUrl(p.name, kind_name);
-  if (req.method == "GET") return Page(req, 200, title, Body(req, kind, *cfg, p, Current(kind, *cfg, p), url));
+  if (req.method == "GET")
+    return Page(req, 200, title, Body(req, kind, *cfg, p, Current(kind, *cfg, p), url));
   ScanForm f;
   f.mode = req.field("mode");
   const auto [first, second] = ScanActionFields(kind.spam);

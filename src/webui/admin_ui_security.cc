@@ -52,8 +52,9 @@ asio::awaitable<base::Status> AwaitProbe(Client& client, asio::any_io_executor e
     };
     client.Probe(std::move(done));
   };
-  base::Status s = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                                 void(base::Status)>(initiate, asio::use_awaitable);
+  base::Status s =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(base::Status)>(
+          initiate, asio::use_awaitable);
   co_return s;
 }
 
@@ -72,13 +73,13 @@ std::string SettingsTable(const Engine& e, const config::GatewayConfig& cfg) {
   if (e.slug == "antispam" && cfg.anti_spam) {
     const config::AntiSpamEngine& s = *cfg.anti_spam;
     const bool v6 = s.host.find(':') != std::string::npos;
-    rows = Row("Engine", s.engine) +
-           Row("URL", fmt::format("http://{}{}{}:{}", v6 ? "[" : "", s.host, v6 ? "]" : "",
-                                  s.port)) +
-           Row("Timeout", Seconds(s.timeout)) +
-           Row("Maximum concurrent requests", std::to_string(s.max_concurrency)) +
-           Row("Maximum message size", Bytes(s.max_message_size)) +
-           Row("Retry delay", Seconds(s.retry_delay));
+    rows =
+        Row("Engine", s.engine) +
+        Row("URL", fmt::format("http://{}{}{}:{}", v6 ? "[" : "", s.host, v6 ? "]" : "", s.port)) +
+        Row("Timeout", Seconds(s.timeout)) +
+        Row("Maximum concurrent requests", std::to_string(s.max_concurrency)) +
+        Row("Maximum message size", Bytes(s.max_message_size)) +
+        Row("Retry delay", Seconds(s.retry_delay));
   } else if (e.slug == "antivirus" && cfg.anti_virus) {
     const config::AntiVirusEngine& s = *cfg.anti_virus;
     rows = Row("Engine", s.engine) + Row("Address", s.address) +
@@ -116,9 +117,9 @@ asio::awaitable<base::Status> Probe(const Engine& e, const config::GatewayConfig
     engines::RspamdOptions o;
     o.host = cfg.anti_spam->host;
     o.port = cfg.anti_spam->port;
-    o.timeout = std::min(
-        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.anti_spam->timeout),
-        kProbeTimeout);
+    o.timeout =
+        std::min(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.anti_spam->timeout),
+                 kProbeTimeout);
     o.max_concurrency = 1;
     auto client = std::make_unique<engines::RspamdClient>(ex, o);
     base::Status s = co_await AwaitProbe(*client, ex);
@@ -126,9 +127,9 @@ asio::awaitable<base::Status> Probe(const Engine& e, const config::GatewayConfig
   }
   engines::ClamdOptions o;
   o.address = cfg.anti_virus->address;
-  o.timeout = std::min(
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.anti_virus->timeout),
-      kProbeTimeout);
+  o.timeout =
+      std::min(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.anti_virus->timeout),
+               kProbeTimeout);
   o.max_concurrency = 1;
   auto client = std::make_unique<engines::ClamdClient>(ex, o);
   base::Status s = co_await AwaitProbe(*client, ex);
@@ -151,9 +152,10 @@ void Register(admin::Server& server, const UiPtr& ui, const Engine& e) {
                                        s ? std::string("OK") : s.error().message));
     const std::string result =
         s ? "<p class=\"notice\" role=\"status\" id=\"test-result\">Connection test: OK</p>"
-          : fmt::format("<p class=\"alert\" role=\"alert\" id=\"test-result\">Connection test "
-                        "failed: {}</p>",
-                        Esc(s.error().message));
+          : fmt::format(
+                "<p class=\"alert\" role=\"alert\" id=\"test-result\">Connection test "
+                "failed: {}</p>",
+                Esc(s.error().message));
     co_return Page(req, 200, title, Body(req, e, *cfg, result));
   });
 }
