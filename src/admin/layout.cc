@@ -56,6 +56,7 @@ textarea{vertical-align:top}
 table.kv{width:auto}
 table.kv th{width:220px}
 tr.down td{background:#fdf3f3}
+pre#headers{white-space:pre-wrap;word-break:break-all}
 ol.events{background:#fff;border:1px solid #d5dce3;padding:10px 10px 10px 40px;
  font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
 ol.events li{margin:2px 0;white-space:pre-wrap;word-break:break-word}
@@ -67,11 +68,14 @@ struct NavLink {
   std::string_view href;
 };
 
-constexpr std::array<NavLink, 4> kNav = {{
+constexpr std::array<NavLink, 7> kNav = {{
+    {"Security Services", "Anti-Spam", "/ui/security/antispam"},
+    {"Security Services", "Anti-Virus", "/ui/security/antivirus"},
     {"Security Services", "Threat Defense Connector Settings", "/ui/tdc"},
     {"Mail Policies", "Incoming Mail Policies", "/ui/policies"},
     {"Monitor", "Delivery Status", "/ui/status"},
     {"Monitor", "Message Tracking", "/ui/tracking"},
+    {"Monitor", "Quarantine", "/ui/quarantine"},
 }};
 
 bool InSection(std::string_view path, std::string_view href) {

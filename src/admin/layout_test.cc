@@ -22,7 +22,9 @@ TEST(Layout, RendersNavigationUserAndLogout) {
        {"Security Services", "Threat Defense Connector Settings", "href=\"/ui/tdc\"",
         "Mail Policies", "Incoming Mail Policies", "href=\"/ui/policies\"", "Monitor",
         "Delivery Status", "href=\"/ui/status\"", "Message Tracking", "href=\"/ui/tracking\"",
-        "<form method=\"post\" action=\"/logout\">", "<style>", "</html>"}) {
+        "href=\"/ui/security/antispam\"", "href=\"/ui/security/antivirus\"",
+        "href=\"/ui/quarantine\"", "<form method=\"post\" action=\"/logout\">", "<style>",
+        "</html>"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
   EXPECT_NE(html.find("<a href=\"/ui/policies\" class=\"current\">"), std::string::npos);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "admin/http_client.h"
 #include "base/filesystem.h"
@@ -269,7 +270,11 @@ int Policyconfig(Api& api, const std::vector<std::string>& args, const CommandOp
                  std::ostream& out) {
   const std::string sub = args.empty() ? "list" : args[0];
   auto usage = [&] {
-    api.err << "usage: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS]\n";
+    api.err << "usage: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS\n"
+               "         | antispam NAME default|off|on [positive=ACTION] [suspect=ACTION] "
+               "[subject_tag=TEXT]\n"
+               "         | antivirus NAME default|off|on [infected=ACTION] [unscannable=ACTION] "
+               "[subject_tag=TEXT]]   ACTION: deliver|tag|quarantine|drop\n";
     return kUsage;
   };
   if (sub == "list" && args.size() <= 1) {
@@ -309,6 +314,31 @@ int Policyconfig(Api& api, const std::vector<std::string>& args, const CommandOp
     out << "Threat Defense Connector: " << S(t, "display") << " (" << S(t, "mode");
     if (t.contains("intake_address")) out << " " << S(t, "intake_address");
     out << ")\n";
+    for (const auto& [key, title, first, second] :
+         {std::tuple{"anti_spam", "Anti-Spam", "positive", "suspect"},
+          std::tuple{"anti_virus", "Anti-Virus", "infected", "unscannable"}}) {
+      if (!j->contains(key)) continue;
+      const auto& a = (*j)[key];
+      out << title << ": " << S(a, "display") << " (" << S(a, "mode") << ")";
+      if (a.value("enabled", false)) {
+        out << fmt::format(" {}={} {}={} subject_tag=\"{}\"", first, S(a, first), second,
+                           S(a, second), S(a, "subject_tag"));
+      }
+      out << "\n";
+    }
+    return kOk;
+  }
+  if ((sub == "antispam" || sub == "antivirus") && args.size() >= 3) {
+    // policyconfig antispam NAME on positive=tag suspect=deliver subject_tag="[SPAM]"
+    json body = {{"mode", args[2]}};
+    for (std::size_t i = 3; i < args.size(); ++i) {
+      const auto eq = args[i].find('=');
+      if (eq == std::string::npos || eq == 0) return usage();
+      body[args[i].substr(0, eq)] = args[i].substr(eq + 1);
+    }
+    auto j = api.Call("POST", "/api/v1/policies/" + UrlEncode(args[1]) + "/" + sub, &body);
+    if (!j) return kError;
+    out << (o.json ? j->dump(2) + "\n" : "Policy " + args[1] + " saved and applied.\n");
     return kOk;
   }
   if (sub == "tdc" && (args.size() == 3 || args.size() == 4)) {

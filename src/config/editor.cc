@@ -360,11 +360,112 @@ base::Result<std::vector<TextEdit>> PatternEdits(const YamlText& doc, const YAML
   return ReplaceValue(doc, *entry, in_flow, FlowList(wanted), what);
 }
 
+// ---- anti_spam / anti_virus of a policy ----
+
+constexpr std::string_view kAntiSpamKey = "anti_spam";
+constexpr std::string_view kAntiVirusKey = "anti_virus";
+
+std::string ScanText(PolicyScanMode mode,
+                     const std::vector<std::pair<std::string_view, std::string>>& entries) {
+  if (mode == PolicyScanMode::kDefault) return "default";
+  if (mode == PolicyScanMode::kOff) return "off";
+  std::string out;
+  for (const auto& [key, value] : entries) {
+    out += (out.empty() ? "{" : ", ") + std::string(key) + ": " + value;
+  }
+  return out + "}";
+}
+
+std::string AntiSpamText(const PolicyAntiSpam& s) {
+  return ScanText(s.mode, {{"positive", ScanActionName(s.settings.positive)},
+                           {"suspect", ScanActionName(s.settings.suspect)},
+                           {"subject_tag", internal::YamlDoubleQuoted(s.settings.subject_tag)}});
+}
+
+std::string AntiVirusText(const PolicyAntiVirus& s) {
+  return ScanText(s.mode, {{"infected", ScanActionName(s.settings.infected)},
+                           {"unscannable", ScanActionName(s.settings.unscannable)},
+                           {"subject_tag", internal::YamlDoubleQuoted(s.settings.subject_tag)}});
+}
+
+bool SameScan(const PolicyAntiSpam& a, const PolicyAntiSpam& b) {
+  return a.mode == b.mode &&
+         (a.mode != PolicyScanMode::kOn ||
+          (a.settings.positive == b.settings.positive && a.settings.suspect == b.settings.suspect &&
+           a.settings.subject_tag == b.settings.subject_tag));
+}
+
+bool SameScan(const PolicyAntiVirus& a, const PolicyAntiVirus& b) {
+  return a.mode == b.mode &&
+         (a.mode != PolicyScanMode::kOn || (a.settings.infected == b.settings.infected &&
+                                            a.settings.unscannable == b.settings.unscannable &&
+                                            a.settings.subject_tag == b.settings.subject_tag));
+}
+
+// The loader's rules, with operator-facing messages, before any text is touched.
+base::Status CheckScan(std::string_view key, PolicyScanMode mode, const std::string& subject_tag,
+                       bool is_default, bool engine_configured) {
+  if (mode == PolicyScanMode::kDefault && is_default) {
+    return Fail("the DEFAULT policy cannot use \"(use default)\" for " + std::string(key) +
+                "; choose off or actions");
+  }
+  if (mode != PolicyScanMode::kOn) return {};
+  if (!engine_configured) {
+    return Fail("there is no global " + std::string(key) +
+                " engine section: configure the engine before enabling it in a policy");
+  }
+  if (subject_tag.size() > 100) return Fail("subject_tag is longer than 100 characters");
+  if (std::any_of(subject_tag.begin(), subject_tag.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return Fail("subject_tag must not contain control characters");
+  }
+  return {};
+}
+
+// The edits that write `text` as the policy's `key`: the value replaced, or a new entry before
+// the first of `before` (the column order of the policy table).
+base::Result<std::vector<TextEdit>> PolicyKeyEdits(const YamlText& doc, const YAML::Node& item,
+                                                   bool in_flow, std::string_view key,
+                                                   const std::string& text,
+                                                   std::initializer_list<std::string_view> before) {
+  const std::string what = "the policy's " + std::string(key);
+  auto entry = internal::FindEntry(item, key);
+  if (!entry) {
+    auto edit =
+        InsertEntry(doc, item, IndexOfFirst(item, before), std::string(key), text, {}, what);
+    if (!edit) return edit.error();
+    return std::vector<TextEdit>{std::move(*edit)};
+  }
+  return ReplaceValue(doc, *entry, in_flow, text, what);
+}
+
 void Append(std::vector<TextEdit>& to, std::vector<TextEdit> more) {
   for (TextEdit& edit : more) to.push_back(std::move(edit));
 }
 
 }  // namespace
+
+const char* ScanActionName(ScanAction action) {
+  switch (action) {
+    case ScanAction::kDeliver:
+      return "deliver";
+    case ScanAction::kTag:
+      return "tag";
+    case ScanAction::kQuarantine:
+      return "quarantine";
+    case ScanAction::kDrop:
+      return "drop";
+  }
+  return "deliver";
+}
+
+std::optional<ScanAction> ParseScanAction(std::string_view name) {
+  for (ScanAction a :
+       {ScanAction::kDeliver, ScanAction::kTag, ScanAction::kQuarantine, ScanAction::kDrop}) {
+    if (name == ScanActionName(a)) return a;
+  }
+  return std::nullopt;
+}
 
 ConfigEditor::ConfigEditor(std::string path, std::string text,
                            std::shared_ptr<const GatewayConfig> config)
@@ -499,6 +600,44 @@ base::Status ConfigEditor::SetPolicyTdc(const std::string& policy, PolicyTdc tdc
   auto layout = LocatePolicies(*doc);
   if (!layout) return layout.error();
   auto edits = PolicyTdcEdits(*doc, layout->items[*index], layout->flow, current.tdc, *wanted);
+  if (!edits) return edits.error();
+  return Accept(internal::ApplyEdits(text_, std::move(*edits)));
+}
+
+base::Status ConfigEditor::SetPolicyAntiSpam(const std::string& policy, PolicyAntiSpam setting) {
+  auto index = PolicyIndex(*config_, policy);
+  if (!index) return index.error();
+  const Policy& current = config_->policies[*index];
+  if (auto s = CheckScan(kAntiSpamKey, setting.mode, setting.settings.subject_tag,
+                         current.name == kDefaultPolicyName, config_->anti_spam.has_value());
+      !s) {
+    return s;
+  }
+  if (SameScan(current.anti_spam, setting)) return {};
+  return EditPolicyKey(*index, kAntiSpamKey, AntiSpamText(setting), {kAntiVirusKey, kTdcKey});
+}
+
+base::Status ConfigEditor::SetPolicyAntiVirus(const std::string& policy, PolicyAntiVirus setting) {
+  auto index = PolicyIndex(*config_, policy);
+  if (!index) return index.error();
+  const Policy& current = config_->policies[*index];
+  if (auto s = CheckScan(kAntiVirusKey, setting.mode, setting.settings.subject_tag,
+                         current.name == kDefaultPolicyName, config_->anti_virus.has_value());
+      !s) {
+    return s;
+  }
+  if (SameScan(current.anti_virus, setting)) return {};
+  return EditPolicyKey(*index, kAntiVirusKey, AntiVirusText(setting), {kTdcKey});
+}
+
+base::Status ConfigEditor::EditPolicyKey(std::size_t index, std::string_view key,
+                                         const std::string& text,
+                                         std::initializer_list<std::string_view> before) {
+  auto doc = YamlText::Parse(text_);
+  if (!doc) return doc.error();
+  auto layout = LocatePolicies(*doc);
+  if (!layout) return layout.error();
+  auto edits = PolicyKeyEdits(*doc, layout->items[index], layout->flow, key, text, before);
   if (!edits) return edits.error();
   return Accept(internal::ApplyEdits(text_, std::move(*edits)));
 }

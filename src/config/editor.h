@@ -1,5 +1,6 @@
 // editor.h — validated, surgical, atomically committed edits of the gateway's config file: the
-// live TDC settings (`tdcconfig`, `policyconfig`, the Web UI's TDC and policy pages).
+// live TDC settings (`tdcconfig`, `policyconfig`, the Web UI's TDC and policy pages) and the
+// policies' anti-spam and anti-virus settings.
 //
 // A ConfigEditor loads the file's text, applies edits to it in memory and commits the result.
 // Each edit changes only the bytes it must: the value of a key is replaced in place (keeping its
@@ -23,14 +24,21 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
 #include "config/config.h"
 
 namespace tidegate::config {
+
+// "deliver" | "tag" | "quarantine" | "drop": the YAML (and API, form) names of a scan action.
+const char* ScanActionName(ScanAction action);
+std::optional<ScanAction> ParseScanAction(std::string_view name);
 
 // An incoming mail policy as the operator describes it (CONTRACT §3). Patterns are written as
 // given; the loader normalises them. tdc.intake_address is set iff tdc.mode == kCustom.
@@ -55,6 +63,12 @@ class ConfigEditor {
   base::Status SetTdcIntakeAddress(const std::string& address);
   // kDefault is refused for DEFAULT; kCustom needs a valid intake address.
   base::Status SetPolicyTdc(const std::string& policy, PolicyTdc tdc);
+  // The policy's anti_spam / anti_virus setting (CONTRACT §10): kDefault "(use default)" (refused
+  // for DEFAULT), kOff, or kOn with its actions and subject tag (at most 100 characters), which
+  // needs the global engine section. A missing key is inserted before threat_defense_connector
+  // (the policy table's column order); kOn is written as one flow mapping.
+  base::Status SetPolicyAntiSpam(const std::string& policy, PolicyAntiSpam setting);
+  base::Status SetPolicyAntiVirus(const std::string& policy, PolicyAntiVirus setting);
   // Inserts so that the new policy has index `position` (0 = first); DEFAULT stays last, so
   // position may be at most the index of DEFAULT. Names are unique (case-insensitive).
   base::Status AddPolicy(const PolicySpec& spec, std::size_t position);
@@ -80,6 +94,10 @@ class ConfigEditor {
  private:
   ConfigEditor(std::string path, std::string text, std::shared_ptr<const GatewayConfig> config);
 
+  // Writes `text` as the value of policy `index`'s `key` (inserted before the first of `before`
+  // when missing) and validates the result.
+  base::Status EditPolicyKey(std::size_t index, std::string_view key, const std::string& text,
+                             std::initializer_list<std::string_view> before);
   // Validates candidate; on success it becomes text() and config().
   base::Status Accept(std::string candidate);
 

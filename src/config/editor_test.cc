@@ -555,6 +555,150 @@ TEST_F(VariantTest, KeysAddedTogetherKeepTheSchemaOrder) {
 
 // ---- Refused edits change nothing ----
 
+// ---- anti_spam / anti_virus of a policy ----
+
+const std::string kScan =
+    "hostname: gw.example.com\n"
+    "data_dir: /var/lib/tidegate\n"
+    "listeners:\n"
+    "  - name: In\n"
+    "    bind: 127.0.0.1:0\n"
+    "accepted_domains: [example.com]\n"
+    "anti_spam: {url: 'http://127.0.0.1:11333'}\n"
+    "anti_virus: {address: '127.0.0.1:3310'}\n"
+    "incoming_mail_policies:\n"
+    "  - name: Sales\n"
+    "    recipients: [\"@sales.example.com\"]\n"
+    "    threat_defense_connector: off   # no copies\n"
+    "  - name: Legal\n"
+    "    recipients: [\"@legal.example.com\"]\n"
+    "    anti_spam:\n"
+    "      positive: drop\n"
+    "      suspect: tag\n"
+    "    anti_virus: off  # counsel's own scanner\n"
+    "  - name: DEFAULT\n"
+    "    threat_defense_connector: global\n";
+
+PolicyAntiSpam SpamOn(ScanAction positive, ScanAction suspect, std::string tag) {
+  PolicyAntiSpam s{PolicyScanMode::kOn, {}};
+  s.settings.enabled = true;
+  s.settings.positive = positive;
+  s.settings.suspect = suspect;
+  s.settings.subject_tag = std::move(tag);
+  return s;
+}
+
+TEST_F(VariantTest, AntiSpamInsertedBeforeTheTdcKeyAsOneFlowMapping) {
+  ConfigEditor editor = LoadText(kScan);
+  ASSERT_TRUE(
+      editor.SetPolicyAntiSpam("Sales", SpamOn(ScanAction::kTag, ScanAction::kDeliver, "[SPAM]"))
+          .ok());
+  EXPECT_EQ(editor.text(),
+            Replace(kScan, "    threat_defense_connector: off   # no copies\n",
+                    "    anti_spam: {positive: tag, suspect: deliver, subject_tag: \"[SPAM]\"}\n"
+                    "    threat_defense_connector: off   # no copies\n"));
+  auto config = Reparsed(editor);
+  const AntiSpamSettings s = config->AntiSpamFor(*config->FindPolicy("Sales"));
+  EXPECT_TRUE(s.enabled);
+  EXPECT_EQ(s.positive, ScanAction::kTag);
+  EXPECT_EQ(s.suspect, ScanAction::kDeliver);
+  EXPECT_EQ(s.subject_tag, "[SPAM]");
+  // anti_virus goes between anti_spam and the TDC key.
+  ASSERT_TRUE(editor.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOff, {}}).ok());
+  EXPECT_NE(editor.text().find("subject_tag: \"[SPAM]\"}\n    anti_virus: off\n"
+                               "    threat_defense_connector: off"),
+            std::string::npos)
+      << editor.text();
+  EXPECT_FALSE(Reparsed(editor)->AntiVirusFor(*editor.config()->FindPolicy("Sales")).enabled);
+}
+
+TEST_F(VariantTest, AntiSpamBlockMappingReplacedAndBackToDefault) {
+  ConfigEditor editor = LoadText(kScan);
+  ASSERT_TRUE(editor.SetPolicyAntiSpam("Legal", {PolicyScanMode::kOff, {}}).ok());
+  EXPECT_EQ(editor.text(), Replace(kScan,
+                                   "    anti_spam:\n"
+                                   "      positive: drop\n"
+                                   "      suspect: tag\n",
+                                   "    anti_spam: off\n"));
+  EXPECT_FALSE(Reparsed(editor)->AntiSpamFor(*editor.config()->FindPolicy("Legal")).enabled);
+  ASSERT_TRUE(editor.SetPolicyAntiSpam("Legal", {PolicyScanMode::kDefault, {}}).ok());
+  EXPECT_EQ(editor.config()->FindPolicy("Legal")->anti_spam.mode, PolicyScanMode::kDefault);
+  // DEFAULT has no key, i.e. on with the default actions: Legal follows it.
+  EXPECT_TRUE(Reparsed(editor)->AntiSpamFor(*editor.config()->FindPolicy("Legal")).enabled);
+  // The comment on the anti_virus line stays when its value changes.
+  PolicyAntiVirus av{PolicyScanMode::kOn, {}};
+  av.settings.infected = ScanAction::kQuarantine;
+  av.settings.unscannable = ScanAction::kDeliver;
+  av.settings.subject_tag = "[AV]";
+  ASSERT_TRUE(editor.SetPolicyAntiVirus("Legal", av).ok());
+  EXPECT_NE(editor.text().find("    anti_virus: {infected: quarantine, unscannable: deliver, "
+                               "subject_tag: \"[AV]\"}  # counsel's own scanner\n"),
+            std::string::npos)
+      << editor.text();
+  const AntiVirusSettings s = Reparsed(editor)->AntiVirusFor(*editor.config()->FindPolicy("Legal"));
+  EXPECT_EQ(s.infected, ScanAction::kQuarantine);
+  EXPECT_EQ(s.unscannable, ScanAction::kDeliver);
+  // Setting the same again changes nothing.
+  const std::string before = editor.text();
+  ASSERT_TRUE(editor.SetPolicyAntiVirus("Legal", av).ok());
+  EXPECT_EQ(editor.text(), before);
+}
+
+TEST_F(VariantTest, AntiSpamOnDefaultAppendsAndQuotesTheTag) {
+  ConfigEditor editor = LoadText(kScan);
+  ASSERT_TRUE(editor
+                  .SetPolicyAntiSpam("DEFAULT", SpamOn(ScanAction::kQuarantine, ScanAction::kTag,
+                                                       "\"quoted\" # not a comment"))
+                  .ok());
+  EXPECT_EQ(Reparsed(editor)->DefaultPolicy().anti_spam.settings.subject_tag,
+            "\"quoted\" # not a comment");
+  EXPECT_EQ(editor.config()->DefaultPolicy().anti_spam.mode, PolicyScanMode::kOn);
+}
+
+TEST_F(VariantTest, InvalidScanSettingsChangeNothing) {
+  ConfigEditor editor = LoadText(kScan);
+  auto refused = [&](base::Status s, std::string_view needle) {
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().message.find(needle), std::string::npos) << s.error().message;
+    EXPECT_EQ(editor.text(), kScan);
+  };
+  refused(editor.SetPolicyAntiSpam("DEFAULT", {PolicyScanMode::kDefault, {}}), "DEFAULT");
+  refused(editor.SetPolicyAntiVirus("DEFAULT", {PolicyScanMode::kDefault, {}}), "DEFAULT");
+  refused(editor.SetPolicyAntiSpam("Nope", {PolicyScanMode::kOff, {}}), "Nope");
+  refused(editor.SetPolicyAntiSpam(
+              "Sales", SpamOn(ScanAction::kTag, ScanAction::kTag, std::string(101, 'x'))),
+          "100");
+  refused(editor.SetPolicyAntiSpam("Sales", SpamOn(ScanAction::kTag, ScanAction::kTag, "a\nb")),
+          "control");
+  // Without the global engine section, "on" is refused; off is fine.
+  ConfigEditor bare = LoadText(Replace(kScan, "anti_virus: {address: '127.0.0.1:3310'}\n", ""));
+  const std::string bare_text = bare.text();
+  base::Status s = bare.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOn, {}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("no global anti_virus engine"), std::string::npos);
+  EXPECT_EQ(bare.text(), bare_text);
+  EXPECT_TRUE(bare.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOff, {}}).ok());
+}
+
+TEST_F(VariantTest, ScanSettingsInAFlowPolicyList) {
+  ConfigEditor editor =
+      LoadText(kScan.substr(0, kScan.find("incoming_mail_policies:")) +
+               "incoming_mail_policies: [{name: Sales, recipients: [\"@sales.example.com\"]}, "
+               "{name: DEFAULT, anti_spam: off}]\n");
+  ASSERT_TRUE(editor.SetPolicyAntiVirus("Sales", {PolicyScanMode::kOff, {}}).ok());
+  ASSERT_TRUE(
+      editor.SetPolicyAntiSpam("DEFAULT", SpamOn(ScanAction::kDrop, ScanAction::kTag, "[S]")).ok());
+  EXPECT_NE(editor.text().find("{name: Sales, recipients: [\"@sales.example.com\"], "
+                               "anti_virus: off}"),
+            std::string::npos)
+      << editor.text();
+  EXPECT_NE(editor.text().find("{name: DEFAULT, anti_spam: {positive: drop, suspect: tag, "
+                               "subject_tag: \"[S]\"}}"),
+            std::string::npos)
+      << editor.text();
+  EXPECT_TRUE(Reparsed(editor)->AntiSpamFor(editor.config()->DefaultPolicy()).enabled);
+}
+
 TEST_F(VariantTest, InvalidEditsChangeNothing) {
   ConfigEditor editor = LoadText(kBlock);
   auto refused = [&](const base::Status& status, const std::string& needle) {

@@ -36,6 +36,20 @@ json PolicyJson(const config::GatewayConfig& cfg, const config::Policy& p, std::
   auto effective = cfg.JournalAddress(p);
   tdc["effective_intake_address"] = effective ? json(effective->str()) : json(nullptr);
   j["threat_defense_connector"] = tdc;
+  const config::AntiSpamSettings as = cfg.AntiSpamFor(p);
+  j["anti_spam"] = {{"mode", PolicyScanModeName(p.anti_spam.mode)},
+                    {"display", PolicyAntiSpamDisplay(cfg, p)},
+                    {"enabled", as.enabled},
+                    {"positive", config::ScanActionName(as.positive)},
+                    {"suspect", config::ScanActionName(as.suspect)},
+                    {"subject_tag", as.subject_tag}};
+  const config::AntiVirusSettings av = cfg.AntiVirusFor(p);
+  j["anti_virus"] = {{"mode", PolicyScanModeName(p.anti_virus.mode)},
+                     {"display", PolicyAntiVirusDisplay(cfg, p)},
+                     {"enabled", av.enabled},
+                     {"infected", config::ScanActionName(av.infected)},
+                     {"unscannable", config::ScanActionName(av.unscannable)},
+                     {"subject_tag", av.subject_tag}};
   return j;
 }
 
@@ -100,6 +114,39 @@ Response ApplyEdit(const AdminContext& ctx, const Request& req, const std::strin
 std::string PolicyTdcDisplay(const config::GatewayConfig& cfg, const config::Policy& policy) {
   if (policy.tdc.mode == config::PolicyTdcMode::kDefault) return "(use default)";
   return cfg.JournalAddress(policy) ? "Enabled" : "Disabled";
+}
+
+namespace {
+std::string ScanDisplay(const config::Policy& policy, config::PolicyScanMode own, bool enabled) {
+  if (own == config::PolicyScanMode::kDefault && policy.name != config::kDefaultPolicyName) {
+    return "(use default)";
+  }
+  return enabled ? "Enabled" : "Disabled";
+}
+
+// POST /api/v1/policies/<name>/antispam|antivirus: the body's fields as the form's.
+Response ScanPost(const AdminContext& ctx, const Request& req, const std::string& name,
+                  std::string_view kind) {
+  json body = BodyJson(req);
+  if (!body.is_object()) return Response::Error(400, "expected a JSON object");
+  ScanFields fields;
+  for (auto& [key, value] : body.items()) {
+    if (!value.is_string()) return Response::Error(400, key + " must be a string");
+    fields[key] = value.get<std::string>();
+  }
+  auto change = ParseScanChange(kind, fields);
+  if (!change) return Response::Error(400, change.error().message);
+  return ApplyEdit(ctx, req, ScanAuditLine(name, *change),
+                   [&](config::ConfigEditor& e) { return ApplyScanChange(e, name, *change); });
+}
+}  // namespace
+
+std::string PolicyAntiSpamDisplay(const config::GatewayConfig& cfg, const config::Policy& policy) {
+  return ScanDisplay(policy, policy.anti_spam.mode, cfg.AntiSpamFor(policy).enabled);
+}
+
+std::string PolicyAntiVirusDisplay(const config::GatewayConfig& cfg, const config::Policy& policy) {
+  return ScanDisplay(policy, policy.anti_virus.mode, cfg.AntiVirusFor(policy).enabled);
 }
 
 void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
@@ -338,6 +385,13 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
 
   server.Api("POST", "/api/v1/policies/*", [c](Request& req) -> asio::awaitable<Response> {
     std::string rest = req.path.substr(std::string("/api/v1/policies/").size());
+    for (std::string_view kind : {"antispam", "antivirus"}) {
+      const std::string suffix = "/" + std::string(kind);
+      if (!rest.ends_with(suffix)) continue;
+      const std::string name = rest.substr(0, rest.size() - suffix.size());
+      if (c->config()->FindPolicy(name) == nullptr) co_return Response::Error(404, "no such policy");
+      co_return ScanPost(*c, req, name, kind);
+    }
     if (!rest.ends_with("/tdc")) co_return Response::Error(404, "unknown endpoint");
     const std::string name = rest.substr(0, rest.size() - 4);
     if (c->config()->FindPolicy(name) == nullptr) co_return Response::Error(404, "no such policy");

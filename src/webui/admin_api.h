@@ -12,6 +12,9 @@
 //   GET  /api/v1/tdc                  TDC settings;  POST /api/v1/tdc {enabled?, intake_address?}
 //   GET  /api/v1/policies             the policy table; GET /api/v1/policies/<name>
 //   POST /api/v1/policies/<name>/tdc  {mode: global|default|off|custom, intake_address?}
+//   POST /api/v1/policies/<name>/antispam   {mode: default|off|on, positive?, suspect?, subject_tag?}
+//   POST /api/v1/policies/<name>/antivirus  {mode: default|off|on, infected?, unscannable?,
+//                                            subject_tag?}
 //   GET  /api/v1/quarantine?quarantine=Spam|Virus&search=&offset=&limit=   (quarantine_api.cc)
 //   GET  /api/v1/quarantine/<mid>     one message: its meta and header section
 //   POST /api/v1/quarantine/<mid>/release | /delete
@@ -64,5 +67,9 @@ void RegisterAdminApi(admin::Server& server, AdminContext context);
 
 // "Enabled" / "Disabled" / "(use default)" — the policy table's Threat Defense Connector column.
 std::string PolicyTdcDisplay(const config::GatewayConfig& cfg, const config::Policy& policy);
+// The same for its Anti-Spam and Anti-Virus columns: "(use default)" for a policy (not DEFAULT)
+// that says `default`, else whether the resolved setting (AntiSpamFor / AntiVirusFor) scans.
+std::string PolicyAntiSpamDisplay(const config::GatewayConfig& cfg, const config::Policy& policy);
+std::string PolicyAntiVirusDisplay(const config::GatewayConfig& cfg, const config::Policy& policy);
 
 }  // namespace tidegate::webui

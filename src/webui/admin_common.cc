@@ -1,10 +1,14 @@
 // admin_common.cc — see admin_common.h.
 #include "webui/admin_common.h"
 
-#include "queue/rule_book.h"
+#include <fmt/format.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <map>
+
+#include "queue/rule_book.h"
 
 namespace tidegate::webui {
 
@@ -53,6 +57,109 @@ const char* PolicyTdcModeName(config::PolicyTdcMode mode) {
       return "custom";
   }
   return "default";
+}
+
+const char* PolicyScanModeName(config::PolicyScanMode mode) {
+  switch (mode) {
+    case config::PolicyScanMode::kDefault:
+      return "default";
+    case config::PolicyScanMode::kOff:
+      return "off";
+    case config::PolicyScanMode::kOn:
+      return "on";
+  }
+  return "default";
+}
+
+std::pair<const char*, const char*> ScanActionFields(bool spam) {
+  return spam ? std::pair("positive", "suspect") : std::pair("infected", "unscannable");
+}
+
+base::Result<ScanChange> ParseScanChange(std::string_view kind, const ScanFields& fields) {
+  ScanChange c;
+  if (kind != "antispam" && kind != "antivirus") return base::MakeError("unknown setting");
+  c.spam = kind == "antispam";
+  const auto [first, second] = ScanActionFields(c.spam);
+  for (const auto& [key, value] : fields) {
+    if (key != "mode" && key != first && key != second && key != "subject_tag" &&
+        key != "csrf_token") {
+      return base::MakeError(fmt::format("unknown field {}", key));
+    }
+  }
+  auto field = [&](const char* key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? std::string() : it->second;
+  };
+  const std::string mode = field("mode");
+  if (mode == "default") {
+    c.mode = config::PolicyScanMode::kDefault;
+  } else if (mode == "off") {
+    c.mode = config::PolicyScanMode::kOff;
+  } else if (mode == "on") {
+    c.mode = config::PolicyScanMode::kOn;
+  } else {
+    return base::MakeError("mode must be default, off or on");
+  }
+  if (c.spam) {
+    const config::AntiSpamSettings d;
+    c.first = d.positive;
+    c.second = d.suspect;
+    c.subject_tag = d.subject_tag;
+  } else {
+    const config::AntiVirusSettings d;
+    c.first = d.infected;
+    c.second = d.unscannable;
+    c.subject_tag = d.subject_tag;
+  }
+  for (auto [key, out] : {std::pair{first, &c.first}, std::pair{second, &c.second}}) {
+    const std::string value = field(key);
+    if (value.empty()) continue;
+    auto action = config::ParseScanAction(value);
+    if (!action) {
+      return base::MakeError(
+          fmt::format("{} must be deliver, tag, quarantine or drop, not \"{}\"", key, value));
+    }
+    *out = *action;
+  }
+  if (!field("subject_tag").empty()) c.subject_tag = field("subject_tag");
+  return c;
+}
+
+base::Status ApplyScanChange(config::ConfigEditor& editor, const std::string& policy,
+                             const ScanChange& c) {
+  if (c.spam) {
+    config::PolicyAntiSpam s{c.mode, {}};
+    s.settings.enabled = c.mode == config::PolicyScanMode::kOn;
+    s.settings.positive = c.first;
+    s.settings.suspect = c.second;
+    s.settings.subject_tag = c.subject_tag;
+    return editor.SetPolicyAntiSpam(policy, s);
+  }
+  config::PolicyAntiVirus s{c.mode, {}};
+  s.settings.enabled = c.mode == config::PolicyScanMode::kOn;
+  s.settings.infected = c.first;
+  s.settings.unscannable = c.second;
+  s.settings.subject_tag = c.subject_tag;
+  return editor.SetPolicyAntiVirus(policy, s);
+}
+
+std::string ScanAuditLine(const std::string& policy, const ScanChange& c) {
+  std::string line = fmt::format("policyconfig {} {} {}", c.spam ? "antispam" : "antivirus", policy,
+                                 PolicyScanModeName(c.mode));
+  if (c.mode == config::PolicyScanMode::kOn) {
+    const auto [first, second] = ScanActionFields(c.spam);
+    line += fmt::format(" {}={} {}={} subject_tag=\"{}\"", first, config::ScanActionName(c.first),
+                        second, config::ScanActionName(c.second), c.subject_tag);
+  }
+  return line;
+}
+
+boost::asio::awaitable<base::Status> OnWorker(boost::asio::thread_pool& pool,
+                                              std::function<base::Status()> f) {
+  auto task = [f = std::move(f)]() -> boost::asio::awaitable<base::Status> { co_return f(); };
+  base::Status s =
+      co_await boost::asio::co_spawn(pool, std::move(task), boost::asio::use_awaitable);
+  co_return s;
 }
 
 base::Result<config::ConfigEditor> LoadEditor(const AdminContext& ctx) {

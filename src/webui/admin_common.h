@@ -6,7 +6,11 @@
 // delivery engine and the counters directly). Nothing throws.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +43,32 @@ std::optional<std::uint64_t> ParseU64(std::string_view s);
 
 // "default" / "global" / "off" / "custom": the API's and the forms' names of a policy TDC mode.
 const char* PolicyTdcModeName(config::PolicyTdcMode mode);
+
+// A policy's anti-spam or anti-virus setting as a form or an API body gives it (CONTRACT §10).
+// `kind` is "antispam" or "antivirus"; fields: mode = default|off|on and, for on, the two
+// actions (positive, suspect / infected, unscannable: deliver|tag|quarantine|drop, missing =
+// the default action) and subject_tag (missing or empty = the default tag).
+using ScanFields = std::map<std::string, std::string>;
+struct ScanChange {
+  bool spam = true;  // anti_spam, else anti_virus
+  config::PolicyScanMode mode = config::PolicyScanMode::kDefault;
+  config::ScanAction first = config::ScanAction::kDeliver;   // positive / infected
+  config::ScanAction second = config::ScanAction::kDeliver;  // suspect / unscannable
+  std::string subject_tag;
+};
+// "default" / "off" / "on".
+const char* PolicyScanModeName(config::PolicyScanMode mode);
+// The field names of the two actions of `kind`.
+std::pair<const char*, const char*> ScanActionFields(bool spam);
+base::Result<ScanChange> ParseScanChange(std::string_view kind, const ScanFields& fields);
+base::Status ApplyScanChange(config::ConfigEditor& editor, const std::string& policy,
+                             const ScanChange& change);
+// `policyconfig antispam NAME on positive=quarantine suspect=tag subject_tag="[SPAM]"`.
+std::string ScanAuditLine(const std::string& policy, const ScanChange& change);
+
+// Runs a blocking action on `pool` and resumes the caller (on its executor) with the result.
+boost::asio::awaitable<base::Status> OnWorker(boost::asio::thread_pool& pool,
+                                              std::function<base::Status()> f);
 
 // An editor on the live configuration file.
 base::Result<config::ConfigEditor> LoadEditor(const AdminContext& ctx);

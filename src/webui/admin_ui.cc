@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
 #include <map>
 
 #include "admin/layout.h"
@@ -64,6 +65,68 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
     out += item;
   }
   return out;
+}
+
+std::string LocalTime(base::SystemTime t, const char* format) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(
+      std::chrono::time_point_cast<std::chrono::system_clock::duration>(t));
+  std::tm tm{};
+  localtime_r(&seconds, &tm);
+  char buffer[96];
+  const std::size_t n = std::strftime(buffer, sizeof buffer, format, &tm);
+  return std::string(buffer, n);
+}
+
+namespace {
+// Length of the well-formed UTF-8 sequence at s[0] (RFC 3629: no overlongs, no surrogates,
+// at most U+10FFFF), or 0.
+std::size_t Utf8Length(std::string_view s) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  if (b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
+  }
+  return n;
+}
+}  // namespace
+
+std::string EscBytes(std::string_view bytes) {
+  std::string text;
+  text.reserve(bytes.size());
+  while (!bytes.empty()) {
+    const unsigned char c = static_cast<unsigned char>(bytes.front());
+    const std::size_t n = Utf8Length(bytes);
+    if (n == 0) {
+      text += "\xEF\xBF\xBD";  // U+FFFD
+      bytes.remove_prefix(1);
+      continue;
+    }
+    if (n == 1 && (c < 0x20 || c == 0x7f) && c != '\t' && c != '\n') {
+      if (c != '\r') text += fmt::format("\\x{:02X}", c);
+    } else {
+      text.append(bytes.substr(0, n));
+    }
+    bytes.remove_prefix(n);
+  }
+  return Esc(text);
 }
 
 }  // namespace ui
@@ -170,6 +233,8 @@ void RegisterAdminUi(admin::Server& server, AdminContext context) {
               [ui](Request& req) -> asio::awaitable<Response> { co_return TdcPost(*ui, req); });
   RegisterPolicyPages(server, ui);
   RegisterMonitorPages(server, ui);
+  RegisterQuarantinePages(server, ui);
+  RegisterSecurityPages(server, ui);
 }
 
 }  // namespace tidegate::webui

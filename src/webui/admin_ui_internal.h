@@ -10,6 +10,8 @@
 
 #include "admin/http_message.h"
 #include "admin/server.h"
+#include "base/clock.h"
+#include "config/config.h"
 #include "webui/admin_api.h"
 
 namespace tidegate::webui::ui {
@@ -37,8 +39,21 @@ std::string FieldError(std::string_view field_id, std::string_view message);
 // Leading and trailing ASCII whitespace removed.
 std::string Trim(std::string_view text);
 std::string Join(const std::vector<std::string>& items, std::string_view separator);
+// Bytes from mail (headers, subjects) as HTML text: invalid UTF-8 becomes U+FFFD, control
+// characters other than tab and line feed become "\xNN", CR is dropped; then escaped.
+std::string EscBytes(std::string_view bytes);
+// `t` in the gateway's local time, strftime `format`.
+std::string LocalTime(base::SystemTime t, const char* format);
+// "/ui/policies/<name>/<action>".
+std::string PolicyUrl(std::string_view name, std::string_view action);
+
+// /ui/policies/<name>/antispam and /antivirus (GET shows, POST saves); `kind` is the last segment.
+admin::Response ScanPage(const UiContext& ui, const admin::Request& req, const config::Policy& p,
+                         std::string_view kind);
 
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);
 void RegisterMonitorPages(admin::Server& server, const UiPtr& ui);
+void RegisterQuarantinePages(admin::Server& server, const UiPtr& ui);
+void RegisterSecurityPages(admin::Server& server, const UiPtr& ui);
 
 }  // namespace tidegate::webui::ui

@@ -24,16 +24,6 @@ namespace {
 
 constexpr int kStatusRefreshSeconds = 10;
 
-std::string LocalTime(base::SystemTime t, const char* format) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(
-      std::chrono::time_point_cast<std::chrono::system_clock::duration>(t));
-  std::tm tm{};
-  localtime_r(&seconds, &tm);
-  char buffer[96];
-  const std::size_t n = std::strftime(buffer, sizeof buffer, format, &tm);
-  return std::string(buffer, n);
-}
-
 std::string Num(std::uint64_t v) {
   // Thousands separators, as tophosts prints them.
   std::string digits = std::to_string(v), out;

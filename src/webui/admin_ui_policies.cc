@@ -16,15 +16,15 @@ namespace asio = boost::asio;
 using admin::Request;
 using admin::Response;
 
+std::string PolicyUrl(std::string_view name, std::string_view action) {
+  return fmt::format("/ui/policies/{}/{}", Url(name), action);
+}
+
 namespace {
 
 constexpr const char* kTitle = "Incoming Mail Policies";
 
 bool IsDefault(std::string_view name) { return name == config::kDefaultPolicyName; }
-
-std::string PolicyUrl(std::string_view name, std::string_view action) {
-  return fmt::format("/ui/policies/{}/{}", Url(name), action);
-}
 
 // Patterns as typed into a textarea: one per line, or separated by commas or spaces.
 std::vector<std::string> SplitPatterns(std::string_view text) {
@@ -70,7 +70,8 @@ std::string TableBody(const Request& req, const config::GatewayConfig& cfg) {
       cfg.tdc.intake_address ? Esc(cfg.tdc.intake_address->str()) : "(not set)");
   body +=
       "<table id=\"policies\"><thead><tr><th class=\"num\">Order</th><th>Policy Name</th>"
-      "<th>Recipients</th><th>Senders</th><th>Threat Defense Connector</th><th>Actions</th>"
+      "<th>Recipients</th><th>Senders</th><th>Anti-Spam</th><th>Anti-Virus</th>"
+      "<th>Threat Defense Connector</th><th>Actions</th>"
       "</tr></thead><tbody>";
   const std::size_t n = cfg.policies.size();
   for (std::size_t i = 0; i < n; ++i) {
@@ -89,11 +90,15 @@ std::string TableBody(const Request& req, const config::GatewayConfig& cfg) {
     }
     body += fmt::format(
         "<tr data-policy=\"{}\"><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td class=\"antispam\"><a href=\"{}\">{}</a></td>"
+        "<td class=\"antivirus\"><a href=\"{}\">{}</a></td>"
         "<td class=\"tdc\"><a href=\"{}\">{}</a></td><td class=\"actions\">{}</td></tr>",
         Esc(p.name), i + 1, name_cell,
         PatternsCell(p.recipients, is_default ? "All recipients" : "Any"),
-        PatternsCell(p.senders, is_default ? "All senders" : "Any"), Esc(PolicyUrl(p.name, "tdc")),
-        Esc(PolicyTdcDisplay(cfg, p)), actions);
+        PatternsCell(p.senders, is_default ? "All senders" : "Any"),
+        Esc(PolicyUrl(p.name, "antispam")), Esc(PolicyAntiSpamDisplay(cfg, p)),
+        Esc(PolicyUrl(p.name, "antivirus")), Esc(PolicyAntiVirusDisplay(cfg, p)),
+        Esc(PolicyUrl(p.name, "tdc")), Esc(PolicyTdcDisplay(cfg, p)), actions);
   }
   body += "</tbody></table><p><a href=\"/ui/policies/add\">Add Policy...</a></p>";
   return body;
@@ -416,12 +421,13 @@ Response PolicyAction(const UiContext& ui, const Request& req) {
   if (p == nullptr) return MessagePage(req, 404, kTitle, "No policy named " + name + ".");
   const bool post = req.method == "POST";
   if (action == "tdc") return TdcPage(ui, req, *p);
+  if (action == "antispam" || action == "antivirus") return ScanPage(ui, req, *p, action);
   if (action == "delete") return DeletePage(ui, req, *p);
   if (action == "edit") {
     if (IsDefault(p->name)) {
       return MessagePage(req, 400, kTitle,
                          "The DEFAULT policy applies to every recipient no other policy matches: "
-                         "only its Threat Defense Connector setting can be changed.");
+                         "only its security settings can be changed.");
     }
     return EditPage(ui, req, *p);
   }

@@ -44,13 +44,6 @@ json EntryJson(const quarantine::Entry& e) {
               {"size", e.size}};
 }
 
-// Runs a blocking action on the worker and resumes here with its result.
-asio::awaitable<base::Status> OnWorker(asio::thread_pool& pool, std::function<base::Status()> f) {
-  auto task = [f = std::move(f)]() -> asio::awaitable<base::Status> { co_return f(); };
-  base::Status s = co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
-  co_return s;
-}
-
 }  // namespace
 
 std::string HeaderSection(std::string_view message) {
