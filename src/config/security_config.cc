@@ -113,35 +113,33 @@ std::optional<PolicyScanMode> ReadScanScalar(Context& ctx, const Field& f, bool 
 
 }  // namespace
 
+// An engine section: its name, its own address key (read by `where`), and the keys both share.
+template <typename Engine, typename ReadWhere>
+std::optional<Engine> ReadEngine(Context& ctx, MapReader& root, std::string_view key,
+                                 std::string_view engine_name, std::string_view where_key,
+                                 ReadWhere where) {
+  auto field = root.Get(key);
+  if (!field) return std::nullopt;
+  MapReader m(ctx, *field);
+  if (!m.valid()) return std::nullopt;
+  Engine e;
+  ReadEngineName(ctx, m, engine_name, &e.engine);
+  if (auto f = m.Get(where_key)) where(*f, &e);
+  m.DurationAtLeast("timeout", &e.timeout, Duration(100));
+  m.Uint32("max_concurrency", &e.max_concurrency, 1, 1024);
+  m.Size("max_message_size", &e.max_message_size, 1024);
+  m.DurationAtLeast("retry_delay", &e.retry_delay, kOneSecond);
+  m.Finish();
+  return e;
+}
+
 void ReadContentSecurity(Context& ctx, MapReader& root, GatewayConfig* out) {
-  if (auto field = root.Get("anti_spam")) {
-    MapReader m(ctx, *field);
-    if (m.valid()) {
-      AntiSpamEngine e;
-      ReadEngineName(ctx, m, "rspamd", &e.engine);
-      if (auto url = m.Get("url")) ReadRspamdUrl(ctx, *url, &e);
-      m.DurationAtLeast("timeout", &e.timeout, Duration(100));
-      m.Uint32("max_concurrency", &e.max_concurrency, 1, 1024);
-      m.Size("max_message_size", &e.max_message_size, 1024);
-      m.DurationAtLeast("retry_delay", &e.retry_delay, kOneSecond);
-      m.Finish();
-      out->anti_spam = e;
-    }
-  }
-  if (auto field = root.Get("anti_virus")) {
-    MapReader m(ctx, *field);
-    if (m.valid()) {
-      AntiVirusEngine e;
-      ReadEngineName(ctx, m, "clamd", &e.engine);
-      if (auto address = m.Get("address")) ReadClamdAddress(ctx, *address, &e);
-      m.DurationAtLeast("timeout", &e.timeout, Duration(100));
-      m.Uint32("max_concurrency", &e.max_concurrency, 1, 1024);
-      m.Size("max_message_size", &e.max_message_size, 1024);
-      m.DurationAtLeast("retry_delay", &e.retry_delay, kOneSecond);
-      m.Finish();
-      out->anti_virus = e;
-    }
-  }
+  out->anti_spam = ReadEngine<AntiSpamEngine>(
+      ctx, root, "anti_spam", "rspamd", "url",
+      [&](const Field& f, AntiSpamEngine* e) { ReadRspamdUrl(ctx, f, e); });
+  out->anti_virus = ReadEngine<AntiVirusEngine>(
+      ctx, root, "anti_virus", "clamd", "address",
+      [&](const Field& f, AntiVirusEngine* e) { ReadClamdAddress(ctx, f, e); });
   if (auto field = root.Get("quarantine")) {
     MapReader m(ctx, *field);
     if (m.valid()) {
