@@ -37,6 +37,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import sidebyside as sb
@@ -178,6 +179,67 @@ def _client(job):
 
 def _join_cgroup(cg):
     cg.adopt([os.getpid()])
+
+
+def direct_body(size):
+    """The message the direct load sends: what the engines get from the gateway in the
+    end-to-end run (smtp-source's header lines, the gateway's Received line, the text)."""
+    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+    head = (f"Received: from {HELO} (unknown [127.0.0.1])\r\n"
+            f"\tby {GATEWAY_HOSTNAME} (tidegate) with ESMTP id 0000000001\r\n"
+            f"\tfor <{RCPT}>; {date}\r\n"
+            f"From: <{SENDER}>\r\nTo: <{RCPT}>\r\nDate: {date}\r\n"
+            f"Message-Id: <0000.0000.0001@{HELO}>\r\n\r\n").encode()
+    line = b"La de da de da. " * 4 + b"\r\n"
+    body = head
+    while len(body) < size:
+        body += line
+    return body
+
+
+class CpuBudget:
+    """--engine-cpus: the engines (both rspamd workers, clamd and clamav-milter) share a fixed
+    CPU budget through the cgroup v1 `cpu` controller (CFS quota), in the direct runs and in the
+    systems' runs alike, so "e2e / engines alone" compares the same engines with the same CPU:
+    whether the system keeps the engines busy, apart from how much CPU its own load rig takes on
+    the shared cores."""
+
+    ROOT = "/sys/fs/cgroup/cpu"
+
+    def __init__(self, cores):
+        if not os.path.exists(os.path.join(self.ROOT, "cpu.cfs_quota_us")):
+            sys.exit("scanning.py: --engine-cpus needs cgroup v1's cpu controller at " + self.ROOT)
+        self.path = os.path.join(self.ROOT, f"bench-engines-{os.getpid()}")
+        os.makedirs(self.path, exist_ok=True)
+        with open(os.path.join(self.path, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(self.path, "cpu.cfs_quota_us"), "w") as f:
+            f.write(str(int(cores * 100000)))
+
+    def adopt(self, pids):
+        for pid in pids:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def throttled_s(self):
+        with open(os.path.join(self.path, "cpu.stat")) as f:
+            stat = dict(line.split() for line in f)
+        return int(stat.get("throttled_time", 0)) / 1e9
+
+    def close(self):
+        root = os.path.join(self.ROOT, "cgroup.procs")
+        try:
+            with open(os.path.join(self.path, "cgroup.procs")) as f:
+                pids = f.read().split()
+            for pid in pids:
+                try:
+                    with open(root, "w") as f:
+                        f.write(pid)
+                except OSError:
+                    pass
+            os.rmdir(self.path)
+        except OSError:
+            pass
 
 
 class Groups:
@@ -352,6 +414,13 @@ def main():
                     help="smtp-source sessions, direct-load clients, and both engines' "
                          "max_concurrency in tidegate")
     ap.add_argument("--systems", default="tidegate,postfix")
+    ap.add_argument("--clamd-tmp", default="/dev/shm" if os.path.isdir("/dev/shm") else "",
+                    help="a folder for clamd's temporary files (it spools every stream to one): "
+                         "default /dev/shm (tmpfs), off the systems' spool filesystem; '': the "
+                         "benchmark's work folder")
+    ap.add_argument("--engine-cpus", type=float, default=0.0,
+                    help="cap the engines together at this many cores (CFS quota) in every run, "
+                         "direct and end to end; 0: no cap")
     args = ap.parse_args()
     if not os.access(CLAMAV_MILTER, os.X_OK) and "postfix" in args.systems:
         sys.exit(f"scanning.py: missing {CLAMAV_MILTER} (make deps: clamav-milter)")
@@ -360,20 +429,31 @@ def main():
     edir = os.path.join(workroot, "engines")
     os.makedirs(edir)
     os.chmod(edir, 0o755)
-    rspamd = clamd = milter = pool = None
+    rspamd = clamd = milter = pool = budget = None
     try:
         sb.log("starting rspamd (normal + milter proxy worker) and clamd")
         rspamd = RspamdWithMilter(edir).start()
+        if args.clamd_tmp:
+            # clamd spools every stream to a file in its TemporaryDirectory: on another
+            # filesystem than the systems' spools, or it shares their fsyncs' journal.
+            tmp = tempfile.mkdtemp(prefix="clamd-tmp-", dir=args.clamd_tmp)
+            os.chmod(tmp, 0o777)
+            os.makedirs(os.path.join(edir, "clamd"))
+            os.symlink(tmp, os.path.join(edir, "clamd", "tmp"))
         clamd = fx.Clamd(edir).start()
         groups.rspamd.adopt(fx._group_members(rspamd.proc.pid))
         groups.clamd.adopt(fx._group_members(clamd.proc.pid))
         if "postfix" in args.systems:
             milter = ClamavMilter(edir, clamd.port, groups.clamd)
+        if args.engine_cpus > 0:
+            budget = CpuBudget(args.engine_cpus)
+            budget.adopt(groups.rspamd.pids() + groups.clamd.pids())
+            sb.log(f"engines capped at {args.engine_cpus} cores together ({budget.path})")
         sb.log(f"rspamd :{rspamd.port} (milter :{rspamd.milter_port}) clamd :{clamd.port}"
                + (f" clamav-milter :{milter.port}" if milter else ""))
         tide, post = scanning_systems(rspamd, clamd, milter, args.sessions)
         order = [{"tidegate": tide, "postfix": post}[s] for s in args.systems.split(",")]
-        body = sb.message_body(args.size, SENDER)
+        body = direct_body(args.size)
         pool = multiprocessing.get_context("fork").Pool(args.sessions, _join_cgroup,
                                                         (groups.loadgen,))
 
@@ -383,6 +463,7 @@ def main():
                 r = run_direct(what, pool, args.sessions, rspamd, clamd, groups, body,
                                args.direct_n)
                 r["round"] = rnd + 1
+                r["engine_cpus"] = args.engine_cpus
                 sb.log(f"round {rnd + 1} direct {what}: " + " ".join(
                     f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in r.items()))
@@ -402,6 +483,7 @@ def main():
             if milter and r["system"] == "postfix":
                 r["clamav_milter_scans"] = milter.scans() - scans0 - args.warmup
             r["load_avg"] = os.getloadavg()[0]
+            r["engine_cpus"] = args.engine_cpus
 
         results = sb.run_rounds(args, [(args.size, args.sessions, args.n)], order, tls_dir,
                                 workroot, out, before_round, before_run, after_run)
@@ -410,6 +492,8 @@ def main():
             pool.terminate()
         if milter:
             milter.stop()
+        if budget:
+            budget.close()
         for e in (clamd, rspamd):
             if e:
                 e.close()

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "engines/pooled_engine.h"
 
@@ -155,26 +156,28 @@ class ClamdProtocol {
           conn.socket, asio::buffer(kPing.data(), kPing.size()), as_tuple(use_awaitable));
       co_return ec;
     }
+    // One gathered write: the command, every chunk with its length, and the zero-length
+    // terminator. clamd reads a command per wakeup of its poll loop; the same bytes in separate
+    // small writes cost it a wakeup (and a Nagle/delayed-ACK wait) each.
     static constexpr std::string_view kInstream{"zINSTREAM\0", 10};
-    auto [ec, n] = co_await asio::async_write(
-        conn.socket, asio::buffer(kInstream.data(), kInstream.size()), as_tuple(use_awaitable));
-    if (ec) co_return ec;
+    static constexpr std::array<unsigned char, 4> kTerminator{0, 0, 0, 0};
     const std::string& message = *request.message;
-    std::size_t offset = 0;
-    std::array<unsigned char, 4> length{};
-    for (;;) {
+    const std::size_t chunks = (message.size() + options_.chunk_size - 1) / options_.chunk_size;
+    std::vector<std::array<unsigned char, 4>> lengths(chunks);
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(2 * chunks + 2);
+    buffers.push_back(asio::buffer(kInstream.data(), kInstream.size()));
+    for (std::size_t k = 0, offset = 0; k < chunks; ++k, offset += options_.chunk_size) {
       std::size_t size = std::min(options_.chunk_size, message.size() - offset);
       auto u32 = static_cast<std::uint32_t>(size);
-      length = {static_cast<unsigned char>(u32 >> 24), static_cast<unsigned char>(u32 >> 16),
-                static_cast<unsigned char>(u32 >> 8), static_cast<unsigned char>(u32)};
-      std::array<asio::const_buffer, 2> buffers{asio::buffer(length),
-                                                asio::buffer(message.data() + offset, size)};
-      auto [chunk_ec, written] =
-          co_await asio::async_write(conn.socket, buffers, as_tuple(use_awaitable));
-      if (chunk_ec) co_return chunk_ec;
-      if (size == 0) co_return boost::system::error_code{};  // the terminator went out
-      offset += size;
+      lengths[k] = {static_cast<unsigned char>(u32 >> 24), static_cast<unsigned char>(u32 >> 16),
+                    static_cast<unsigned char>(u32 >> 8), static_cast<unsigned char>(u32)};
+      buffers.push_back(asio::buffer(lengths[k]));
+      buffers.push_back(asio::buffer(message.data() + offset, size));
     }
+    buffers.push_back(asio::buffer(kTerminator));
+    auto [ec, written] = co_await asio::async_write(conn.socket, buffers, as_tuple(use_awaitable));
+    co_return ec;
   }
 
   ClamdOptions options_;
