@@ -229,6 +229,43 @@ struct Dns {
   Duration timeout = std::chrono::seconds(5);
 };
 
+// ---- Recipient validation at RCPT time (CONTRACT §13) ----
+
+enum class OnLookupFailure : std::uint8_t { kTempFail, kAccept };
+
+struct LdapValidation {
+  std::vector<std::string> uris;  // ldap://host:port or ldaps://…; several fail over in order
+  bool starttls = false;          // StartTLS on ldap:// URIs
+  std::string base;               // search base
+  std::string bind_dn;            // "" = anonymous
+  std::string password_file;      // absolute; "" = none (with bind_dn: an error)
+  std::string password;           // read from password_file at load, trailing newline dropped;
+                                  // never logged, never shown
+  std::string filter = "(|(mail={a})(mailLocalAddress={a}))";  // {a} {u} {d}, RFC 4515-escaped
+  std::vector<DomainPattern> domains;  // empty: accepted domains not listed under call_ahead
+  Duration timeout = std::chrono::seconds(5);  // connect + bind + search
+  OnLookupFailure on_failure = OnLookupFailure::kTempFail;
+  bool operator==(const LdapValidation&) const = default;
+};
+
+struct CallAheadValidation {
+  std::vector<DomainPattern> domains;  // required, at least one; takes precedence over ldap
+  Duration timeout = std::chrono::seconds(10);  // the whole probe
+  OnLookupFailure on_failure = OnLookupFailure::kTempFail;
+  bool operator==(const CallAheadValidation&) const = default;
+};
+
+struct RecipientValidation {
+  // Entries with '@' last ("postmaster@") are local parts in any accepted domain; others are
+  // full addresses. Stored lower-cased; matched case-insensitively; never looked up.
+  std::vector<std::string> always_accept;
+  Duration cache_ttl = std::chrono::minutes(10);  // found / not-found; failures never cached
+  std::uint32_t max_invalid_recipients_per_hour = 0;  // per client IP (IPv6 by /64); 0 = off
+  std::optional<LdapValidation> ldap;
+  std::optional<CallAheadValidation> call_ahead;
+  bool operator==(const RecipientValidation&) const = default;
+};
+
 struct GatewayConfig {
   std::string path;                             // the config file, as given to Load/Parse
   std::string hostname;                         // greeting, Received:, DSN sender
@@ -247,6 +284,7 @@ struct GatewayConfig {
   std::optional<AntiSpamEngine> anti_spam;    // CONTRACT §10; absent = anti-spam off everywhere
   std::optional<AntiVirusEngine> anti_virus;  // absent = anti-virus off everywhere
   QuarantineSettings quarantine;
+  RecipientValidation recipient_validation;  // CONTRACT §13; default: nothing validated
 
   // Case-insensitive: is mail for this domain accepted (not relayed)?
   bool IsAcceptedDomain(std::string_view domain) const;
