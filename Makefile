@@ -40,7 +40,8 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   openssl swaks libnet-ssleay-perl libio-socket-ssl-perl curl \
   postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
   iproute2 procps chromium clang-14 libclang-rt-14-dev ccache \
-  rspamd clamav-daemon zip clamav-milter
+  rspamd clamav-daemon zip clamav-milter \
+  libldap-dev slapd ldap-utils
 
 .PHONY: deps build test run bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 
@@ -50,6 +51,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing $$missing"; \
 	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 	@# The Web UI's browser test: playwright-core only (it drives Debian's chromium and never

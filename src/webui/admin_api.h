@@ -36,6 +36,7 @@
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
 #include "telemetry/tracking.h"
+#include "validation/validator.h"
 
 namespace tidegate::webui {
 
@@ -57,6 +58,11 @@ struct AdminContext {
   std::function<base::Status(std::uint64_t mid, const std::string& user)> quarantine_delete;
   boost::asio::thread_pool* worker = nullptr;
   std::function<std::size_t()> scan_backlog;  // messages waiting for or in a scan
+  // Recipient validation's lookup test (CONTRACT §13): "would this address be accepted, and
+  // why" — the RCPT-time path without the harvest count. Called on the io thread; `done` runs on
+  // it too, exactly once. Empty when not wired (unit tests).
+  std::function<void(const mail::Address&, std::function<void(validation::Verdict)>)>
+      test_recipient;
 };
 
 void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
