@@ -217,7 +217,8 @@ base::Status Gateway::StartAdmin() {
                                         },
                                     .worker = &content_security_->worker(),
                                     .scan_backlog =
-                                        [this] { return content_security_->scan_backlog(); }};
+                                        [this] { return content_security_->scan_backlog(); },
+                                    .test_recipient = {}};
   webui::RegisterAdminApi(*admin_, admin_context);
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
