@@ -18,13 +18,19 @@
 // unless the Validator is destroyed first, then not at all.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "base/clock.h"
+#include "config/config.h"
 #include "mail/address.h"
+#include "validation/cache.h"
+#include "validation/harvest.h"
 #include "validation/lookup.h"
 
 namespace tidegate::validation {
@@ -45,6 +51,50 @@ struct Verdict {
   bool cached = false;            // the answer came from the cache
   bool always_accept = false;     // matched always_accept
   bool failure = false;           // the method failed (kTempFail, or kAccept by on_failure)
+};
+
+// The words of the Web UI and the API for a verdict: "accept", "unknown", "tempfail",
+// "harvest-limit".
+const char* KindName(Verdict::Kind kind);
+
+class Validator : public std::enable_shared_from_this<Validator> {
+ public:
+  struct Methods {
+    std::shared_ptr<Lookup> ldap;        // null when not configured
+    std::shared_ptr<Lookup> call_ahead;  // null when not configured
+  };
+
+  // `harvest` is shared across reloads (the counts outlive a settings change); the cache is the
+  // Validator's own (a new Validator, on a settings change, starts empty).
+  Validator(boost::asio::any_io_executor executor, config::RecipientValidation settings,
+            std::vector<config::DomainPattern> accepted_domains, Methods methods,
+            std::shared_ptr<HarvestLimiter> harvest, const base::Clock* clock);
+
+  // True when some recipient could be refused: a method is configured.
+  bool active() const { return methods_.ldap || methods_.call_ahead; }
+  // The method that validates this recipient's domain, kNone when it is not validated.
+  Method MethodFor(const mail::Address& address) const;
+  bool AlwaysAccepted(const mail::Address& address) const;
+
+  // The RCPT-time path (counts unknown recipients for the harvest limit).
+  void Validate(Query query, std::function<void(Verdict)> done);
+  // The lookup test: the same path without the harvest count.
+  void Explain(const mail::Address& address, std::function<void(Verdict)> done);
+
+  const config::RecipientValidation& settings() const { return settings_; }
+
+ private:
+  void Run(Query query, bool count_harvest, std::function<void(Verdict)> done);
+  Verdict FromAnswer(Method method, Outcome outcome, std::string reason, bool cached,
+                     const Query& query, bool count_harvest);
+
+  boost::asio::any_io_executor executor_;
+  config::RecipientValidation settings_;
+  std::vector<config::DomainPattern> accepted_domains_;
+  Methods methods_;
+  std::shared_ptr<HarvestLimiter> harvest_;
+  const base::Clock* clock_;
+  Cache cache_;
 };
 
 }  // namespace tidegate::validation
