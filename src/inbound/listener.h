@@ -33,10 +33,22 @@ namespace tidegate::inbound {
 // What a session needs to know from its server's configuration: a snapshot taken at connect, so
 // a reload never changes the rules under an open session. The gateway derives it from
 // GatewayConfig (accepted_domains → relay check), the intake from its accounts.
+// The answer of a recipient lookup (CONTRACT §13) and the mail-log line to write for it ("" =
+// none), made by whoever validates (server/).
+struct RecipientLookupAnswer {
+  smtp::LookupResult result = smtp::LookupResult::kAccept;
+  std::string log_line;
+};
+
 struct SessionPolicy {
   std::string hostname;
   std::string remote_ip_header;  // the header added with the client IP ("" = none)
   std::function<smtp::RcptVerdict(const mail::Address&)> check_recipient;
+  // For recipients check_recipient answers kLookup: (icid, client IP, recipient, done). `done`
+  // is called exactly once, on any thread; the session re-posts it to its own.
+  std::function<void(std::uint64_t, const std::string&, const mail::Address&,
+                     std::function<void(RecipientLookupAnswer)>)>
+      lookup_recipient;
 };
 
 // What sessions need from the rest of the server. All members must outlive the listener.

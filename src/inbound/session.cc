@@ -47,6 +47,24 @@ auto AsyncAccept(MessageAcceptor& acceptor, ReceivedMessage message, Token&& tok
       token, std::move(message));
 }
 
+// Completes with the policy's answer for a recipient lookup, on the session's executor.
+template <typename Token>
+auto AsyncLookup(const SessionPolicy& policy, std::uint64_t icid, const std::string& client_ip,
+                 const mail::Address& recipient, Token&& token) {
+  return asio::async_initiate<Token, void(RecipientLookupAnswer)>(
+      [&](auto handler) {
+        auto executor = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        policy.lookup_recipient(icid, client_ip, recipient,
+                                [shared, executor](RecipientLookupAnswer answer) {
+                                  asio::post(executor, [shared, a = std::move(answer)]() mutable {
+                                    (*shared)(std::move(a));
+                                  });
+                                });
+      },
+      token);
+}
+
 std::string StripCrlf(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
   return std::string(s);
@@ -319,6 +337,17 @@ asio::awaitable<bool> Session::HandleStep(smtp::Step step) {
       case smtp::Next::kCommitMessage:
         step = co_await CommitMessage();
         continue;
+      case smtp::Next::kLookupRecipient: {
+        if (!policy_->lookup_recipient) {
+          step = protocol_.OnRecipientLookup(smtp::LookupResult::kAccept);
+          continue;
+        }
+        RecipientLookupAnswer answer = co_await AsyncLookup(
+            *policy_, icid_, client_ip_, protocol_.pending_recipient(), use_awaitable);
+        if (!answer.log_line.empty()) services_->log->Info(answer.log_line);
+        step = protocol_.OnRecipientLookup(answer.result);
+        continue;
+      }
       case smtp::Next::kReadData: {
         if (!in_.empty()) {
           // RFC 2920 §3.1: message content may only follow the 354. A client that sent it before

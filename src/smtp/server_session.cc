@@ -79,6 +79,9 @@ Step ServerSession::Finish(const Reply& reply, Next next, Event event) {
     case Next::kCommitMessage:
       state_ = State::kCommit;
       break;
+    case Next::kLookupRecipient:
+      state_ = State::kLookup;
+      break;
     case Next::kClose:
       state_ = State::kClosed;
       break;
@@ -220,6 +223,10 @@ Step ServerSession::Rcpt(const Command& command) {
       return Finish(MakeReply(550, "5.1.1", "Recipient address rejected: User unknown"));
     case RcptVerdict::kTempFail:
       return Finish(MakeReply(451, "4.3.0", "Temporary lookup failure, try again later"));
+    case RcptVerdict::kLookup:
+      pending_recipient_ = std::move(recipient);
+      state_ = State::kLookup;
+      return Step{"", Next::kLookupRecipient, Event::kNone};
   }
   transaction_.recipients.push_back(std::move(recipient));
   last_rcpt_index_ = transaction_.recipients.size() - 1;
@@ -318,6 +325,35 @@ Step ServerSession::OnTlsEstablished() {
   ResetTransaction();
   state_ = State::kCommand;
   return Step{"", Next::kReadCommand, Event::kNone};
+}
+
+Step ServerSession::OnRecipientLookup(LookupResult result) {
+  if (state_ == State::kClosed) return Step{"", Next::kClose, Event::kNone};
+  if (state_ != State::kLookup) {
+    assert(false && "OnRecipientLookup without a lookup");
+    return Close(MakeReply(421, "4.3.0", options_.hostname + " Error: internal error"));
+  }
+  mail::Address recipient = std::exchange(pending_recipient_, mail::Address{});
+  // The address is ours to echo: it passed ParseRcptTo; SanitizeForReply keeps it one line.
+  const std::string quoted = "<" + SanitizeForReply(recipient.str(), 300) + ">";
+  switch (result) {
+    case LookupResult::kAccept:
+      break;
+    case LookupResult::kUnknown:
+      return Finish(
+          MakeReply(550, "5.1.1", quoted + ": Recipient address rejected: User unknown"));
+    case LookupResult::kTempFail:
+      return Finish(MakeReply(451, "4.4.3",
+                              quoted +
+                                  ": Recipient address rejected: Temporary lookup failure, "
+                                  "try again later"));
+    case LookupResult::kHarvestLimit:
+      return Close(
+          MakeReply(421, "4.7.0", options_.hostname + " Error: too many invalid recipients"));
+  }
+  transaction_.recipients.push_back(std::move(recipient));
+  last_rcpt_index_ = transaction_.recipients.size() - 1;
+  return Finish(MakeReply(250, "2.1.5", "Ok"), Next::kReadCommand, Event::kRcptAccepted);
 }
 
 Step ServerSession::OnTimeout() {

@@ -21,7 +21,13 @@
 // clients early). Recipient rejections (550/452/451) neither count nor reset.
 //
 // The check_recipient callback is called synchronously from OnCommand, at most once per RCPT,
-// only for syntactically valid, non-routing recipients within max_recipients.
+// only for syntactically valid, non-routing recipients within max_recipients. It may answer
+// kLookup (recipient validation, CONTRACT §13): the Step then says kLookupRecipient with no
+// output; the network layer looks pending_recipient() up (asynchronously; no other call but
+// OnTimeout/OnShutdown meanwhile) and hands the answer to OnRecipientLookup(), whose Step carries
+// the RCPT's reply: 250, `550 5.1.1 <address>: Recipient address rejected: User unknown`,
+// `451 4.4.3 <address>: Recipient address rejected: Temporary lookup failure, try again later`,
+// or `421 4.7.0 <hostname> Error: too many invalid recipients` and kClose (the harvest limit).
 // Not thread-safe: one session is used by one strand at a time.
 #pragma once
 
@@ -48,9 +54,12 @@ struct SessionOptions {
   std::string greeting_text = "ESMTP";
 };
 
-enum class RcptVerdict { kAccept, kRelayDenied, kUnknownUser, kTempFail };
+enum class RcptVerdict { kAccept, kRelayDenied, kUnknownUser, kTempFail, kLookup };
 
-enum class Next { kReadCommand, kStartTls, kReadData, kCommitMessage, kClose };
+// The answer of a recipient lookup (after kLookupRecipient).
+enum class LookupResult { kAccept, kUnknown, kTempFail, kHarvestLimit };
+
+enum class Next { kReadCommand, kStartTls, kReadData, kCommitMessage, kLookupRecipient, kClose };
 
 enum class Event {
   kNone,
@@ -96,6 +105,8 @@ class ServerSession {
   // transaction. enhanced_code must be a 5.x.y code; text is our own (sanitized anyway).
   Step OnRejected(std::string_view enhanced_code, std::string_view text);
   Step OnTlsEstablished();  // after kStartTls: forgets HELO and any transaction (RFC 3207 §4.2)
+  // After kLookupRecipient: the answer for pending_recipient() (see the top of this file).
+  Step OnRecipientLookup(LookupResult result);
   Step OnTimeout();         // 421 4.4.2 <hostname> Error: timeout exceeded; kClose
   Step OnShutdown();        // 421 4.3.2 <hostname> Service shutting down; kClose
 
@@ -107,11 +118,13 @@ class ServerSession {
   bool tls_active() const { return tls_active_; }
   bool esmtp() const { return esmtp_; }  // the client greeted with EHLO
   std::size_t last_rcpt_index() const { return last_rcpt_index_; }
+  // The recipient being looked up (valid only while kLookupRecipient is pending).
+  const mail::Address& pending_recipient() const { return pending_recipient_; }
   // RCPTs refused with 452 4.5.3 in the current transaction (counted, never stored).
   std::uint32_t recipients_over_limit() const { return recipients_over_limit_; }
 
  private:
-  enum class State { kCommand, kData, kCommit, kTls, kClosed };
+  enum class State { kCommand, kData, kCommit, kTls, kLookup, kClosed };
 
   Step Hello(const Command& command);
   Step Mail(const Command& command);
@@ -135,6 +148,7 @@ class ServerSession {
   bool in_transaction_ = false;
   Transaction transaction_;
   std::size_t last_rcpt_index_ = 0;
+  mail::Address pending_recipient_;
   std::uint32_t recipients_over_limit_ = 0;
   int bad_commands_ = 0;
   DataReader data_reader_;

@@ -21,6 +21,7 @@ class ServerSessionTest : public ::testing::Test {
       }
       if (local == "unknown") return RcptVerdict::kUnknownUser;
       if (local == "tempfail") return RcptVerdict::kTempFail;
+      if (local.starts_with("lookup")) return RcptVerdict::kLookup;
       return RcptVerdict::kAccept;
     });
     Step g = session_->Greeting();
@@ -504,6 +505,72 @@ TEST_F(ServerSessionTest, RepliesNeverEchoClientBytes) {
     EXPECT_EQ(s.output.find("EVIL"), std::string::npos) << s.output;
     EXPECT_EQ(s.output.find("script"), std::string::npos) << s.output;
   }
+}
+
+// Recipient validation (CONTRACT §13): kLookup hands the recipient to the network layer.
+TEST_F(ServerSessionTest, LookupAnswersInOrderAndOnlyKnownRecipientsAreKept) {
+  Start();
+  Expect("EHLO client.example", "250-gw.example.com");
+  Expect("MAIL FROM:<s@sender.example>", "250 2.1.0");
+  Step s = Cmd("RCPT TO:<lookup-known@example.com>");
+  EXPECT_EQ(s.output, "");
+  EXPECT_EQ(s.next, Next::kLookupRecipient);
+  EXPECT_EQ(session_->pending_recipient().str(), "lookup-known@example.com");
+  s = session_->OnRecipientLookup(LookupResult::kAccept);
+  EXPECT_EQ(s.output, "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(s.event, Event::kRcptAccepted);
+  EXPECT_EQ(session_->last_rcpt_index(), 0u);
+
+  ASSERT_EQ(Cmd("RCPT TO:<lookup-nobody@Example.COM>").next, Next::kLookupRecipient);
+  s = session_->OnRecipientLookup(LookupResult::kUnknown);
+  EXPECT_EQ(s.output,
+            "550 5.1.1 <lookup-nobody@Example.COM>: Recipient address rejected: User unknown\r\n");
+  EXPECT_EQ(s.next, Next::kReadCommand);
+  EXPECT_EQ(s.event, Event::kNone);
+
+  ASSERT_EQ(Cmd("RCPT TO:<lookup-x@example.com>").next, Next::kLookupRecipient);
+  s = session_->OnRecipientLookup(LookupResult::kTempFail);
+  EXPECT_EQ(s.output,
+            "451 4.4.3 <lookup-x@example.com>: Recipient address rejected: Temporary lookup "
+            "failure, try again later\r\n");
+
+  Expect("RCPT TO:<plain@example.com>", "250 2.1.5");
+  ASSERT_EQ(session_->transaction().recipients.size(), 2u);
+  EXPECT_EQ(session_->transaction().recipients[0].str(), "lookup-known@example.com");
+  EXPECT_EQ(session_->transaction().recipients[1].str(), "plain@example.com");
+  EXPECT_EQ(session_->last_rcpt_index(), 1u);
+}
+
+TEST_F(ServerSessionTest, UnknownRecipientsDoNotCountAsBadCommands) {
+  Start();
+  Expect("EHLO client.example", "250-gw.example.com");
+  Expect("MAIL FROM:<s@sender.example>", "250 2.1.0");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Cmd("RCPT TO:<lookup" + std::to_string(i) + "@example.com>").next,
+              Next::kLookupRecipient);
+    EXPECT_EQ(session_->OnRecipientLookup(LookupResult::kUnknown).next, Next::kReadCommand);
+  }
+}
+
+TEST_F(ServerSessionTest, HarvestLimitClosesWith421) {
+  Start();
+  Expect("EHLO client.example", "250-gw.example.com");
+  Expect("MAIL FROM:<s@sender.example>", "250 2.1.0");
+  ASSERT_EQ(Cmd("RCPT TO:<lookup1@example.com>").next, Next::kLookupRecipient);
+  Step s = session_->OnRecipientLookup(LookupResult::kHarvestLimit);
+  EXPECT_EQ(s.output, "421 4.7.0 gw.example.com Error: too many invalid recipients\r\n");
+  EXPECT_EQ(s.next, Next::kClose);
+  EXPECT_EQ(Cmd("RCPT TO:<x@example.com>").next, Next::kClose);
+}
+
+TEST_F(ServerSessionTest, TimeoutDuringALookupCloses) {
+  Start();
+  Expect("EHLO client.example", "250-gw.example.com");
+  Expect("MAIL FROM:<s@sender.example>", "250 2.1.0");
+  ASSERT_EQ(Cmd("RCPT TO:<lookup1@example.com>").next, Next::kLookupRecipient);
+  EXPECT_EQ(session_->OnTimeout().next, Next::kClose);
+  EXPECT_EQ(session_->OnRecipientLookup(LookupResult::kAccept).next, Next::kClose);
+  EXPECT_TRUE(session_->transaction().recipients.empty());
 }
 
 }  // namespace
