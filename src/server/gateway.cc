@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/filesystem.h"
@@ -22,7 +23,6 @@ constexpr auto kDrainTimeout = std::chrono::seconds(30);
 
 Gateway::Gateway(std::shared_ptr<const config::GatewayConfig> config)
     : config_(std::move(config)),
-      session_policy_(MakeSessionPolicy(config_)),
       signals_(io_, SIGTERM, SIGINT, SIGHUP) {}
 
 std::shared_ptr<const inbound::SessionPolicy> Gateway::MakeSessionPolicy(
@@ -30,13 +30,27 @@ std::shared_ptr<const inbound::SessionPolicy> Gateway::MakeSessionPolicy(
   auto policy = std::make_shared<inbound::SessionPolicy>();
   policy->hostname = cfg->hostname;
   policy->remote_ip_header = cfg->tdc.remote_ip_header;
+  // Recipient validation (§13): the Validator of this configuration, kept by each session.
+  std::shared_ptr<validation::Validator> validator =
+      validation_ ? validation_->current() : nullptr;
   // Never an open relay: only accepted domains, never address literals.
-  policy->check_recipient = [cfg](const mail::Address& rcpt) {
+  policy->check_recipient = [cfg, validator](const mail::Address& rcpt) {
     if (rcpt.domain_literal() || !cfg->IsAcceptedDomain(rcpt.domain_lower())) {
       return smtp::RcptVerdict::kRelayDenied;
     }
+    if (validator && validator->MethodFor(rcpt) != validation::Method::kNone) {
+      return smtp::RcptVerdict::kLookup;
+    }
     return smtp::RcptVerdict::kAccept;
   };
+  if (validator) {
+    policy->lookup_recipient = [validator, counters = &counters_](
+                                   std::uint64_t icid, const std::string& client_ip,
+                                   const mail::Address& rcpt,
+                                   std::function<void(inbound::RecipientLookupAnswer)> done) {
+      RecipientValidation::Lookup(validator, counters, icid, client_ip, rcpt, std::move(done));
+    };
+  }
   return policy;
 }
 
@@ -137,6 +151,15 @@ base::Status Gateway::Start() {
       track);
   services_.next_icid = [this] { return spool_->NextIcid(); };
   services_.next_mid = [this] { return spool_->NextMid(); };
+  // Recipient validation (§13): its Validator is part of the session policy.
+  validation_ = std::make_unique<RecipientValidation>(
+      io_.get_executor(), &counters_, &base::SystemClock::Instance(),
+      [](const config::GatewayConfig&) { return validation::Validator::Methods{}; });
+  validation_->ApplyConfig(cfg);
+  {
+    std::lock_guard lock(config_mu_);
+    session_policy_ = MakeSessionPolicy(cfg);
+  }
   services_.log = log_.get();
   services_.acceptor = pipeline_.get();
   services_.on_connection = [this] {
@@ -218,7 +241,18 @@ base::Status Gateway::StartAdmin() {
                                     .worker = &content_security_->worker(),
                                     .scan_backlog =
                                         [this] { return content_security_->scan_backlog(); },
-                                    .test_recipient = {}};
+                                    .test_recipient =
+                                        [this](const mail::Address& address,
+                                               std::function<void(validation::Verdict)> done) {
+                                          auto validator = validation_->current();
+                                          if (!validator) {
+                                            asio::post(io_, [done = std::move(done)] {
+                                              done(validation::Verdict{});
+                                            });
+                                            return;
+                                          }
+                                          validator->Explain(address, std::move(done));
+                                        }};
   webui::RegisterAdminApi(*admin_, admin_context);
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
@@ -283,6 +317,7 @@ base::Status Gateway::Reload() {
   {
     std::lock_guard lock(config_mu_);
     config_ = cfg;
+    validation_->ApplyConfig(cfg);
     session_policy_ = MakeSessionPolicy(cfg);
   }
   queue_->ConfigChanged();

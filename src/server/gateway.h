@@ -19,6 +19,7 @@
 #include "admin/server.h"
 #include "inbound/listener.h"
 #include "server/content_security.h"
+#include "server/recipient_validation.h"
 #include "server/message_pipeline.h"
 #include "spool/spool.h"
 #include "telemetry/counters.h"
@@ -40,7 +41,7 @@ class Gateway {
   std::shared_ptr<const config::GatewayConfig> config() const;
 
  private:
-  static std::shared_ptr<const inbound::SessionPolicy> MakeSessionPolicy(
+  std::shared_ptr<const inbound::SessionPolicy> MakeSessionPolicy(
       const std::shared_ptr<const config::GatewayConfig>& cfg);
   void WaitForSignals();
   // Re-reads the configuration file and applies it; a bad file is refused and the running
@@ -61,6 +62,7 @@ class Gateway {
   std::unique_ptr<delivery::QueueManager> queue_;
   std::unique_ptr<telemetry::Tracking> tracking_;
   std::unique_ptr<ContentSecurity> content_security_;  // scan stage and quarantines (§10)
+  std::unique_ptr<RecipientValidation> validation_;    // RCPT-time validation (§13)
   std::unique_ptr<MessagePipeline> pipeline_;
   std::unique_ptr<admin::Server> admin_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

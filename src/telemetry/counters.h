@@ -47,6 +47,11 @@ struct GlobalCounters {
   std::uint64_t dropped = 0;         // messages dropped by a verdict
   std::uint64_t released = 0;        // messages released from a quarantine
   std::uint64_t scan_failures = 0;   // scans that failed (engine unavailable) and wait for a retry
+  // Recipient validation (CONTRACT §13), per RCPT that a method (or its cached answer) decided.
+  std::uint64_t recipients_known = 0;           // found: accepted
+  std::uint64_t recipients_unknown = 0;         // not found: 550 5.1.1
+  std::uint64_t recipient_lookup_failures = 0;  // failed: 451 4.4.3, or accepted by on_failure
+  std::uint64_t harvest_limited = 0;            // answered 421 4.7.0 (harvest limit)
 };
 
 class Counters {
