@@ -177,3 +177,8 @@ ar_messages = [
     "From: \"x <y@evil>\" <a@good.example> (c <z@evil>)\r\n\r\n",
 ]
 write("auth_results_fuzz", [bytes([10]) + b"gw.example" + m.encode() for m in ar_messages])
+
+# ldap_filter_fuzz: the local part (raw, or quoted when it starts with '"'), 0x01, the domain.
+ldap_addresses = ["alice\x01example.com", '"a)(mail=*"\x01example.com', "*\x01*",
+                  '"x\\\\2a"\x01example.com', "a\x00b\\\x01ex(ample)", '"unclosed\x01\u00e9.example']
+write("ldap_filter_fuzz", ldap_addresses)
