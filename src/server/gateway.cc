@@ -4,11 +4,14 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/filesystem.h"
 #include "server/data_dir_lock.h"
+#include "validation/ldap_lookup.h"
 #include "webui/admin_api.h"
 #include "webui/admin_ui.h"
 
@@ -154,7 +157,17 @@ base::Status Gateway::Start() {
   // Recipient validation (§13): its Validator is part of the session policy.
   validation_ = std::make_unique<RecipientValidation>(
       io_.get_executor(), &counters_, &base::SystemClock::Instance(),
-      [](const config::GatewayConfig&) { return validation::Validator::Methods{}; });
+      [](const config::GatewayConfig& c) {
+        validation::Validator::Methods methods;
+        if (c.recipient_validation.ldap && !c.recipient_validation.ldap->uris.empty()) {
+          // Its destructor joins worker threads that may sit in a network call for up to the
+          // timeout: never on the event loop (a reload retires the old Validator there).
+          methods.ldap = std::shared_ptr<validation::Lookup>(
+              new validation::LdapLookup(*c.recipient_validation.ldap),
+              [](validation::Lookup* lookup) { std::thread([lookup] { delete lookup; }).detach(); });
+        }
+        return methods;
+      });
   validation_->ApplyConfig(cfg);
   {
     std::lock_guard lock(config_mu_);
