@@ -68,9 +68,10 @@ struct NavLink {
   std::string_view href;
 };
 
-constexpr std::array<NavLink, 7> kNav = {{
+constexpr std::array<NavLink, 8> kNav = {{
     {"Security Services", "Anti-Spam", "/ui/security/antispam"},
     {"Security Services", "Anti-Virus", "/ui/security/antivirus"},
+    {"Security Services", "Recipient Validation", "/ui/recipient-validation"},
     {"Security Services", "Threat Defense Connector Settings", "/ui/tdc"},
     {"Mail Policies", "Incoming Mail Policies", "/ui/policies"},
     {"Monitor", "Delivery Status", "/ui/status"},

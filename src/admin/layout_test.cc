@@ -23,8 +23,8 @@ TEST(Layout, RendersNavigationUserAndLogout) {
         "Mail Policies", "Incoming Mail Policies", "href=\"/ui/policies\"", "Monitor",
         "Delivery Status", "href=\"/ui/status\"", "Message Tracking", "href=\"/ui/tracking\"",
         "href=\"/ui/security/antispam\"", "href=\"/ui/security/antivirus\"",
-        "href=\"/ui/quarantine\"", "<form method=\"post\" action=\"/logout\">", "<style>",
-        "</html>"}) {
+        "href=\"/ui/recipient-validation\"", "href=\"/ui/quarantine\"",
+        "<form method=\"post\" action=\"/logout\">", "<style>", "</html>"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
   EXPECT_NE(html.find("<a href=\"/ui/policies\" class=\"current\">"), std::string::npos);

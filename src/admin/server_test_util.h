@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -84,6 +85,7 @@ class AdminServerTest : public ::testing::Test {
     if (adjust) adjust(options);
     server_ = std::make_unique<Server>(io_, options);
     RegisterDemoRoutes();
+    if (extra_routes_) extra_routes_(*server_);
     base::Status started = server_->Start();
     ASSERT_TRUE(started) << started.error().message;
     port_ = server_->port();
@@ -209,6 +211,8 @@ class AdminServerTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
+  // Routes a test adds before the server starts (e.g. the webui module's pages).
+  std::function<void(Server&)> extra_routes_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
   std::uint16_t port_ = 0;

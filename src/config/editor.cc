@@ -10,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "base/units.h"
 #include "config/yaml_reader.h"
 #include "config/yaml_text.h"
 
@@ -467,6 +468,10 @@ std::optional<ScanAction> ParseScanAction(std::string_view name) {
   return std::nullopt;
 }
 
+const char* OnLookupFailureName(OnLookupFailure value) {
+  return value == OnLookupFailure::kAccept ? "accept" : "tempfail";
+}
+
 ConfigEditor::ConfigEditor(std::string path, std::string text,
                            std::shared_ptr<const GatewayConfig> config)
     : path_(std::move(path)), on_disk_(text), text_(std::move(text)), config_(std::move(config)) {}
@@ -737,6 +742,96 @@ base::Status ConfigEditor::DeletePolicy(const std::string& name) {
   if (!layout) return layout.error();
   return Accept(
       internal::ApplyEdits(text_, {{layout->starts[*index], layout->starts[*index + 1], ""}}));
+}
+
+namespace {
+
+std::string DomainList(const std::vector<DomainPattern>& domains) {
+  std::vector<std::string> names;
+  for (const DomainPattern& d : domains) names.push_back(d.str());
+  return FlowList(names);
+}
+
+// A flow mapping with one entry per line, `indent` deeper than its key; "{}" when empty.
+std::string FlowMapLines(const std::vector<std::string>& entries, const std::string& indent,
+                         const std::string& eol) {
+  if (entries.empty()) return "{}";
+  std::string out = "{";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    out += eol + indent + "  " + entries[i] + (i + 1 < entries.size() ? "," : "");
+  }
+  return out + eol + indent + "}";
+}
+
+// `recipient_validation`'s value: nested flow mappings, one key per line, only the keys that
+// differ from their defaults.
+std::string RecipientValidationText(const RecipientValidation& rv, const std::string& eol) {
+  const RecipientValidation defaults;
+  std::vector<std::string> entries;
+  auto duration = [](Duration d) {
+    return base::FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
+  };
+  if (!rv.always_accept.empty()) entries.push_back("always_accept: " + FlowList(rv.always_accept));
+  if (rv.cache_ttl != defaults.cache_ttl) entries.push_back("cache_ttl: " + duration(rv.cache_ttl));
+  if (rv.max_invalid_recipients_per_hour != 0) {
+    entries.push_back("max_invalid_recipients_per_hour: " +
+                      std::to_string(rv.max_invalid_recipients_per_hour));
+  }
+  if (rv.ldap) {
+    const LdapValidation& l = *rv.ldap;
+    const LdapValidation d;
+    std::vector<std::string> m = {"uri: " + FlowList(l.uris),
+                                  "base: " + internal::YamlDoubleQuoted(l.base)};
+    if (!l.bind_dn.empty()) m.push_back("bind_dn: " + internal::YamlDoubleQuoted(l.bind_dn));
+    if (!l.password_file.empty()) {
+      m.push_back("password_file: " + internal::YamlDoubleQuoted(l.password_file));
+    }
+    if (l.starttls) m.push_back("starttls: true");
+    if (l.filter != d.filter) m.push_back("filter: " + internal::YamlDoubleQuoted(l.filter));
+    if (!l.domains.empty()) m.push_back("domains: " + DomainList(l.domains));
+    if (l.timeout != d.timeout) m.push_back("timeout: " + duration(l.timeout));
+    if (l.on_failure != d.on_failure) {
+      m.push_back("on_failure: " + std::string(OnLookupFailureName(l.on_failure)));
+    }
+    entries.push_back("ldap: " + FlowMapLines(m, "  ", eol));
+  }
+  if (rv.call_ahead) {
+    const CallAheadValidation& c = *rv.call_ahead;
+    const CallAheadValidation d;
+    std::vector<std::string> m = {"domains: " + DomainList(c.domains)};
+    if (c.timeout != d.timeout) m.push_back("timeout: " + duration(c.timeout));
+    if (c.on_failure != d.on_failure) {
+      m.push_back("on_failure: " + std::string(OnLookupFailureName(c.on_failure)));
+    }
+    entries.push_back("call_ahead: " + FlowMapLines(m, "  ", eol));
+  }
+  return FlowMapLines(entries, "", eol);
+}
+
+}  // namespace
+
+base::Status ConfigEditor::SetRecipientValidation(const RecipientValidation& setting) {
+  // The password is not the caller's: compare (and keep) what the file holds.
+  RecipientValidation wanted = setting;
+  if (wanted.ldap) wanted.ldap->password.clear();
+  RecipientValidation current = config_->recipient_validation;
+  if (current.ldap) current.ldap->password.clear();
+  if (wanted == current) return {};
+  auto doc = YamlText::Parse(text_);
+  if (!doc) return doc.error();
+  const std::string what = "recipient_validation";
+  const std::string value = RecipientValidationText(wanted, doc->eol());
+  std::vector<TextEdit> edits;
+  if (auto entry = internal::FindEntry(doc->root(), what)) {
+    auto replaced = ReplaceValue(*doc, *entry, doc->IsFlow(doc->root()), value, what);
+    if (!replaced) return replaced.error();
+    edits = std::move(*replaced);
+  } else {
+    auto inserted = InsertEntry(*doc, doc->root(), kAppend, what, value, {}, what);
+    if (!inserted) return inserted.error();
+    edits.push_back(std::move(*inserted));
+  }
+  return Accept(internal::ApplyEdits(text_, std::move(edits)));
 }
 
 }  // namespace tidegate::config

@@ -1,6 +1,6 @@
 // editor.h — validated, surgical, atomically committed edits of the gateway's config file: the
 // live TDC settings (`tdcconfig`, `policyconfig`, the Web UI's TDC and policy pages) and the
-// policies' anti-spam and anti-virus settings.
+// policies' anti-spam and anti-virus settings, and recipient validation (CONTRACT §13).
 //
 // A ConfigEditor loads the file's text, applies edits to it in memory and commits the result.
 // Each edit changes only the bytes it must: the value of a key is replaced in place (keeping its
@@ -39,6 +39,8 @@ namespace tidegate::config {
 // "deliver" | "tag" | "quarantine" | "drop": the YAML (and API, form) names of a scan action.
 const char* ScanActionName(ScanAction action);
 std::optional<ScanAction> ParseScanAction(std::string_view name);
+// "tempfail" / "accept": the YAML (and form) names of recipient validation's on_failure.
+const char* OnLookupFailureName(OnLookupFailure value);
 
 // An incoming mail policy as the operator describes it (CONTRACT §3). Patterns are written as
 // given; the loader normalises them. tdc.intake_address is set iff tdc.mode == kCustom.
@@ -78,6 +80,13 @@ class ConfigEditor {
   // Moves the policy to index new_position (before DEFAULT, which never moves).
   base::Status MovePolicy(const std::string& name, std::size_t new_position);
   base::Status DeletePolicy(const std::string& name);  // not DEFAULT
+  // The whole `recipient_validation` section (CONTRACT §13), written as one flow mapping over
+  // several lines (comments inside the old section go with it); appended at the end of the
+  // document when missing. Only non-default keys are written. ldap.password is ignored: the
+  // password stays in ldap.password_file (written as given; relative names resolve against the
+  // configuration's directory), which must exist and hold it. Setting the current value is a
+  // no-op (the file's text is kept).
+  base::Status SetRecipientValidation(const RecipientValidation& setting);
 
   const std::string& path() const { return path_; }
   // The edited document.

@@ -872,5 +872,120 @@ TEST_F(VariantTest, RacingCommitsNeverLoseAnUpdate) {
   }
 }
 
+// ---- recipient_validation (CONTRACT §13) ----
+
+const std::string kRv =
+    "hostname: gw.example.com\n"
+    "data_dir: /var/lib/tidegate\n"
+    "listeners: [{name: In, bind: 127.0.0.1:0}]\n"
+    "accepted_domains: [example.com, example.org]\n"
+    "incoming_mail_policies:\n"
+    "  - name: DEFAULT\n"
+    "# the end\n";
+
+RecipientValidation RvExample(const std::string& password_file) {
+  RecipientValidation rv;
+  rv.always_accept = {"postmaster@", "boss@example.com"};
+  rv.cache_ttl = std::chrono::minutes(5);
+  rv.max_invalid_recipients_per_hour = 25;
+  LdapValidation l;
+  l.uris = {"ldap://127.0.0.1:389", "ldaps://dir.example.com:636"};
+  l.base = "dc=example,dc=com";
+  l.bind_dn = "cn=tidegate,dc=example,dc=com";
+  l.password_file = password_file;
+  l.password = "must-not-be-written";
+  l.filter = "(uid={u})";
+  l.domains = {*mail::ParseDomainPattern("example.com")};
+  l.timeout = std::chrono::seconds(3);
+  l.on_failure = OnLookupFailure::kAccept;
+  rv.ldap = l;
+  CallAheadValidation c;
+  c.domains = {*mail::ParseDomainPattern("example.org")};
+  c.on_failure = OnLookupFailure::kAccept;
+  rv.call_ahead = c;
+  return rv;
+}
+
+TEST_F(VariantTest, RecipientValidationAppendedAndReadBackTheSame) {
+  const std::string secret = dir_.Write("ldap.secret", "pw-from-file\n");
+  ConfigEditor editor = LoadText(kRv);
+  ASSERT_TRUE(editor.SetRecipientValidation(RvExample(secret)).ok());
+  // Every line that was there stays; the section follows the last entry.
+  const std::string head = Replace(kRv, "# the end\n", "");
+  EXPECT_TRUE(editor.text().starts_with(head + "recipient_validation: {\n")) << editor.text();
+  EXPECT_TRUE(editor.text().ends_with("\n}\n# the end\n")) << editor.text();
+  EXPECT_EQ(editor.text().find("must-not-be-written"), std::string::npos) << editor.text();
+  EXPECT_EQ(editor.text().find("pw-from-file"), std::string::npos) << editor.text();
+  auto config = Reparsed(editor);
+  const RecipientValidation& rv = config->recipient_validation;
+  RecipientValidation expected = RvExample(secret);
+  expected.ldap->password = "pw-from-file";  // read from the file, as the loader does
+  EXPECT_EQ(rv, expected);
+  // The same setting again: nothing changes.
+  const std::string before = editor.text();
+  ASSERT_TRUE(editor.SetRecipientValidation(RvExample(secret)).ok());
+  EXPECT_EQ(editor.text(), before);
+}
+
+TEST_F(VariantTest, RecipientValidationReplacesABlockSectionKeepingTheRest) {
+  dir_.Write("pw", "x\n");
+  const std::string text = Replace(kRv, "# the end\n",
+                                   "recipient_validation:   # issue 17\n"
+                                   "  always_accept: [\"abuse@\"]\n"
+                                   "  call_ahead:\n"
+                                   "    domains: [example.org]\n"
+                                   "# the end\n");
+  ConfigEditor editor = LoadText(text);
+  RecipientValidation rv = editor.config()->recipient_validation;
+  rv.call_ahead.reset();
+  rv.max_invalid_recipients_per_hour = 10;
+  ASSERT_TRUE(editor.SetRecipientValidation(rv).ok());
+  EXPECT_EQ(editor.text(), Replace(kRv, "# the end\n",
+                                   "recipient_validation: {\n"
+                                   "  always_accept: [\"abuse@\"],\n"
+                                   "  max_invalid_recipients_per_hour: 10\n"
+                                   "}   # issue 17\n"
+                                   "# the end\n"))
+      << editor.text();
+  EXPECT_EQ(Reparsed(editor)->recipient_validation, rv);
+  // Everything off: an empty mapping, which loads as the defaults.
+  ASSERT_TRUE(editor.SetRecipientValidation(RecipientValidation{}).ok());
+  EXPECT_NE(editor.text().find("recipient_validation: {}"), std::string::npos) << editor.text();
+  EXPECT_EQ(Reparsed(editor)->recipient_validation, RecipientValidation{});
+}
+
+TEST_F(VariantTest, InvalidRecipientValidationChangesNothing) {
+  ConfigEditor editor = LoadText(kRv);
+  auto refused = [&](const RecipientValidation& rv, std::string_view needle) {
+    base::Status s = editor.SetRecipientValidation(rv);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().message.find(needle), std::string::npos) << s.error().message;
+    EXPECT_EQ(editor.text(), kRv);
+  };
+  RecipientValidation rv = RvExample(dir_ / "missing.secret");
+  refused(rv, "cannot read password file " + dir_ / "missing.secret");
+  dir_.Write("ok.secret", "pw\n");
+  rv = RvExample(dir_ / "ok.secret");
+  rv.ldap->filter = "(mail=*)";
+  refused(rv, "recipient_validation.ldap.filter: the filter must contain {a}");
+  rv = RvExample(dir_ / "ok.secret");
+  rv.call_ahead->domains = {*mail::ParseDomainPattern("example.net")};
+  refused(rv, "'example.net' is not an accepted domain");
+  rv = RvExample(dir_ / "ok.secret");
+  rv.call_ahead->domains.clear();
+  refused(rv, "needs at least one domain");
+  rv = RvExample(dir_ / "ok.secret");
+  rv.ldap->uris = {"http://h"};
+  refused(rv, "expected ldap://HOST[:PORT]");
+  rv = RvExample(dir_ / "ok.secret");
+  rv.always_accept = {"not an address"};
+  refused(rv, "invalid entry");
+  // The error of a candidate names no line of a file that was never written.
+  rv.always_accept = {"x y"};
+  base::Status s = editor.SetRecipientValidation(rv);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message.find(path_ + ":"), std::string::npos) << s.error().message;
+}
+
 }  // namespace
 }  // namespace tidegate::config

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "config/security_config.h"
+#include "config/validation_config.h"
 #include "config/yaml_reader.h"
 
 namespace tidegate::config {
@@ -71,21 +72,6 @@ void ReadListeners(Context& ctx, MapReader& root, std::vector<Listener>* out) {
   }
 }
 
-// "example.com" or ".example.org" (any subdomain).
-std::optional<DomainPattern> ReadDomainPattern(Context& ctx, const Field& f) {
-  auto s = internal::ReadString(ctx, f);
-  if (!s) return std::nullopt;
-  auto pattern = mail::ParseDomainPattern(*s);
-  if (!pattern) {
-    ctx.Fail(f.mark, f.path,
-             "invalid domain " + internal::Quote(*s) +
-                 " (expected e.g. example.com, or .example.org for any "
-                 "subdomain)");
-    return std::nullopt;
-  }
-  return std::move(*pattern);
-}
-
 void ReadAcceptedDomains(Context& ctx, MapReader& root, std::vector<DomainPattern>* out) {
   auto field = root.Require("accepted_domains");
   if (!field) return;
@@ -94,7 +80,7 @@ void ReadAcceptedDomains(Context& ctx, MapReader& root, std::vector<DomainPatter
   // An empty list would make a gateway that rejects everything; surely a mistake.
   if (items->empty()) ctx.Fail(field->mark, field->path, "needs at least one domain");
   for (const Field& item : *items) {
-    if (auto pattern = ReadDomainPattern(ctx, item)) out->push_back(std::move(*pattern));
+    if (auto pattern = internal::ReadDomainPattern(ctx, item)) out->push_back(std::move(*pattern));
   }
 }
 
@@ -422,6 +408,7 @@ base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::strin
   ReadTracking(ctx, root, &config->tracking);
   internal::ReadContentSecurity(ctx, root, config.get());
   internal::CheckPolicyEngines(ctx, *config);
+  internal::ReadRecipientValidation(ctx, root, config.get());
   root.Finish();
 
   if (ctx.failed()) return ctx.ToError();

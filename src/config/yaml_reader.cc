@@ -410,6 +410,21 @@ std::optional<std::string> ReadPath(Context& ctx, const Field& f, bool must_exis
   return path;
 }
 
+// "example.com" or ".example.org" (any subdomain).
+std::optional<DomainPattern> ReadDomainPattern(Context& ctx, const Field& f) {
+  auto s = ReadString(ctx, f);
+  if (!s) return std::nullopt;
+  auto pattern = mail::ParseDomainPattern(*s);
+  if (!pattern) {
+    ctx.Fail(f.mark, f.path,
+             "invalid domain " + Quote(*s) +
+                 " (expected e.g. example.com, or .example.org for any "
+                 "subdomain)");
+    return std::nullopt;
+  }
+  return std::move(*pattern);
+}
+
 std::optional<mail::Address> ReadIntakeAddress(Context& ctx, const Field& f) {
   auto s = ReadString(ctx, f);
   if (!s) return std::nullopt;

@@ -104,6 +104,8 @@ std::optional<Endpoint> ReadEndpoint(Context& ctx, const Field& f, const Endpoin
 // A file name resolved to an absolute, normalised path; must_exist checks that it names an
 // existing regular file (without opening it).
 std::optional<std::string> ReadPath(Context& ctx, const Field& f, bool must_exist);
+// A domain pattern as in accepted_domains: "example.com", or ".example.org" for any subdomain.
+std::optional<DomainPattern> ReadDomainPattern(Context& ctx, const Field& f);
 // A mailbox usable as an intake address: local@domain with a real domain name (no literal).
 std::optional<mail::Address> ReadIntakeAddress(Context& ctx, const Field& f);
 // Elements of a sequence (an error if the node is not one).

@@ -9,6 +9,7 @@
 
 #include "config/editor.h"
 #include "webui/admin_common.h"
+#include "webui/recipient_check.h"
 
 namespace tidegate::webui {
 
@@ -426,6 +427,30 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
                                     tdc.intake_address ? " " + tdc.intake_address->str() : ""),
                         [&](config::ConfigEditor& e) { return e.SetPolicyTdc(name, tdc); });
   });
+  server.Api("POST", "/api/v1/recipient-validation/test",
+             [c](Request& req) -> asio::awaitable<Response> {
+               json body = BodyJson(req);
+               if (!body.is_object() || !body.contains("address") ||
+                   !body["address"].is_string()) {
+                 co_return Response::Error(400, "address must be a string");
+               }
+               auto check = co_await CheckRecipient(*c, body["address"].get<std::string>());
+               if (!check) {
+                 co_return Response::Error(CheckErrorStatus(check.error()),
+                                           check.error().message);
+               }
+               const validation::Verdict& v = check->verdict;
+               co_return Response::Json(200, json{{"address", check->address},
+                                                  {"verdict", VerdictName(v)},
+                                                  {"method", VerdictMethod(v)},
+                                                  {"reason", v.reason},
+                                                  {"cached", v.cached},
+                                                  {"always_accept", v.always_accept},
+                                                  {"validated", VerdictValidated(v)},
+                                                  {"failure", v.failure},
+                                                  {"summary", VerdictSummary(v, check->address)},
+                                                  {"source", VerdictSource(v)}});
+             });
   RegisterQuarantineApi(server, c);
 }
 

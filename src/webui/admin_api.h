@@ -15,6 +15,7 @@
 //   POST /api/v1/policies/<name>/antispam   {mode: default|off|on, positive?, suspect?, subject_tag?}
 //   POST /api/v1/policies/<name>/antivirus  {mode: default|off|on, infected?, unscannable?,
 //                                            subject_tag?}
+//   POST /api/v1/recipient-validation/test  {address} → the lookup test's verdict (CONTRACT §13)
 //   GET  /api/v1/quarantine?quarantine=Spam|Virus&search=&offset=&limit=   (quarantine_api.cc)
 //   GET  /api/v1/quarantine/<mid>     one message: its meta and header section
 //   POST /api/v1/quarantine/<mid>/release | /delete

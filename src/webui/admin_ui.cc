@@ -51,6 +51,21 @@ std::string FieldError(std::string_view field_id, std::string_view message) {
                      Esc(message));
 }
 
+std::vector<std::string> SplitPatterns(std::string_view text) {
+  std::vector<std::string> out;
+  std::string current;
+  for (char c : text) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      if (!current.empty()) out.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  if (!current.empty()) out.push_back(std::move(current));
+  return out;
+}
+
 std::string Trim(std::string_view text) {
   const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   while (!text.empty() && space(text.front())) text.remove_prefix(1);
@@ -235,6 +250,7 @@ void RegisterAdminUi(admin::Server& server, AdminContext context) {
   RegisterMonitorPages(server, ui);
   RegisterQuarantinePages(server, ui);
   RegisterSecurityPages(server, ui);
+  RegisterValidationPages(server, ui);
 }
 
 }  // namespace tidegate::webui

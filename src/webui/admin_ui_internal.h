@@ -36,6 +36,9 @@ std::string Notice(std::string_view message);
 std::string Alert(std::string_view message);
 // An error shown beside a form field (escaped); "" for an empty message.
 std::string FieldError(std::string_view field_id, std::string_view message);
+// Patterns, domains or addresses as typed into a field: one per line, or separated by commas
+// or spaces.
+std::vector<std::string> SplitPatterns(std::string_view text);
 // Leading and trailing ASCII whitespace removed.
 std::string Trim(std::string_view text);
 std::string Join(const std::vector<std::string>& items, std::string_view separator);
@@ -55,5 +58,7 @@ void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);
 void RegisterMonitorPages(admin::Server& server, const UiPtr& ui);
 void RegisterQuarantinePages(admin::Server& server, const UiPtr& ui);
 void RegisterSecurityPages(admin::Server& server, const UiPtr& ui);
+// Security Services › Recipient Validation (admin_ui_validation.cc).
+void RegisterValidationPages(admin::Server& server, const UiPtr& ui);
 
 }  // namespace tidegate::webui::ui

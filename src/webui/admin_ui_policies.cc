@@ -26,22 +26,6 @@ constexpr const char* kTitle = "Incoming Mail Policies";
 
 bool IsDefault(std::string_view name) { return name == config::kDefaultPolicyName; }
 
-// Patterns as typed into a textarea: one per line, or separated by commas or spaces.
-std::vector<std::string> SplitPatterns(std::string_view text) {
-  std::vector<std::string> out;
-  std::string current;
-  for (char c : text) {
-    if (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-      if (!current.empty()) out.push_back(std::move(current));
-      current.clear();
-    } else {
-      current += c;
-    }
-  }
-  if (!current.empty()) out.push_back(std::move(current));
-  return out;
-}
-
 std::string PatternsCell(const std::vector<std::string>& patterns, std::string_view none) {
   if (patterns.empty()) return fmt::format("<span class=\"muted\">{}</span>", Esc(none));
   std::string out;
