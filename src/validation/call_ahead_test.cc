@@ -10,10 +10,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -38,6 +42,8 @@ struct ServerScript {
   std::string mail = "250 2.1.0 ok";
   std::string rcpt = "250 2.1.5 ok";
   bool hold_rcpt = false;  // RCPT replies wait until Release()
+  std::shared_ptr<asio::ssl::context> tls =
+      nullptr;  // set: STARTTLS offered, with this certificate
 };
 
 // A scripted SMTP server on 127.0.0.1 at a free port: records every command per connection and
@@ -49,7 +55,8 @@ class FakeSmtpServer {
     std::vector<std::shared_ptr<std::vector<std::string>>> sessions;  // commands per connection
     int open = 0;
     int max_open = 0;
-    int held = 0;  // RCPTs waiting for Release()
+    int held = 0;          // RCPTs waiting for Release()
+    int tls_sessions = 0;  // STARTTLS handshakes completed
     std::vector<std::shared_ptr<asio::steady_timer>> gates;
   };
 
@@ -96,37 +103,59 @@ class FakeSmtpServer {
 
   static asio::awaitable<void> Session(std::shared_ptr<State> state, tcp::socket& socket,
                                        std::vector<std::string>& commands, bool& counted) {
-    auto use = asio::as_tuple(asio::use_awaitable);
-    auto say = [&](const std::string& reply) -> asio::awaitable<bool> {
-      auto [ec, n] = co_await asio::async_write(socket, asio::buffer(reply + "\r\n"), use);
-      co_return !ec;
-    };
     const ServerScript& script = state->script;
-    if (script.greeting.empty() || !co_await say(script.greeting)) {
+    if (script.greeting.empty() || !co_await Say(socket, script.greeting)) {
       std::string sink;
-      co_await asio::async_read_until(socket, asio::dynamic_buffer(sink), "\x04", use);
+      co_await asio::async_read_until(socket, asio::dynamic_buffer(sink), "\x04", kUse);
       co_return;  // never greets: waits until the client closes
     }
+    if (!co_await Commands(state, socket, commands, counted)) co_return;
+    // STARTTLS was answered 220: the same loop goes on over TLS.
+    asio::ssl::stream<tcp::socket&> tls(socket, *script.tls);
+    auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, kUse);
+    if (ec) co_return;
+    ++state->tls_sessions;
+    co_await Commands(state, tls, commands, counted);
+  }
+
+  template <typename Stream>
+  static asio::awaitable<bool> Say(Stream& stream, const std::string& reply) {
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(reply + "\r\n"), kUse);
+    co_return !ec;
+  }
+
+  // Answers commands until the connection ends (false) or STARTTLS was accepted (true).
+  template <typename Stream>
+  static asio::awaitable<bool> Commands(std::shared_ptr<State> state, Stream& stream,
+                                        std::vector<std::string>& commands, bool& counted) {
+    const ServerScript& script = state->script;
     std::string buffer;
     while (true) {
       auto [ec, n] =
-          co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), "\r\n", use);
-      if (ec) co_return;
+          co_await asio::async_read_until(stream, asio::dynamic_buffer(buffer), "\r\n", kUse);
+      if (ec) co_return false;
       std::string line = buffer.substr(0, n - 2);
       buffer.erase(0, n);
       commands.push_back(line);
       const std::string verb = line.substr(0, 4);
       std::string reply = "500 5.5.1 what";
-      if (verb == "EHLO") reply = script.ehlo;
+      if (verb == "EHLO") {
+        reply = script.ehlo;
+        // Extensions follow the first line (our name).
+        if (script.tls) reply.insert(reply.find("\r\n") + 2, "250-STARTTLS\r\n");
+      }
       if (verb == "HELO") reply = script.helo;
       if (verb == "MAIL") reply = script.mail;
+      if (verb == "STAR" && script.tls) {
+        co_return co_await Say(stream, "220 2.0.0 go ahead");
+      }
       if (verb == "RCPT") {
         if (script.hold_rcpt) {
           auto gate =
-              std::make_shared<asio::steady_timer>(socket.get_executor(), Clock::time_point::max());
+              std::make_shared<asio::steady_timer>(stream.get_executor(), Clock::time_point::max());
           state->gates.push_back(gate);
           ++state->held;
-          co_await gate->async_wait(use);
+          co_await gate->async_wait(kUse);
           --state->held;
         }
         reply = script.rcpt;
@@ -140,10 +169,11 @@ class FakeSmtpServer {
       }
       if (verb == "DATA") reply = "354 go ahead";
       if (reply.empty()) continue;  // hung
-      if (!co_await say(reply) || verb == "QUIT") co_return;
+      if (!co_await Say(stream, reply) || verb == "QUIT") co_return false;
     }
   }
 
+  static constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
   tcp::acceptor acceptor_;
   std::shared_ptr<State> state_;
 };
@@ -153,6 +183,26 @@ std::uint16_t RefusedPort() {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   return acceptor.local_endpoint().port();
+}
+
+// A server TLS context with a fresh self-signed certificate (openssl req), or null.
+std::shared_ptr<asio::ssl::context> SelfSignedContext() {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("call_ahead_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string key = (dir / "key.pem").string();
+  const std::string cert = (dir / "cert.pem").string();
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) return nullptr;
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  context->use_certificate_chain_file(cert, ec);
+  if (!ec) context->use_private_key_file(key, asio::ssl::context::pem, ec);
+  std::filesystem::remove_all(dir);
+  return ec ? nullptr : context;
 }
 
 mail::Address Addr(std::string local, std::string domain) {
@@ -235,6 +285,23 @@ TEST_F(CallAheadTest, AcceptedRecipientIsKnown) {
   EXPECT_EQ(call_ahead_->method(), Method::kCallAhead);
   EXPECT_EQ(commands, (std::vector<std::string>{"EHLO gw.test", "MAIL FROM:<>",
                                                 "RCPT TO:<user@Probe.Test>", "QUIT"}));
+}
+
+TEST_F(CallAheadTest, StartTlsWhenOffered) {
+  // delivery.tls: preferred (the default), as the mail queue: encrypt, do not verify.
+  auto tls = SelfSignedContext();
+  ASSERT_TRUE(tls) << "openssl could not make a certificate";
+  FakeSmtpServer server(io_, {.tls = tls});
+  Route("probe.test", {server.port()});
+  Make();
+  auto answer = Find(Addr("user", "probe.test"));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->outcome, Outcome::kKnown) << answer->reason;
+  ASSERT_TRUE(Closed(server));
+  EXPECT_EQ(server.state().tls_sessions, 1);
+  EXPECT_EQ(server.commands(0),
+            (std::vector<std::string>{"EHLO gw.test", "STARTTLS", "EHLO gw.test", "MAIL FROM:<>",
+                                      "RCPT TO:<user@probe.test>", "QUIT"}));
 }
 
 TEST_F(CallAheadTest, RefusedRecipientIsUnknownWithTheReply) {
