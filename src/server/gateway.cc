@@ -11,6 +11,7 @@
 
 #include "base/filesystem.h"
 #include "server/data_dir_lock.h"
+#include "validation/call_ahead.h"
 #include "validation/ldap_lookup.h"
 #include "webui/admin_api.h"
 #include "webui/admin_ui.h"
@@ -157,8 +158,17 @@ base::Status Gateway::Start() {
   // Recipient validation (§13): its Validator is part of the session policy.
   validation_ = std::make_unique<RecipientValidation>(
       io_.get_executor(), &counters_, &base::SystemClock::Instance(),
-      [](const config::GatewayConfig& c) {
+      [this](const config::GatewayConfig& c) {
         validation::Validator::Methods methods;
+        if (c.recipient_validation.call_ahead) {
+          // On the event loop (its resolver and sockets live there); destroyed there too.
+          if (auto call_ahead = validation::CallAhead::Create(io_, c)) {
+            methods.call_ahead = std::shared_ptr<validation::Lookup>(std::move(*call_ahead));
+          } else {
+            log_->Critical("Recipient validation: call-ahead not started: " +
+                           call_ahead.error().message);
+          }
+        }
         if (c.recipient_validation.ldap && !c.recipient_validation.ldap->uris.empty()) {
           // Its destructor joins worker threads that may sit in a network call for up to the
           // timeout: never on the event loop (a reload retires the old Validator there).

@@ -16,6 +16,7 @@ import pytest
 from harness import Gateway, free_port, read_reply, timing_slack
 from peers import Blackhole, Sink
 from slapd import Slapd
+from test_webui_validation import api_test
 
 LDAP_TIMEOUT = 2.0
 CALL_AHEAD_TIMEOUT = 2.0
@@ -272,3 +273,16 @@ def test_pipelined_rcpts_are_answered_in_order(slapd):
                       b"RCPT TO:<x@example.com>\r\nQUIT\r\n")
             codes = [int(read_reply(f)[-1][:3]) for _ in range(6)]
             assert codes == [250, 550, 250, 250, 550, 221], codes
+
+
+def test_the_lookup_test_api_asks_the_same_validator_without_counting(slapd):
+    with World(validation_yaml(slapd=slapd, call_ahead=False, harvest=1)) as w:
+        status, body = api_test(w.g, "alice@example.com")
+        assert status == 200 and body["verdict"] == "accept" and body["method"] == "ldap", body
+        for _ in range(3):
+            status, body = api_test(w.g, "nobody@example.com")
+            assert status == 200 and body["verdict"] == "unknown", body
+        status, body = api_test(w.g, "postmaster@example.com")
+        assert body["verdict"] == "accept" and body["always_accept"] is True, body
+        # The lookup tests counted nothing for the harvest limit: a client's first unknown is 550.
+        assert [c for c, _ in rcpt(w.g.port, "ghost@example.com")] == [550]

@@ -1,10 +1,10 @@
 """The Recipient Validation page of the Web UI in a real browser (issue 17, CONTRACT §13):
 tests/webui/validation.test.mjs (playwright-core driving Debian's chromium) against a real
-gateway. Until the RCPT-time integration wires AdminContext::test_recipient into the gateway,
-the page must say that recipient validation is not running, and the lookup test (page and API)
-must answer so; the verdict display itself is covered with a fake hook by the unit test
-src/webui/validation_page_test.cc. Afterwards this file checks the config file, check-config
-and the audit line. Screenshots: tests/out/webui-validation/ (git-ignored)."""
+gateway whose recipient_validation has no method: the lookup test (page and API) answers
+"accepted, not validated"; every verdict's display is covered with a fake hook by the unit test
+src/webui/validation_page_test.cc, and the RCPT-time answers with a real slapd by
+test_recipient_validation.py. Afterwards this file checks the config file, check-config and the
+audit line. Screenshots: tests/out/webui-validation/ (git-ignored)."""
 import base64
 import json
 import os
@@ -42,12 +42,13 @@ def test_webui_recipient_validation_in_chromium():
                 extra_yaml="recipient_validation:\n  always_accept: [\"postmaster@\"]\n")
     g.start()
     try:
-        # The API: not an accepted domain is the caller's mistake; otherwise "not running".
+        # The API: not an accepted domain is the caller's mistake; otherwise, with no method
+        # configured, accepted and not validated.
         status, body = api_test(g, "x@example.net")
         assert status == 400, body
         status, body = api_test(g, "joe@example.com")
-        assert status == 503, body
-        assert body == {"error": "recipient validation is not running in this gateway"}
+        assert status == 200, body
+        assert body["verdict"] == "accept" and body["validated"] is False, body
 
         env = dict(os.environ,
                    WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
