@@ -19,6 +19,7 @@
 #   TIDEGATE_DEMO_DNS_PORT      5353   dnsmasq (UDP and TCP)
 #   TIDEGATE_DEMO_RSPAMD_PORT   2828   rspamd's normal worker (the gateway's anti_spam url)
 #   TIDEGATE_DEMO_CLAMD_PORT    2929   clamd (the gateway's anti_virus address)
+#   TIDEGATE_DEMO_LDAP_PORT     3389   slapd (recipient validation's LDAP accept query)
 # With all defaults the gateway and the intake run examples/gateway.yaml and examples/intake.yaml
 # as they are; otherwise from copies written to RUN_DIR/gateway.yaml and RUN_DIR/intake.yaml, in
 # which only those ports and ../run/ are replaced.
@@ -37,15 +38,16 @@ CONSOLE_PORT=${TIDEGATE_DEMO_CONSOLE_PORT:-8081}
 DNS_PORT=${TIDEGATE_DEMO_DNS_PORT:-5353}
 RSPAMD_PORT=${TIDEGATE_DEMO_RSPAMD_PORT:-2828}
 CLAMD_PORT=${TIDEGATE_DEMO_CLAMD_PORT:-2929}
+LDAP_PORT=${TIDEGATE_DEMO_LDAP_PORT:-3389}
 # How run/ is shown: relative when it is the work tree's run/.
 SHOW=$RUN
 [ "$RUN" = "$ROOT/run" ] && SHOW=run
 mkdir -p "$RUN/tls" "$RUN/gateway" "$RUN/intake" "$RUN/logs"
 
 # Every port the demo uses: gateway SMTP, mailbox, intake SMTP, admin, intake console, DNS,
-# rspamd, clamd.
+# rspamd, clamd, slapd.
 PORTS=("$SMTP_PORT" "$MAILBOX_PORT" "$INTAKE_PORT" "$ADMIN_PORT" "$CONSOLE_PORT" "$DNS_PORT"
-       "$RSPAMD_PORT" "$CLAMD_PORT")
+       "$RSPAMD_PORT" "$CLAMD_PORT" "$LDAP_PORT")
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 udp_busy() { ss -Hlun "( sport = :$1 )" 2>/dev/null | grep -q .; }
 busy=()
@@ -60,7 +62,7 @@ done
 
 GATEWAY_CONF=examples/gateway.yaml
 INTAKE_CONF=examples/intake.yaml
-if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353 2828 2929" ]; then
+if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353 2828 2929 3389" ]; then
   # The examples with only the demo's ports and ../run/ replaced.
   for f in gateway intake; do
     sed -e "s#127\.0\.0\.1:2525\b#127.0.0.1:$SMTP_PORT#g" \
@@ -71,6 +73,7 @@ if [ "$SHOW" != run ] || [ "${PORTS[*]}" != "2525 2626 2727 8080 8081 5353 2828 
         -e "s#127\.0\.0\.1:5353\b#127.0.0.1:$DNS_PORT#g" \
         -e "s#127\.0\.0\.1:2828\b#127.0.0.1:$RSPAMD_PORT#g" \
         -e "s#127\.0\.0\.1:2929\b#127.0.0.1:$CLAMD_PORT#g" \
+        -e "s#127\.0\.0\.1:3389\b#127.0.0.1:$LDAP_PORT#g" \
         -e "s#\.\./run/#$RUN/#g" "examples/$f.yaml" > "$RUN/$f.yaml"
   done
   GATEWAY_CONF=$SHOW/gateway.yaml
@@ -123,6 +126,14 @@ wait_for() {  # wait_for SECONDS NAME PID CHECK...: until CHECK succeeds, failin
 }
 wait_port() { wait_for 15 "$2" "$3" port_open "$1"; }  # wait_port PORT NAME PID
 rspamd_up() { curl -fs -m 2 "http://127.0.0.1:$RSPAMD_PORT/ping" 2>/dev/null | grep -q "^pong"; }
+
+# The demo's directory (CONTRACT §13, recipient validation): a private slapd with the demo users
+# (tests/e2e/slapd.py, the e2e tests' fixture), fresh each run; its bind password file is what
+# the gateway's recipient_validation.ldap.password_file names, so it comes before check-config.
+rm -rf "$RUN/ldap"
+$PY tests/e2e/slapd.py serve "$RUN/ldap" --port "$LDAP_PORT" --demo >"$RUN/logs/slapd.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 slapd "${PIDS[-1]}" grep -q "^password_file=" "$RUN/logs/slapd.log"
 
 "$BIN" -c "$GATEWAY_CONF" check-config >/dev/null
 
@@ -187,6 +198,7 @@ $admin_line
   DNS              127.0.0.1:$DNS_PORT (dnsmasq: demo names only)
   anti-spam        rspamd on 127.0.0.1:$RSPAMD_PORT (config and logs in $SHOW/rspamd/)
   anti-virus       clamd on 127.0.0.1:$CLAMD_PORT (config, test database and log in $SHOW/clamd/)
+  directory        slapd on 127.0.0.1:$LDAP_PORT: alice@, bob@ (robert@), ceo@example.com (README step 7)
   quarantines      build/tidegate -c $GATEWAY_CONF quarantine list
   mail logs        $SHOW/gateway/mail_logs/mail.current, $SHOW/intake/mail_logs/mail.current
   operator         build/tidegate -c $GATEWAY_CONF status

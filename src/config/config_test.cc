@@ -52,7 +52,8 @@ TEST(GatewayConfig, ContractExampleLoads) {
   std::filesystem::copy_file(std::string(TIDEGATE_SOURCE_DIR) + "/examples/gateway.yaml",
                              dir / "examples/gateway.yaml");
   for (const char* name :
-       {"run/tls/gateway.crt", "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password"}) {
+       {"run/tls/gateway.crt", "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password",
+        "run/ldap/slapd/bind.password"}) {
     dir.Write(name, "x\n");
   }
   auto loaded = LoadGatewayConfig(dir / "examples/gateway.yaml");

@@ -74,7 +74,8 @@ class ExampleTest : public ::testing::Test {
     }
     path_ = dir_.Write("examples/gateway.yaml", original_);
     for (const char* name :
-         {"run/tls/gateway.crt", "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password"}) {
+         {"run/tls/gateway.crt", "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password",
+        "run/ldap/slapd/bind.password"}) {
       dir_.Write(name, "x\n");
     }
   }

@@ -59,7 +59,8 @@ TEST(IntakeConfig, ExamplesAgreeOnTheIntakeAddressAndPort) {
   }
   for (const char* name :
        {"run/tls/intake.crt", "run/tls/intake.key", "run/intake.password", "run/tls/gateway.crt",
-        "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password"}) {
+        "run/tls/gateway.key", "run/tls/ca.crt", "run/admin.password",
+        "run/ldap/slapd/bind.password"}) {
     dir.Write(name, "x\n");
   }
   auto gateway = LoadGatewayConfig(dir / "examples/gateway.yaml");

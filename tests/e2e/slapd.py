@@ -16,7 +16,7 @@ work folder, stopped by its PID (docs/testing-engines.md, "slapd").
 - Users (USERS): `alice@example.com` (`mail`); `bob@example.com` with the alternate address
   `robert@example.com` (`mailLocalAddress`, objectClass inetLocalMailRecipient). No postmaster.
 
-`python3 tests/e2e/slapd.py serve DIR [--port N]` runs one until SIGINT/SIGTERM (the demo) and
+`python3 tests/e2e/slapd.py serve DIR [--port N] [--demo]` runs one until SIGINT/SIGTERM (the demo) and
 prints `uri=…`, `base=…`, `bind_dn=…`, `password_file=…`, one a line, once it answers.
 """
 import argparse
@@ -44,6 +44,8 @@ USERS = {
     "alice": ("alice@example.com", []),
     "bob": ("bob@example.com", ["robert@example.com"]),
 }
+# `serve --demo` (make run): the README's recipients too (ceo@ is the Sales policy's).
+DEMO_USERS = dict(USERS, ceo=("ceo@example.com", []))
 
 # An anonymous LDAPv3 simple bind (message id 1), for the fixture's ping.
 _ANONYMOUS_BIND = bytes.fromhex("300c020101600702010304008000")
@@ -171,11 +173,13 @@ def _serve(argv):
     parser = argparse.ArgumentParser(prog="slapd.py serve")
     parser.add_argument("dir")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--demo", action="store_true", help="the demo's users (DEMO_USERS)")
     args = parser.parse_args(argv)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    with Slapd(os.path.abspath(args.dir), port=args.port) as slapd:
+    with Slapd(os.path.abspath(args.dir), port=args.port,
+               users=DEMO_USERS if args.demo else None) as slapd:
         print(f"uri={slapd.uri}\nbase={slapd.base}\nbind_dn={slapd.bind_dn}\n"
               f"password_file={slapd.password_file}\npid={slapd.pid}", flush=True)
         while not stop and slapd.proc.poll() is None:

@@ -20,7 +20,7 @@ from harness import interrupt
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-NAMES = ("SMTP", "MAILBOX", "INTAKE", "ADMIN", "CONSOLE", "DNS", "RSPAMD", "CLAMD")
+NAMES = ("SMTP", "MAILBOX", "INTAKE", "ADMIN", "CONSOLE", "DNS", "RSPAMD", "CLAMD", "LDAP")
 
 
 def free_ports():
@@ -120,6 +120,7 @@ def test_make_run_demo_end_to_end(tmp_path):
         assert f"{run}/gateway/mail_logs/mail.current" in printed
         assert f"rspamd on 127.0.0.1:{ports['RSPAMD']} " in printed, printed
         assert f"clamd on 127.0.0.1:{ports['CLAMD']} " in printed, printed
+        assert f"slapd on 127.0.0.1:{ports['LDAP']}:" in printed, printed
 
         before = {m["id"] for m in api(console, "/api/v1/messages?account=demo", password)}
         mailbox = run / "mailbox" / "new"
