@@ -158,7 +158,7 @@ base::Status Gateway::Start() {
   // Recipient validation (§13): its Validator is part of the session policy.
   validation_ = std::make_unique<RecipientValidation>(
       io_.get_executor(), &counters_, &base::SystemClock::Instance(),
-      [this](const config::GatewayConfig& c) {
+      [this, running = loop_running_](const config::GatewayConfig& c) {
         validation::Validator::Methods methods;
         if (c.recipient_validation.call_ahead) {
           // On the event loop (its resolver and sockets live there); destroyed there too.
@@ -171,10 +171,17 @@ base::Status Gateway::Start() {
         }
         if (c.recipient_validation.ldap && !c.recipient_validation.ldap->uris.empty()) {
           // Its destructor joins worker threads that may sit in a network call for up to the
-          // timeout: never on the event loop (a reload retires the old Validator there).
+          // timeout: never on the running event loop (a reload retires the old Validator there);
+          // after the loop stopped (shutdown), where it is let go, so none outlives the process.
           methods.ldap = std::shared_ptr<validation::Lookup>(
               new validation::LdapLookup(*c.recipient_validation.ldap),
-              [](validation::Lookup* lookup) { std::thread([lookup] { delete lookup; }).detach(); });
+              [running](validation::Lookup* lookup) {
+                if (running->load()) {
+                  std::thread([lookup] { delete lookup; }).detach();
+                } else {
+                  delete lookup;
+                }
+              });
         }
         return methods;
       });
@@ -386,6 +393,7 @@ void Gateway::BeginShutdown() {
 int Gateway::Run() {
   WaitForSignals();
   io_.run();
+  loop_running_->store(false);  // from here a retired LDAP method is deleted where it is let go
   listeners_.clear();
   admin_.reset();
   if (content_security_) content_security_->worker().join();  // an operator's release in progress

@@ -5,6 +5,7 @@
 // returns after a graceful shutdown. Not thread-safe except where noted.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,6 +70,8 @@ class Gateway {
   inbound::SessionServices services_;
   std::map<std::string, std::unique_ptr<inbound::Listener>> listeners_;
   bool stopping_ = false;
+  // True while io_ runs (read by the LDAP method's deleter, which may run on any thread).
+  std::shared_ptr<std::atomic<bool>> loop_running_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace tidegate::server
