@@ -48,21 +48,22 @@ auto AsyncAccept(MessageAcceptor& acceptor, ReceivedMessage message, Token&& tok
 }
 
 // Completes with the policy's answer for a recipient lookup, on the session's executor.
+// The initiation runs when the coroutine awaits, after this function returned: it owns copies of
+// everything it uses (the policy is the session's, which outlives the await).
 template <typename Token>
-auto AsyncLookup(const SessionPolicy& policy, std::uint64_t icid, const std::string& client_ip,
-                 const mail::Address& recipient, Token&& token) {
+auto AsyncLookup(const SessionPolicy& policy, std::uint64_t icid, std::string client_ip,
+                 mail::Address recipient, Token&& token) {
   return asio::async_initiate<Token, void(RecipientLookupAnswer)>(
-      [&](auto handler) {
+      [&policy](auto handler, std::uint64_t id, std::string ip, mail::Address rcpt) {
         auto executor = asio::get_associated_executor(handler);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        policy.lookup_recipient(icid, client_ip, recipient,
-                                [shared, executor](RecipientLookupAnswer answer) {
-                                  asio::post(executor, [shared, a = std::move(answer)]() mutable {
-                                    (*shared)(std::move(a));
-                                  });
-                                });
+        policy.lookup_recipient(id, ip, rcpt, [shared, executor](RecipientLookupAnswer answer) {
+          asio::post(executor, [shared, a = std::move(answer)]() mutable {
+            (*shared)(std::move(a));
+          });
+        });
       },
-      token);
+      token, icid, std::move(client_ip), std::move(recipient));
 }
 
 std::string StripCrlf(std::string_view s) {

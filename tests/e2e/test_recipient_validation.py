@@ -5,6 +5,7 @@ clients (smtplib) against the gateway.
 example.com is validated by LDAP (alice@, bob@ with the alternate address robert@); example.org
 by call-ahead to its next hop (the same smtp_routes entry delivery uses)."""
 import os
+import re
 import smtplib
 import socket
 import tempfile
@@ -103,6 +104,16 @@ def rcpt(port, *addresses, source="127.0.0.1"):
     return out
 
 
+def assert_session_icid(g, line_pattern):
+    """The log line matching `line_pattern` (with an (\\d+) for its ICID) names the ICID of the
+    session that sent the RCPT (the one whose MAIL FROM was logged with it)."""
+    log = g.mail_log()
+    m = re.search(line_pattern, log)
+    assert m, log
+    icid = m.group(1)
+    assert re.search(rf"MID \d+ ICID {icid} From: <sender@client.test>", log), (icid, log)
+
+
 def test_ldap_known_alternate_unknown_and_always_accept(slapd):
     with World(validation_yaml(slapd=slapd, call_ahead=False)) as w:
         before = slapd.searches()
@@ -117,6 +128,7 @@ def test_ldap_known_alternate_unknown_and_always_accept(slapd):
         assert slapd.searches() - before == 3
         assert not any("postmaster" in f.lower() for f in slapd.search_filters())
         w.g.wait_log("rejected RCPT <nobody@example.com>: ldap ")
+        assert_session_icid(w.g, r"ICID (\d+) rejected RCPT <nobody@example.com>: ldap no entry")
         # A cached answer asks the directory nothing.
         got = rcpt(w.g.port, "alice@example.com", "nobody@example.com")
         assert [c for c, _ in got] == [250, 550]
@@ -223,6 +235,7 @@ def test_call_ahead_250_550_451_and_the_cache():
             assert got[1][1] == "5.1.1 <gone@example.org>: Recipient address rejected: User unknown"
             w.g.wait_log("rejected RCPT <gone@example.org>: call-ahead 550")
             w.g.wait_log("deferred RCPT <busy@example.org>: call-ahead ")
+            assert_session_icid(w.g, r"ICID (\d+) deferred RCPT <busy@example.org>: call-ahead ")
             assert sorted(asked) == ["busy@example.org", "carol@example.org", "gone@example.org"]
             # The probes never sent a message, and the cache answers the known and the unknown.
             assert org.messages == []
@@ -253,6 +266,7 @@ def test_harvest_limit_closes_with_421_and_another_ip_is_unaffected(slapd):
         assert [c for c, _ in got] == [550, 550, 550, 421], got
         assert got[3][1].startswith("4.7.0 ")
         w.g.wait_log("directory harvest limit reached for 127.0.0.1")
+        assert_session_icid(w.g, r"ICID (\d+) directory harvest limit reached for 127\.0\.0\.1")
         # Still over: the next unknown from that IP gets the same; a known one is accepted.
         got = rcpt(w.g.port, "alice@example.com", "u5@example.com")
         assert [c for c, _ in got] == [250, 421], got
