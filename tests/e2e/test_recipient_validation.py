@@ -6,6 +6,7 @@ example.com is validated by LDAP (alice@, bob@ with the alternate address robert
 by call-ahead to its next hop (the same smtp_routes entry delivery uses)."""
 import os
 import re
+import signal
 import smtplib
 import socket
 import tempfile
@@ -300,3 +301,25 @@ def test_the_lookup_test_api_asks_the_same_validator_without_counting(slapd):
         assert body["verdict"] == "accept" and body["always_accept"] is True, body
         # The lookup tests counted nothing for the harvest limit: a client's first unknown is 550.
         assert [c for c, _ in rcpt(w.g.port, "ghost@example.com")] == [550]
+
+
+def test_a_reload_turns_validation_on_and_off(slapd):
+    g = Gateway(accepted=("example.com", "example.org")).start()
+    try:
+        assert [c for c, _ in rcpt(g.port, "nobody@example.com")] == [250]
+        base = open(g.config_path).read()
+        with open(g.config_path, "a") as f:
+            f.write(validation_yaml(slapd=slapd, call_ahead=False))
+        g.proc.send_signal(signal.SIGHUP)
+        g.wait_log("Configuration reloaded")
+        assert [c for c, _ in rcpt(g.port, "nobody@example.com", "alice@example.com")] == [550, 250]
+        with open(g.config_path, "w") as f:
+            f.write(base)
+        reloads = g.mail_log().count("Configuration reloaded")
+        g.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while g.mail_log().count("Configuration reloaded") == reloads and time.time() < deadline:
+            time.sleep(0.05)
+        assert [c for c, _ in rcpt(g.port, "nobody@example.com")] == [250]
+    finally:
+        g.cleanup()
