@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.require_tls = (flags & 8) != 0;
   ServerSession session(options, [](const tidegate::mail::Address& a) {
     // A verdict that depends on the address, so that every branch is reachable.
-    return static_cast<RcptVerdict>((a.local.size() + a.domain.size()) % 4);
+    return static_cast<RcptVerdict>((a.local.size() + a.domain.size()) % 5);
   });
 
   Step step = session.Greeting();
@@ -110,6 +110,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Check(t.recipients.size() <= options.max_recipients);
         step = session.OnCommitted(commit_ok, "4F2A1C");
         commit_ok = !commit_ok;
+        break;
+      }
+      case Next::kLookupRecipient: {
+        // Recipient validation's answer, also depending on the address (CONTRACT §13).
+        Check(step.output.empty());
+        const auto& r = session.pending_recipient();
+        const std::size_t before = session.transaction().recipients.size();
+        const auto result =
+            static_cast<tidegate::smtp::LookupResult>((r.local.size() * 7 + r.domain.size()) % 4);
+        step = session.OnRecipientLookup(result);
+        Check(session.transaction().recipients.size() ==
+              before + (result == tidegate::smtp::LookupResult::kAccept ? 1 : 0));
+        if (result == tidegate::smtp::LookupResult::kHarvestLimit) Check(step.next == Next::kClose);
         break;
       }
       case Next::kStartTls:
