@@ -53,8 +53,10 @@ class Gateway {
 
   mutable std::mutex config_mu_;
   std::shared_ptr<const config::GatewayConfig> config_;
-  std::shared_ptr<const inbound::SessionPolicy> session_policy_;  // derived from config_
   boost::asio::io_context io_;
+  // Derived from config_. After io_: it holds the recipient Validator, whose call-ahead method
+  // lives on io_ (its resolver, sockets and posted answers) and must go before io_ does.
+  std::shared_ptr<const inbound::SessionPolicy> session_policy_;
   boost::asio::signal_set signals_;
   std::unique_ptr<telemetry::MailLog> log_;
   int lock_fd_ = -1;  // flock on data_dir/LOCK: one gateway per data_dir

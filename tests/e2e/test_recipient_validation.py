@@ -244,6 +244,9 @@ def test_call_ahead_250_550_451_and_the_cache():
             assert [c for c, _ in got] == [250, 550, 451]
             assert sorted(asked) == ["busy@example.org", "busy@example.org",
                                      "carol@example.org", "gone@example.org"]
+            # A graceful stop with the call-ahead method (and a probe) in place: a clean exit.
+            w.g.proc.send_signal(signal.SIGTERM)
+            assert w.g.proc.wait(60) == 0, w.g.mail_log()[-2000:]
     finally:
         org.stop()
 
