@@ -28,13 +28,6 @@ const char* KindName(Verdict::Kind kind) {
 
 namespace {
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  });
-  return s;
-}
-
 bool AnyMatches(const std::vector<config::DomainPattern>& patterns, std::string_view domain) {
   return std::any_of(patterns.begin(), patterns.end(),
                      [&](const config::DomainPattern& p) { return p.Matches(domain); });
@@ -60,6 +53,11 @@ Validator::Validator(asio::any_io_executor executor, config::RecipientValidation
       clock_(clock),
       cache_(clock, settings_.cache_ttl) {
   if (!harvest_) harvest_ = std::make_shared<HarvestLimiter>(clock_);
+  // The policy table's matcher: "local@" is that local part in any domain (the reader checked
+  // every entry's syntax).
+  for (const std::string& entry : settings_.always_accept) {
+    if (auto pattern = mail::ParseAddressPattern(entry)) always_accept_.push_back(*pattern);
+  }
   harvest_->set_max(settings_.max_invalid_recipients_per_hour);
 }
 
@@ -80,16 +78,8 @@ Method Validator::MethodFor(const mail::Address& address) const {
 }
 
 bool Validator::AlwaysAccepted(const mail::Address& address) const {
-  if (settings_.always_accept.empty()) return false;
-  std::string local = Lower(address.local_unquoted());
-  std::string full = local + "@" + address.domain_lower();
-  for (const std::string& entry : settings_.always_accept) {
-    if (entry.ends_with('@') ? entry.size() == local.size() + 1 && entry.starts_with(local)
-                             : entry == full) {
-      return true;
-    }
-  }
-  return false;
+  return std::any_of(always_accept_.begin(), always_accept_.end(),
+                     [&](const mail::AddressPattern& p) { return p.Matches(address); });
 }
 
 void Validator::Validate(Query query, std::function<void(Verdict)> done) {

@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "config/config.h"
 #include "mail/address.h"
+#include "mail/match.h"
 #include "validation/cache.h"
 #include "validation/harvest.h"
 #include "validation/lookup.h"
@@ -92,6 +93,7 @@ class Validator : public std::enable_shared_from_this<Validator> {
   config::RecipientValidation settings_;
   std::vector<config::DomainPattern> accepted_domains_;
   Methods methods_;
+  std::vector<mail::AddressPattern> always_accept_;  // settings_.always_accept, parsed
   std::shared_ptr<HarvestLimiter> harvest_;
   const base::Clock* clock_;
   Cache cache_;
