@@ -213,8 +213,44 @@ struct Log {
   std::uint32_t keep = 20;                            // rotated files kept
 };
 
+// ---- Cluster mode (CONTRACT §11) ----
+
+enum class TrackingBackend : std::uint8_t { kSqlite, kPostgresql };
+
+// tracking.postgresql: the cluster-wide store. The password is read from password_file at load
+// (trailing newline dropped) and never logged or shown.
+struct PostgresqlTracking {
+  std::string conninfo;       // libpq keyword/value string, without the password
+  std::string password_file;  // absolute; "" = none (trust, .pgpass, or a password in conninfo)
+  std::string password;
+  bool operator==(const PostgresqlTracking&) const = default;
+};
+
 struct Tracking {
   Duration retention = std::chrono::hours(24 * 30);  // message tracking history kept this long
+  TrackingBackend backend = TrackingBackend::kSqlite;
+  PostgresqlTracking postgresql;          // set iff backend == kPostgresql
+  std::uint64_t buffer_max = 1ull << 30;  // on-disk buffer while PostgreSQL is unreachable
+};
+
+// cluster.etcd: where the shared configuration and the machine registry live.
+struct EtcdSettings {
+  std::vector<std::string> endpoints;  // "http://127.0.0.1:2379" / "https://host:port"; >= 1
+  std::string prefix = "/tidegate/";   // starts and ends with '/'
+  std::string ca_file;                 // absolute; "" = the system's trust store (https only)
+  std::string certificate, key;        // client certificate (absolute), both or neither
+  std::string username;                // "" = no authentication
+  std::string password_file;           // absolute; required with username
+  std::string password;                // read from password_file; never logged or shown
+  bool operator==(const EtcdSettings&) const = default;
+};
+
+struct Cluster {
+  std::string name;     // the cluster's name ("Hosted_Cluster")
+  std::string machine;  // this machine's name, unique in the cluster
+  std::string group;    // "" = in no group
+  EtcdSettings etcd;
+  bool operator==(const Cluster&) const = default;
 };
 
 struct Spool {
@@ -285,6 +321,7 @@ struct GatewayConfig {
   std::optional<AntiVirusEngine> anti_virus;  // absent = anti-virus off everywhere
   QuarantineSettings quarantine;
   RecipientValidation recipient_validation;  // CONTRACT §13; default: nothing validated
+  std::optional<Cluster> cluster;            // CONTRACT §11; absent = a single machine
 
   // Case-insensitive: is mail for this domain accepted (not relayed)?
   bool IsAcceptedDomain(std::string_view domain) const;

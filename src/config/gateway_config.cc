@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "config/cluster_config.h"
 #include "config/config.h"
 #include "config/security_config.h"
 #include "config/validation_config.h"
@@ -370,15 +371,6 @@ void ReadSpool(Context& ctx, MapReader& root, Spool* out) {
   m.Finish();
 }
 
-void ReadTracking(Context& ctx, MapReader& root, Tracking* out) {
-  auto field = root.Get("tracking");
-  if (!field) return;
-  MapReader m(ctx, *field);
-  if (!m.valid()) return;
-  m.DurationAtLeast("retention", &out->retention, std::chrono::hours(1));
-  m.Finish();
-}
-
 }  // namespace
 
 base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::string_view yaml,
@@ -405,7 +397,8 @@ base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::strin
   ReadAdmin(ctx, root, &config->admin);
   ReadLog(ctx, root, config->data_dir, &config->log);
   ReadSpool(ctx, root, &config->spool);
-  ReadTracking(ctx, root, &config->tracking);
+  internal::ReadTracking(ctx, root, &config->tracking);
+  internal::ReadCluster(ctx, root, config.get());
   internal::ReadContentSecurity(ctx, root, config.get());
   internal::CheckPolicyEngines(ctx, *config);
   internal::ReadRecipientValidation(ctx, root, config.get());

@@ -50,30 +50,6 @@ std::optional<std::string> ReadLdapUri(Context& ctx, const Field& f) {
   return std::string(secure ? "ldaps://" : "ldap://") + e->str();
 }
 
-// The password file's content without its trailing line break. Never quoted in an error.
-std::optional<std::string> ReadPasswordFile(Context& ctx, const Field& f, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ctx.Fail(f.mark, f.path, "cannot read password file " + path + ": " + std::strerror(errno));
-    return std::nullopt;
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string password = content.str();
-  if (!password.empty() && password.back() == '\n') password.pop_back();
-  if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty()) {
-    // An empty password is an unauthenticated bind, which many directories let succeed.
-    ctx.Fail(f.mark, f.path, "password file " + path + " is empty");
-    return std::nullopt;
-  }
-  if (password.find('\n') != std::string::npos) {
-    ctx.Fail(f.mark, f.path, "password file " + path + " has more than one line");
-    return std::nullopt;
-  }
-  return password;
-}
-
 // At least one of {a} {u} {d}, no other {…}, parentheses balanced.
 std::optional<std::string> ReadFilter(Context& ctx, const Field& f) {
   auto s = ReadText(ctx, f);

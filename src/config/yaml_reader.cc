@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <system_error>
 
@@ -704,6 +705,29 @@ void ReadLoginSection(Context& ctx, MapReader& root, std::string_view key, Endpo
   }
   m.Path("password_file", password_file, /*must_exist=*/true, /*required=*/true);
   m.Finish();
+}
+
+std::optional<std::string> ReadPasswordFile(Context& ctx, const Field& f, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ctx.Fail(f.mark, f.path, "cannot read password file " + path + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  std::string password = content.str();
+  if (!password.empty() && password.back() == '\n') password.pop_back();
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    // An empty password is an unauthenticated bind, which many directories let succeed.
+    ctx.Fail(f.mark, f.path, "password file " + path + " is empty");
+    return std::nullopt;
+  }
+  if (password.find('\n') != std::string::npos) {
+    ctx.Fail(f.mark, f.path, "password file " + path + " has more than one line");
+    return std::nullopt;
+  }
+  return password;
 }
 
 }  // namespace tidegate::config::internal

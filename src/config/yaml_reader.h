@@ -101,6 +101,9 @@ struct EndpointRules {
 };
 // "IPv4:PORT", "[IPv6]:PORT", "name:PORT" (when allowed), or without ":PORT" when defaulted.
 std::optional<Endpoint> ReadEndpoint(Context& ctx, const Field& f, const EndpointRules& rules);
+// The content of the password file at `path` (f names the key) without its trailing line
+// break; empty or multi-line files are errors. The password never appears in an error.
+std::optional<std::string> ReadPasswordFile(Context& ctx, const Field& f, const std::string& path);
 // A file name resolved to an absolute, normalised path; must_exist checks that it names an
 // existing regular file (without opening it).
 std::optional<std::string> ReadPath(Context& ctx, const Field& f, bool must_exist);
