@@ -226,7 +226,16 @@ def test_watch_survives_quiet_periods_with_progress_notifications(one, probes):
     assert "batch" in line, line
 
 
-def test_watch_idle_timeout_without_progress(tmp_path, probes):
+def test_watch_silent_longer_than_idle_timeout_fails(one, probes):
+    # idle_timeout 1 s, below the fixture's 2 s progress interval: the created stream's silence
+    # counts as a failure (a hung member looks like this), named, and soon.
+    p = probes(one.client_urls, idle_timeout_ms=1000)
+    r = p.call(op="watch", key="/q/", prefix=True, wait=10)
+    assert not r["ok"] and r["error"] == f"etcd {one.client_urls[0]}: watch: no message for 1000 ms", r
+    assert 1000 <= r["ms"] < 1000 + 1000 * timing_slack(), r
+
+
+def test_watch_on_a_silent_peer_times_out(tmp_path, probes):
     # A peer that accepts and never answers: the watch fails within request_timeout, naming it.
     with Blackhole() as hole:
         p = probes([f"http://127.0.0.1:{hole.port}"], timeout_ms=800)
