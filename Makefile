@@ -33,6 +33,8 @@ ASAN_DIR ?= build-asan
 # privately (scripts/engine_configs.py, docs/testing-engines.md; the demo waits for rspamd with
 # curl); zip makes their encrypted-archive test file.
 # clamav-milter is Postfix's side of the content-security benchmark (bench/scanning.py).
+# etcd-server and etcd-client (etcdctl) are cluster mode's configuration store, run privately by
+# tests/e2e/etcd.py (docs/testing-engines.md).
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
@@ -41,7 +43,8 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
   iproute2 procps chromium clang-14 libclang-rt-14-dev ccache \
   rspamd clamav-daemon zip clamav-milter \
-  libldap-dev slapd ldap-utils
+  libldap-dev slapd ldap-utils \
+  etcd-server etcd-client
 
 .PHONY: deps build test run bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 
