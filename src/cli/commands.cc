@@ -26,6 +26,7 @@ struct Api {
   const config::GatewayConfig& cfg;
   std::ostream& err;
   std::string password;
+  json extra = json::object();  // --comment / --base-revision: sent with every change (POST)
 
   // Returns the parsed JSON body, or nullopt after printing an error.
   std::optional<json> Call(const std::string& method, const std::string& target,
@@ -33,12 +34,28 @@ struct Api {
     const std::string host = cfg.admin.bind.host == "0.0.0.0" ? "127.0.0.1"
                              : cfg.admin.bind.host == "::"    ? "::1"
                                                               : cfg.admin.bind.host;
-    auto r = admin::HttpCall(host, cfg.admin.bind.port, method, target, cfg.admin.user, password,
-                             body ? body->dump() : std::string(),
-                             body ? "application/json" : "", std::chrono::seconds(30));
+    std::string error;
+    auto j = CallAt(host, cfg.admin.bind.port, method, target, body, &error);
+    if (!j) err << "tidegate: " << error << "\n";
+    return j;
+  }
+
+  // The same against another machine's admin API (cluster mode); errors go to *error.
+  std::optional<json> CallAt(const std::string& host, std::uint16_t port,
+                             const std::string& method, const std::string& target,
+                             const json* body, std::string* error) {
+    json sent = body ? *body : json();
+    if (method == "POST" && !extra.empty()) {
+      if (!sent.is_object()) sent = json::object();
+      sent.update(extra);
+    }
+    const bool has_body = !sent.is_null();
+    auto r = admin::HttpCall(host, port, method, target, cfg.admin.user, password,
+                             has_body ? sent.dump() : std::string(),
+                             has_body ? "application/json" : "", std::chrono::seconds(30));
     if (!r) {
-      err << "tidegate: cannot reach the admin API at " << cfg.admin.bind.str() << ": "
-          << r.error().message << "\n";
+      *error = "cannot reach the admin API at " + config::Endpoint{host, port}.str() + ": " +
+               r.error().message;
       return std::nullopt;
     }
     json j = json::parse(r->body, nullptr, false);
@@ -46,11 +63,13 @@ struct Api {
       std::string msg = j.is_object() && j.contains("error") && j["error"].is_string()
                             ? j["error"].get<std::string>()
                             : r->body;
-      err << "tidegate: " << msg << " (HTTP " << r->status << ")\n";
+      // CONTRACT §11: a change refused while etcd is unreachable says "error: ...".
+      *error = (r->status == 503 ? "error: " : "") + msg + " (HTTP " +
+               std::to_string(r->status) + ")";
       return std::nullopt;
     }
     if (j.is_discarded()) {
-      err << "tidegate: the admin API answered something that is not JSON\n";
+      *error = "the admin API answered something that is not JSON";
       return std::nullopt;
     }
     return j;
@@ -81,6 +100,236 @@ std::string S(const json& j, const char* key) {
   return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
 }
 
+// "05 Dec 2026 22:50:00 UTC".
+std::string When(std::int64_t epoch) {
+  return fmt::format("{:%d %b %Y %H:%M:%S}", fmt::gmtime(static_cast<std::time_t>(epoch)));
+}
+
+std::int64_t I(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : 0;
+}
+
+// CONTRACT §11's status line.
+std::string ClusterLine(const json& c) {
+  if (c.value("connected", false)) {
+    return fmt::format("Cluster configuration: connected, running revision {}\n",
+                       I(c, "applied_revision"));
+  }
+  return fmt::format("Cluster configuration: disconnected (since {} UTC), running revision {}\n",
+                     When(I(c, "disconnected_since")), I(c, "applied_revision"));
+}
+
+// One machine of the registry and its answer (cluster-wide status and tophosts).
+struct MachineAnswer {
+  json machine;
+  std::optional<json> answer;
+  std::string error;
+};
+
+// Asks every registered machine's admin API for `target`; a machine that does not answer is
+// kept with its error, never left out.
+std::optional<std::vector<MachineAnswer>> AskMachines(Api& api, const std::string& target) {
+  auto machines = api.Call("GET", "/api/v1/cluster/machines");
+  if (!machines) return std::nullopt;
+  std::vector<MachineAnswer> out;
+  for (const json& m : (*machines)["machines"]) {
+    MachineAnswer a{m, std::nullopt, ""};
+    std::string url = S(m, "admin_url");
+    if (url.starts_with("http://")) url = url.substr(7);
+    const auto colon = url.rfind(':');
+    std::uint16_t port = 0;
+    std::string host = colon == std::string::npos ? url : url.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    if (colon != std::string::npos) {
+      port = static_cast<std::uint16_t>(std::atoi(url.c_str() + colon + 1));
+    }
+    if (host.empty() || port == 0) {
+      a.error = "no admin URL registered";
+    } else {
+      a.answer = api.CallAt(host, port, "GET", target, nullptr, &a.error);
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+int ClusterStatus(Api& api, const CommandOptions& o, std::ostream& out) {
+  auto answers = AskMachines(api, "/api/v1/status");
+  if (!answers) return kError;
+  json counters = json::object(), gauges = json::object(), machines = json::array();
+  for (const MachineAnswer& a : *answers) {
+    json m{{"name", S(a.machine, "name")},
+           {"group", S(a.machine, "group")},
+           {"applied_revision", I(a.machine, "applied_revision")},
+           {"healthy", a.machine.value("healthy", false)},
+           {"answered", a.answer.has_value()}};
+    if (!a.answer) {
+      m["error"] = a.error;
+      machines.push_back(m);
+      continue;
+    }
+    m["uptime_seconds"] = U(*a.answer, "uptime_seconds");
+    for (const auto& [k, v] : (*a.answer)["counters"].items()) {
+      counters[k] = counters.value(k, std::uint64_t{0}) + v.get<std::uint64_t>();
+    }
+    for (const auto& [k, v] : (*a.answer)["gauges"].items()) {
+      gauges[k] = gauges.value(k, std::uint64_t{0}) + v.get<std::uint64_t>();
+    }
+    machines.push_back(m);
+  }
+  if (o.json) {
+    out << json{{"machines", machines}, {"counters", counters}, {"gauges", gauges}}.dump(2)
+        << "\n";
+    return kOk;
+  }
+  out << fmt::format("Cluster status: {} machine(s)\n", machines.size());
+  for (const json& m : machines) {
+    if (!m.value("answered", false)) {
+      out << fmt::format("  {:<16} not answering: {}\n", S(m, "name"), S(m, "error"));
+      continue;
+    }
+    const auto up = U(m, "uptime_seconds");
+    out << fmt::format("  {:<16} revision {:<8} {:<9} up {}d {:02}h {:02}m {:02}s\n", S(m, "name"),
+                       I(m, "applied_revision"), m.value("healthy", false) ? "healthy" : "unhealthy",
+                       up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+  }
+  out << "\nCounters (sum over the machines that answered):\n";
+  for (const auto& [k, v] : counters.items()) {
+    out << fmt::format("  {:<28}{:>14}\n", k, base::WithThousands(v.get<std::uint64_t>()));
+  }
+  out << "\nGauges (now, sum):\n";
+  for (const auto& [k, v] : gauges.items()) {
+    out << fmt::format("  {:<28}{:>14}\n", k, base::WithThousands(v.get<std::uint64_t>()));
+  }
+  return kOk;
+}
+
+int ClusterTophosts(Api& api, SortKey key, const CommandOptions& o, std::ostream& out) {
+  auto answers = AskMachines(api, "/api/v1/tophosts");
+  if (!answers) return kError;
+  std::map<std::string, HostRow> sum;
+  json machines = json::array();
+  std::uint64_t as_of = 0;
+  for (const MachineAnswer& a : *answers) {
+    machines.push_back(json{{"name", S(a.machine, "name")},
+                            {"answered", a.answer.has_value()},
+                            {"error", a.error}});
+    if (!a.answer) continue;
+    as_of = std::max(as_of, U(*a.answer, "as_of"));
+    for (const auto& r : (*a.answer)["rows"]) {
+      HostRow& row = sum[S(r, "host")];
+      row.host = S(r, "host");
+      row.active += U(r, "active");
+      row.connections += U(r, "connections_out");
+      row.delivered += U(r, "delivered");
+      row.soft_bounced += U(r, "soft_bounced");
+      row.hard_bounced += U(r, "hard_bounced");
+      row.down = row.down || r.value("down", false);
+    }
+  }
+  if (o.json) {
+    json rows = json::array();
+    for (const auto& [host, r] : sum) {
+      rows.push_back(json{{"host", r.host},
+                      {"active", r.active},
+                      {"connections_out", r.connections},
+                      {"delivered", r.delivered},
+                      {"soft_bounced", r.soft_bounced},
+                      {"hard_bounced", r.hard_bounced},
+                      {"down", r.down}});
+    }
+    out << json{{"machines", machines}, {"as_of", as_of}, {"rows", rows}}.dump(2) << "\n";
+    return kOk;
+  }
+  for (const json& m : machines) {
+    if (!m.value("answered", false)) {
+      out << fmt::format("Machine {} not answering: {}\n", S(m, "name"), S(m, "error"));
+    }
+  }
+  std::vector<HostRow> rows;
+  for (auto& [host, r] : sum) rows.push_back(r);
+  out << FormatTophosts(std::move(rows), key, base::SystemTime(std::chrono::seconds(as_of)));
+  return kOk;
+}
+
+constexpr const char* kClusterUsage =
+    "usage: clusterconfig [show | machines | mode cluster|group NAME|machine NAME\n"
+    "         | inherit SECTION group NAME|machine NAME | override SECTION group NAME|machine "
+    "NAME] [--comment TEXT] [--base-revision N]\n";
+
+int Clusterconfig(Api& api, const std::vector<std::string>& args, const CommandOptions& o,
+                  std::ostream& out) {
+  const std::string sub = args.empty() ? "show" : args[0];
+  auto usage = [&] {
+    api.err << kClusterUsage;
+    return kUsage;
+  };
+  if (sub == "show" && args.size() <= 1) {
+    auto j = api.Call("GET", "/api/v1/cluster");
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+      return kOk;
+    }
+    auto level = [](const json& l) {
+      const std::string kind = S(l, "level");
+      return kind == "cluster" || kind == "none" ? kind : kind + " " + S(l, "name");
+    };
+    out << fmt::format("Cluster: {}\nMachine: {}{}\nMode: {}\n", S(*j, "cluster"),
+                       S(*j, "machine"),
+                       S(*j, "group").empty() ? "" : " (group " + S(*j, "group") + ")",
+                       level((*j)["mode"]));
+    out << ClusterLine(*j);
+    out << fmt::format("\n{:<28}{}\n", "Section", "Level");
+    for (const auto& sct : (*j)["sections"]) {
+      out << fmt::format("{:<28}{}\n", S(sct, "section"),
+                         S(sct, "level") == "none" ? "(not set: defaults)" : level(sct));
+    }
+    return kOk;
+  }
+  if (sub == "machines" && args.size() == 1) {
+    auto j = api.Call("GET", "/api/v1/cluster/machines");
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+      return kOk;
+    }
+    out << fmt::format("{:<16}{:<16}{:<10}{:<10}{}\n", "Machine", "Group", "Revision", "Health",
+                       "Admin URL");
+    for (const auto& m : (*j)["machines"]) {
+      out << fmt::format("{:<16}{:<16}{:<10}{:<10}{}\n", S(m, "name"),
+                         S(m, "group").empty() ? "-" : S(m, "group"), I(m, "applied_revision"),
+                         m.value("healthy", false) ? "healthy" : "unhealthy", S(m, "admin_url"));
+    }
+    return kOk;
+  }
+  if (sub == "mode" && (args.size() == 2 || args.size() == 3)) {
+    json body{{"level", args[1]}, {"name", args.size() == 3 ? args[2] : ""}};
+    auto j = api.Call("POST", "/api/v1/cluster/mode", &body);
+    if (!j) return kError;
+    out << (o.json ? j->dump(2) + "\n"
+                   : "Mode: " + args[1] + (args.size() == 3 ? " " + args[2] : "") +
+                         " (changes from this machine go there)\n");
+    return kOk;
+  }
+  if ((sub == "inherit" || sub == "override") && args.size() == 4) {
+    json body{{"section", args[1]}, {"level", args[2]}, {"name", args[3]}};
+    auto j = api.Call("POST", "/api/v1/cluster/" + sub, &body);
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+    } else {
+      out << fmt::format("{} {} at {} {}: committed as revision {}\n",
+                         sub == "inherit" ? "Inherited" : "Overrode", args[1], args[2], args[3],
+                         I(*j, "revision"));
+    }
+    return kOk;
+  }
+  return usage();
+}
+
 int Tophosts(Api& api, const std::vector<std::string>& args, const CommandOptions& o,
              std::ostream& out) {
   if (args.size() > 1) {
@@ -92,6 +341,7 @@ int Tophosts(Api& api, const std::vector<std::string>& args, const CommandOption
     api.err << "tidegate: " << key.error().message << "\n";
     return kUsage;
   }
+  if (o.cluster) return ClusterTophosts(api, *key, o, out);
   auto j = api.Call("GET", "/api/v1/tophosts");
   if (!j) return kError;
   if (o.json) {
@@ -110,6 +360,7 @@ int Tophosts(Api& api, const std::vector<std::string>& args, const CommandOption
 }
 
 int Status(Api& api, const CommandOptions& o, std::ostream& out) {
+  if (o.cluster) return ClusterStatus(api, o, out);
   auto j = api.Call("GET", "/api/v1/status");
   if (!j) return kError;
   if (o.json) {
@@ -129,6 +380,7 @@ int Status(Api& api, const CommandOptions& o, std::ostream& out) {
   }
   out << "\nThreat Defense Connector: " << ((*j)["tdc_enabled"].get<bool>() ? "enabled" : "disabled")
       << "\n";
+  if (j->contains("cluster") && (*j)["cluster"].is_object()) out << ClusterLine((*j)["cluster"]);
   return kOk;
 }
 
@@ -362,10 +614,6 @@ constexpr const char* kQuarantineUsage =
     "usage: quarantine list [Spam|Virus] [--search TEXT] [--offset N] [--limit N] | show MID | "
     "release MID | delete MID\n";
 
-std::string When(std::int64_t epoch) {
-  return fmt::format("{:%d %b %Y %H:%M:%S}", fmt::gmtime(static_cast<std::time_t>(epoch)));
-}
-
 int Quarantine(Api& api, const std::vector<std::string>& args, const CommandOptions& o,
                std::ostream& out) {
   const std::string verb = args.empty() ? "list" : args[0];
@@ -458,6 +706,8 @@ int RunCommand(const config::GatewayConfig& cfg, const std::string& command,
                std::ostream& out, std::ostream& err) {
   std::string error;
   Api api{cfg, err, ReadPassword(cfg.admin.password_file, error)};
+  if (options.comment) api.extra["comment"] = *options.comment;
+  if (options.base_revision) api.extra["base_revision"] = *options.base_revision;
   if (!error.empty()) {
     err << "tidegate: cannot read the admin password: " << error << "\n";
     return kError;
@@ -470,6 +720,7 @@ int RunCommand(const config::GatewayConfig& cfg, const std::string& command,
   if (command == "tdcconfig") return Tdcconfig(api, args, options, out);
   if (command == "policyconfig") return Policyconfig(api, args, options, out);
   if (command == "quarantine") return Quarantine(api, args, options, out);
+  if (command == "clusterconfig") return Clusterconfig(api, args, options, out);
   err << "tidegate: unknown command " << command << "\n";
   return kUsage;
 }

@@ -5,6 +5,7 @@
 // 0 ok, 1 error (API unreachable, refused change...), 2 usage error.
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -15,6 +16,10 @@ namespace tidegate::cli {
 
 struct CommandOptions {
   bool json = false;  // print the API's JSON instead of the human layout
+  // Cluster mode (CONTRACT §11): changing commands send these with the change.
+  std::optional<std::string> comment;        // --comment TEXT
+  std::optional<std::string> base_revision;  // --base-revision N
+  bool cluster = false;                      // --cluster: status/tophosts over every machine
 };
 
 int RunCommand(const config::GatewayConfig& config, const std::string& command,

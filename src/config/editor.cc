@@ -484,6 +484,12 @@ base::Result<ConfigEditor> ConfigEditor::Load(const std::string& path) {
   return ConfigEditor(path, std::move(*text), std::move(*config));
 }
 
+base::Result<ConfigEditor> ConfigEditor::FromText(const std::string& path, std::string text) {
+  auto config = ParseGatewayConfig(text, path);
+  if (!config) return config.error();
+  return ConfigEditor(path, std::move(text), std::move(*config));
+}
+
 base::Result<std::shared_ptr<const GatewayConfig>> ConfigEditor::Validate() const {
   return ParseGatewayConfig(text_, path_);
 }

@@ -55,6 +55,10 @@ class ConfigEditor {
  public:
   // Reads the file; its text must load (ParseGatewayConfig), else that error is returned.
   static base::Result<ConfigEditor> Load(const std::string& path);
+  // An editor on a text that is not a file (cluster mode: the effective configuration, which is
+  // committed to etcd, never with Commit()); `path` names it in errors and resolves relative
+  // file names. The text must load.
+  static base::Result<ConfigEditor> FromText(const std::string& path, std::string text);
 
   // Each edit returns an error (no change made) when the result would not validate.
   // Enabling without an intake address set is an error; disabling a connector that has no
@@ -91,6 +95,8 @@ class ConfigEditor {
   const std::string& path() const { return path_; }
   // The edited document.
   const std::string& text() const { return text_; }
+  // The text as loaded (or last committed).
+  const std::string& original() const { return on_disk_; }
   // The snapshot of text() (always valid: every edit was validated).
   const std::shared_ptr<const GatewayConfig>& config() const { return config_; }
   // Parses text() as the file would be (relative names against the file's directory).

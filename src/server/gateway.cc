@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/filesystem.h"
+#include "cluster/agent.h"
 #include "server/data_dir_lock.h"
 #include "validation/call_ahead.h"
 #include "validation/ldap_lookup.h"
@@ -81,6 +82,27 @@ base::Status Gateway::Start() {
   if (!log) return log.error();
   log_ = std::move(*log);
   log_->Info(fmt::format("tidegate starting: config {}, data_dir {}", cfg->path, cfg->data_dir));
+  if (cfg->cluster) {
+    // Cluster mode (§11): the shared sections come from etcd (or the last applied revision on
+    // disk while it is unreachable); the local file gives the machine-local keys.
+    std::string note;
+    auto initial = cluster::Agent::Initial(cfg, &note);
+    if (!initial) return initial.error();
+    if (note.starts_with("Cluster configuration store unavailable")) {
+      log_->Warning(note);
+    } else {
+      log_->Info(note);
+    }
+    cluster_ = std::make_unique<cluster::Agent>(
+        io_, cluster::Agent::Options{.local = cfg,
+                                     .admin_url = "",
+                                     .apply = [this](std::shared_ptr<const config::GatewayConfig>
+                                                         c) { return ApplyConfig(std::move(c)); },
+                                     .log = log_.get()});
+    cfg = *initial;
+    std::lock_guard lock(config_mu_);
+    config_ = cfg;
+  }
 
   spool::Options spool_options;
   spool_options.dir = base::JoinPath(cfg->data_dir, "spool");
@@ -202,6 +224,16 @@ base::Status Gateway::Start() {
   };
 
   if (base::Status s = StartAdmin(); !s) return s;
+  if (cluster_) {
+    if (admin_) {
+      // A wildcard bind is reached by the machine's name.
+      const bool wildcard = cfg->admin.bind.host == "0.0.0.0" || cfg->admin.bind.host == "::";
+      cluster_->set_admin_url(
+          "http://" +
+          config::Endpoint{wildcard ? cfg->hostname : cfg->admin.bind.host, admin_->port()}.str());
+    }
+    cluster_->Start();
+  }
   for (const config::Listener& l : cfg->listeners) {
     auto listener = std::make_unique<inbound::Listener>(io_, l, &services_);
     if (base::Status s = listener->Start(); !s) return s;
@@ -283,6 +315,7 @@ base::Status Gateway::StartAdmin() {
                                           }
                                           validator->Explain(address, std::move(done));
                                         }};
+  admin_context.cluster = cluster_.get();
   webui::RegisterAdminApi(*admin_, admin_context);
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
@@ -304,14 +337,26 @@ void Gateway::WaitForSignals() {
 }
 
 base::Status Gateway::Reload() {
-  auto old_cfg = config();
-  auto loaded = config::LoadGatewayConfig(old_cfg->path);
+  auto loaded = config::LoadGatewayConfig(config()->path);
   if (!loaded) {
     log_->Critical("Configuration reload refused, keeping the running configuration: " +
                    loaded.error().message);
     return loaded.error();
   }
-  std::shared_ptr<const config::GatewayConfig> cfg = *loaded;
+  if (cluster_) {
+    // The local file's machine-local keys, merged with the levels the agent holds.
+    base::Status s = cluster_->ReloadLocal(*loaded);
+    if (!s) {
+      log_->Critical("Configuration reload refused, keeping the running configuration: " +
+                     s.error().message);
+    }
+    return s;
+  }
+  return ApplyConfig(*loaded);
+}
+
+base::Status Gateway::ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg) {
+  auto old_cfg = config();
   if (cfg->data_dir != old_cfg->data_dir) {
     log_->Critical("Configuration reload refused: data_dir cannot change while running");
     return base::MakeError("data_dir cannot change while running");
@@ -367,6 +412,7 @@ void Gateway::BeginShutdown() {
   log_->Info("Shutting down: no new connections, draining open sessions");
   for (auto& [name, listener] : listeners_) listener->Stop();
   if (admin_) admin_->Stop();
+  if (cluster_) cluster_->Stop();
   content_security_->Stop();
   queue_->Stop();
   auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
@@ -396,6 +442,7 @@ int Gateway::Run() {
   loop_running_->store(false);  // from here a retired LDAP method is deleted where it is let go
   listeners_.clear();
   admin_.reset();
+  cluster_.reset();
   if (content_security_) content_security_->worker().join();  // an operator's release in progress
   pipeline_.reset();
   spool_.reset();  // finishes queued commits (their callbacks may still route and enqueue)

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "delivery/queue_manager.h"
 #include "admin/server.h"
+#include "cluster/agent.h"
 #include "inbound/listener.h"
 #include "server/content_security.h"
 #include "server/recipient_validation.h"
@@ -48,6 +49,10 @@ class Gateway {
   // Re-reads the configuration file and applies it; a bad file is refused and the running
   // configuration stays. Used by SIGHUP and by live changes from the admin API.
   base::Status Reload();
+  // Applies a validated configuration live (listeners, policies, engines, credentials); one that
+  // cannot be applied is refused and the running configuration stays. The reload path of SIGHUP,
+  // of live changes from the admin API and of cluster revisions.
+  base::Status ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg);
   base::Status StartAdmin();
   void BeginShutdown();
 
@@ -68,6 +73,7 @@ class Gateway {
   std::unique_ptr<RecipientValidation> validation_;    // RCPT-time validation (§13)
   std::unique_ptr<MessagePipeline> pipeline_;
   std::unique_ptr<admin::Server> admin_;
+  std::unique_ptr<cluster::Agent> cluster_;  // cluster mode (§11); null on a single machine
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   inbound::SessionServices services_;
   std::map<std::string, std::unique_ptr<inbound::Listener>> listeners_;

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "intake/intake_server.h"
+#include "cluster/sections.h"
 #include "server/data_dir_lock.h"
 #include "server/gateway.h"
 #include "spool/spool.h"
@@ -25,6 +26,16 @@ int CheckConfig(const std::string& path) {
   if (!cfg) {
     std::cerr << cfg.error().message << "\n";
     return 2;
+  }
+  if ((*cfg)->cluster) {
+    // Cluster mode (CONTRACT §11): once the cluster is bootstrapped, these come from etcd.
+    auto text = tidegate::base::PosixFilesystem().ReadWholeFile(path);
+    for (const std::string& section :
+         tidegate::cluster::LocalSharedSections(text ? *text : std::string())) {
+      std::cerr << path << ": warning: " << section
+                << " is a shared section: in cluster mode it comes from etcd (this file's value "
+                   "only bootstraps an empty cluster)\n";
+    }
   }
   std::cout << path << ": ok\n";
   return 0;
@@ -176,7 +187,10 @@ int main(int argc, char** argv) {
            {"policyconfig",
             "incoming mail policies: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS]"},
            {"quarantine",
-            "the Spam and Virus quarantines: quarantine list [Spam|Virus] [--search TEXT] | show MID | release MID | delete MID"}}) {
+            "the Spam and Virus quarantines: quarantine list [Spam|Virus] [--search TEXT] | show MID | release MID | delete MID"},
+           {"clusterconfig",
+            "cluster mode: clusterconfig [show | machines | mode cluster|group NAME|machine NAME | "
+            "inherit SECTION group NAME|machine NAME | override SECTION group NAME|machine NAME]"}}) {
     auto* sub = app.add_subcommand(name, help);
     sub->prefix_command();
     operator_commands.emplace_back(name, sub);
@@ -201,9 +215,15 @@ int main(int argc, char** argv) {
     }
     tidegate::cli::CommandOptions options;
     std::vector<std::string> args;
-    for (const std::string& a : sub->remaining()) {
+    const std::vector<std::string> given = sub->remaining();
+    for (std::size_t i = 0; i < given.size(); ++i) {
+      const std::string& a = given[i];
       if (a == "--json") {
         options.json = true;
+      } else if (a == "--cluster") {
+        options.cluster = true;
+      } else if ((a == "--comment" || a == "--base-revision") && i + 1 < given.size()) {
+        (a == "--comment" ? options.comment : options.base_revision) = given[++i];
       } else {
         args.push_back(a);
       }

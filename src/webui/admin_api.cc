@@ -20,9 +20,6 @@ using admin::Response;
 
 namespace {
 
-std::int64_t Epoch(base::SystemTime t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
 
 json PolicyJson(const config::GatewayConfig& cfg, const config::Policy& p, std::size_t order) {
   json j;
@@ -98,16 +95,16 @@ json BodyJson(const Request& req) {
 }
 
 // Applies one ConfigEditor change: validate, commit atomically, reload live.
-Response ApplyEdit(const AdminContext& ctx, const Request& req, const std::string& what,
+boost::asio::awaitable<Response> ApplyEdit(const AdminContext& ctx, const Request& req, const std::string& what,
                    const std::function<base::Status(config::ConfigEditor&)>& edit) {
   auto editor = LoadEditor(ctx);
-  if (!editor) return Response::Error(500, editor.error().message);
-  if (base::Status s = edit(*editor); !s) return Response::Error(400, s.error().message);
-  if (EditOutcome r = CommitEdit(ctx, *editor); !r.ok()) {
-    return Response::Error(r.http_status, r.message);
+  if (!editor) co_return Response::Error(500, editor.error().message);
+  if (base::Status s = edit(*editor); !s) co_return Response::Error(400, s.error().message);
+  if (EditOutcome r = co_await CommitEdit(ctx, *editor, req); !r.ok()) {
+    co_return Response::Error(r.http_status, r.message);
   }
   Audit(ctx, req, what);
-  return Response::Json(200, json{{"ok", true}});
+  co_return Response::Json(200, json{{"ok", true}});
 }
 
 }  // namespace
@@ -126,19 +123,21 @@ std::string ScanDisplay(const config::Policy& policy, config::PolicyScanMode own
 }
 
 // POST /api/v1/policies/<name>/antispam|antivirus: the body's fields as the form's.
-Response ScanPost(const AdminContext& ctx, const Request& req, const std::string& name,
+boost::asio::awaitable<Response> ScanPost(const AdminContext& ctx, const Request& req, const std::string& name,
                   std::string_view kind) {
   json body = BodyJson(req);
-  if (!body.is_object()) return Response::Error(400, "expected a JSON object");
+  if (!body.is_object()) co_return Response::Error(400, "expected a JSON object");
   ScanFields fields;
   for (auto& [key, value] : body.items()) {
-    if (!value.is_string()) return Response::Error(400, key + " must be a string");
+    if (!value.is_string()) co_return Response::Error(400, key + " must be a string");
     fields[key] = value.get<std::string>();
   }
   auto change = ParseScanChange(kind, fields);
-  if (!change) return Response::Error(400, change.error().message);
-  return ApplyEdit(ctx, req, ScanAuditLine(name, *change),
-                   [&](config::ConfigEditor& e) { return ApplyScanChange(e, name, *change); });
+  if (!change) co_return Response::Error(400, change.error().message);
+  const std::string what = ScanAuditLine(name, *change);
+  const std::function<base::Status(config::ConfigEditor&)> edit =
+      [&](config::ConfigEditor& e) { return ApplyScanChange(e, name, *change); };
+  co_return co_await ApplyEdit(ctx, req, what, edit);
 }
 }  // namespace
 
@@ -209,6 +208,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
              {"scan_backlog", c->scan_backlog ? c->scan_backlog() : 0},
              {"quarantine_messages", quarantined}}},
            {"tdc_enabled", c->config()->tdc.enabled}};
+    if (c->cluster != nullptr) j["cluster"] = ClusterStateJson(c->cluster->State());
     co_return Response::Json(200, j);
   });
 
@@ -356,13 +356,15 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     std::string what = "tdcconfig";
     if (address) what += " intake_address " + *address;
     if (enabled) what += *enabled ? " enable" : " disable";
-    co_return ApplyEdit(*c, req, what, [&](config::ConfigEditor& e) -> base::Status {
+    const std::function<base::Status(config::ConfigEditor&)> edit =
+        [&](config::ConfigEditor& e) -> base::Status {
       if (address) {
         if (base::Status s = e.SetTdcIntakeAddress(*address); !s) return s;
       }
       if (enabled) return e.SetTdcEnabled(*enabled);
       return base::Status::Ok();
-    });
+    };
+    co_return co_await ApplyEdit(*c, req, what, edit);
   });
 
   server.Api("GET", "/api/v1/policies", [c](Request&) -> asio::awaitable<Response> {
@@ -395,7 +397,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
       if (!rest.ends_with(suffix)) continue;
       const std::string name = rest.substr(0, rest.size() - suffix.size());
       if (c->config()->FindPolicy(name) == nullptr) co_return Response::Error(404, "no such policy");
-      co_return ScanPost(*c, req, name, kind);
+      co_return co_await ScanPost(*c, req, name, kind);
     }
     if (!rest.ends_with("/tdc")) co_return Response::Error(404, "unknown endpoint");
     const std::string name = rest.substr(0, rest.size() - 4);
@@ -422,10 +424,12 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     } else {
       co_return Response::Error(400, "mode must be global, default, off or custom");
     }
-    co_return ApplyEdit(*c, req,
-                        fmt::format("policyconfig tdc {} {}{}", name, mode,
-                                    tdc.intake_address ? " " + tdc.intake_address->str() : ""),
-                        [&](config::ConfigEditor& e) { return e.SetPolicyTdc(name, tdc); });
+    // Named, not temporaries of the co_await expression: GCC 12 frees such temporaries wrongly.
+    const std::string what = fmt::format("policyconfig tdc {} {}{}", name, mode,
+                                         tdc.intake_address ? " " + tdc.intake_address->str() : "");
+    const std::function<base::Status(config::ConfigEditor&)> edit =
+        [&](config::ConfigEditor& e) { return e.SetPolicyTdc(name, tdc); };
+    co_return co_await ApplyEdit(*c, req, what, edit);
   });
   server.Api("POST", "/api/v1/recipient-validation/test",
              [c](Request& req) -> asio::awaitable<Response> {
@@ -452,6 +456,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
                                                   {"source", VerdictSource(v)}});
              });
   RegisterQuarantineApi(server, c);
+  RegisterClusterApi(server, c);
 }
 
 }  // namespace tidegate::webui

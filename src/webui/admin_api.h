@@ -28,6 +28,7 @@
 #include <memory>
 
 #include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
 
 #include "admin/server.h"
 #include "config/config.h"
@@ -37,6 +38,7 @@
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
 #include "telemetry/tracking.h"
+#include "cluster/agent.h"
 #include "validation/validator.h"
 
 namespace tidegate::webui {
@@ -64,9 +66,15 @@ struct AdminContext {
   // it too, exactly once. Empty when not wired (unit tests).
   std::function<void(const mail::Address&, std::function<void(validation::Verdict)>)>
       test_recipient;
+  // Cluster mode (CONTRACT §11): the Centralized Management agent; null on a single machine.
+  cluster::Agent* cluster = nullptr;
 };
 
 void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
+// The cluster endpoints (cluster_api.cc; CONTRACT §11): 404 unless ctx.cluster is set.
+void RegisterClusterApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
+// The `cluster` object of /api/v1/status and GET /api/v1/cluster.
+nlohmann::json ClusterStateJson(const cluster::ClusterState& state);
 // The header section of a message (up to the blank line, at most 64 KiB), for showing it safely.
 std::string HeaderSection(std::string_view message);
 

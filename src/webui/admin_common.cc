@@ -163,14 +163,57 @@ boost::asio::awaitable<base::Status> OnWorker(boost::asio::thread_pool& pool,
 }
 
 base::Result<config::ConfigEditor> LoadEditor(const AdminContext& ctx) {
+  if (ctx.cluster != nullptr) {
+    return config::ConfigEditor::FromText(ctx.config()->path, ctx.cluster->EffectiveText());
+  }
   return config::ConfigEditor::Load(ctx.config()->path);
 }
 
-EditOutcome CommitEdit(const AdminContext& ctx, config::ConfigEditor& editor) {
-  if (auto v = editor.Validate(); !v) return {400, v.error().message};
-  if (base::Status s = editor.Commit(); !s) return {409, s.error().message};
-  if (base::Status s = ctx.reload(); !s) return {500, s.error().message};
-  return {};
+base::Result<cluster::CommitRequest> CommitFields(const admin::Request& req) {
+  cluster::CommitRequest out;
+  out.user = req.user;
+  auto get = [&req](const char* name) -> std::string {
+    if (std::string v = req.field(name); !v.empty()) return v;
+    if (std::string v = req.param(name); !v.empty()) return v;
+    if (req.form.empty() && !req.body.empty()) {
+      auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains(name)) {
+        const auto& v = j[name];
+        if (v.is_string()) return v.get<std::string>();
+        if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+      }
+    }
+    return "";
+  };
+  out.comment = get("comment");
+  for (char& c : out.comment) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';  // one log line
+  }
+  if (const std::string base = get("base_revision"); !base.empty()) {
+    auto n = ParseU64(base);
+    if (!n || *n > static_cast<std::uint64_t>(INT64_MAX)) {
+      return base::MakeError("base_revision must be a revision number, got \"" + base + "\"");
+    }
+    out.base_revision = static_cast<std::int64_t>(*n);
+  }
+  return out;
+}
+
+boost::asio::awaitable<EditOutcome> CommitEdit(const AdminContext& ctx,
+                                               config::ConfigEditor& editor,
+                                               const admin::Request& req) {
+  if (auto v = editor.Validate(); !v) co_return EditOutcome{400, v.error().message};
+  if (ctx.cluster != nullptr) {
+    auto fields = CommitFields(req);
+    if (!fields) co_return EditOutcome{400, fields.error().message};
+    cluster::CommitResult r =
+        co_await ctx.cluster->Commit(editor.original(), editor.text(), std::move(*fields));
+    if (!r.ok()) co_return EditOutcome{r.http_status(), r.message};
+    co_return EditOutcome{};
+  }
+  if (base::Status s = editor.Commit(); !s) co_return EditOutcome{409, s.error().message};
+  if (base::Status s = ctx.reload(); !s) co_return EditOutcome{500, s.error().message};
+  co_return EditOutcome{};
 }
 
 }  // namespace tidegate::webui

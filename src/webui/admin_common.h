@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "config/config.h"
 #include "config/editor.h"
@@ -37,6 +38,11 @@ struct TophostsRow {
 
 // Every destination the counters know merged with the scheduler's gauges, ordered by host name.
 std::vector<TophostsRow> TophostsRows(const AdminContext& ctx);
+
+// Seconds since the Unix epoch, as the API reports times.
+inline std::int64_t Epoch(base::SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
 
 // A decimal number without sign or spaces, or nullopt.
 std::optional<std::uint64_t> ParseU64(std::string_view s);
@@ -70,20 +76,30 @@ std::string ScanAuditLine(const std::string& policy, const ScanChange& change);
 boost::asio::awaitable<base::Status> OnWorker(boost::asio::thread_pool& pool,
                                               std::function<base::Status()> f);
 
-// An editor on the live configuration file.
+// An editor on the live configuration: the configuration file, or in cluster mode the
+// effective configuration (the local file merged with the levels in etcd).
 base::Result<config::ConfigEditor> LoadEditor(const AdminContext& ctx);
 
 // The outcome of CommitEdit: http_status 200 when the change is committed and applied, else the
-// status to answer with (400 invalid, 409 the file changed meanwhile, 500 the rest) and an
-// operator-facing message.
+// status to answer with (400 invalid, 409 the file changed meanwhile or a cluster conflict, 503
+// the cluster configuration store unreachable, 500 the rest) and an operator-facing message.
 struct EditOutcome {
   int http_status = 200;
   std::string message;
   bool ok() const { return http_status == 200; }
 };
 
-// Validates the edited document, commits it atomically and applies it live (ctx.reload). The
-// caller writes the audit line when ok().
-EditOutcome CommitEdit(const AdminContext& ctx, config::ConfigEditor& editor);
+// Validates the edited document, commits it and applies it live. Alone: atomically to the file,
+// then ctx.reload. In cluster mode: the changed sections to etcd at this machine's mode level,
+// guarded by the request's `base_revision` (form field, query or JSON body; default the newest
+// revision seen), with its `comment` and user (CONTRACT §11). The caller writes the audit line
+// when ok().
+boost::asio::awaitable<EditOutcome> CommitEdit(const AdminContext& ctx,
+                                               config::ConfigEditor& editor,
+                                               const admin::Request& req);
+
+// The cluster commit fields of a request: `comment` and `base_revision` from the form, the query
+// or a JSON object body. An unparsable base_revision is an error.
+base::Result<cluster::CommitRequest> CommitFields(const admin::Request& req);
 
 }  // namespace tidegate::webui

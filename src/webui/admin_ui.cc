@@ -201,7 +201,7 @@ Response TdcGet(const UiContext& ui, const Request& req) {
   return Page(req, 200, kTdcTitle, TdcBody(req, *cfg, f));
 }
 
-Response TdcPost(const UiContext& ui, const Request& req) {
+boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req) {
   auto cfg = ui.ctx.config();
   TdcForm f;
   f.enabled = req.field("enabled") == "on";
@@ -210,7 +210,7 @@ Response TdcPost(const UiContext& ui, const Request& req) {
   auto editor = LoadEditor(ui.ctx);
   if (!editor) {
     f.alert = editor.error().message;
-    return Page(req, 500, kTdcTitle, TdcBody(req, *cfg, f));
+    co_return Page(req, 500, kTdcTitle, TdcBody(req, *cfg, f));
   }
   if (f.intake_address.empty()) {
     // The address cannot be removed, only replaced; it is needed only to enable.
@@ -225,17 +225,17 @@ Response TdcPost(const UiContext& ui, const Request& req) {
       f.errors["enabled"] = s.error().message;
     }
   }
-  if (!f.errors.empty()) return Page(req, 400, kTdcTitle, TdcBody(req, *cfg, f));
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
+  if (!f.errors.empty()) co_return Page(req, 400, kTdcTitle, TdcBody(req, *cfg, f));
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
     f.alert = r.message;
-    return Page(req, r.http_status, kTdcTitle, TdcBody(req, *ui.ctx.config(), f));
+    co_return Page(req, r.http_status, kTdcTitle, TdcBody(req, *ui.ctx.config(), f));
   }
   std::string what = fmt::format("tdcconfig {}", f.enabled ? "enable" : "disable");
   if (!f.intake_address.empty() && f.intake_address != current) {
     what += " intake_address " + f.intake_address;
   }
   ui.server->Audit(req, what);
-  return Response::Redirect("/ui/tdc?saved=1", 303);
+  co_return Response::Redirect("/ui/tdc?saved=1", 303);
 }
 
 }  // namespace
@@ -245,7 +245,7 @@ void RegisterAdminUi(admin::Server& server, AdminContext context) {
   server.Page("GET", "/ui/tdc",
               [ui](Request& req) -> asio::awaitable<Response> { co_return TdcGet(*ui, req); });
   server.Page("POST", "/ui/tdc",
-              [ui](Request& req) -> asio::awaitable<Response> { co_return TdcPost(*ui, req); });
+              [ui](Request& req) -> asio::awaitable<Response> { co_return co_await TdcPost(*ui, req); });
   RegisterPolicyPages(server, ui);
   RegisterMonitorPages(server, ui);
   RegisterQuarantinePages(server, ui);

@@ -51,7 +51,7 @@ std::string LocalTime(base::SystemTime t, const char* format);
 std::string PolicyUrl(std::string_view name, std::string_view action);
 
 // /ui/policies/<name>/antispam and /antivirus (GET shows, POST saves); `kind` is the last segment.
-admin::Response ScanPage(const UiContext& ui, const admin::Request& req, const config::Policy& p,
+boost::asio::awaitable<admin::Response> ScanPage(const UiContext& ui, const admin::Request& req, const config::Policy& p,
                          std::string_view kind);
 
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);

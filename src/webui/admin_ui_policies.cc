@@ -171,7 +171,7 @@ Response AddGet(const Request& req, const config::GatewayConfig& cfg) {
               PolicyFormBody(req, cfg, f, "/ui/policies/add", true));
 }
 
-Response AddPost(const UiContext& ui, const Request& req) {
+boost::asio::awaitable<Response> AddPost(const UiContext& ui, const Request& req) {
   auto cfg = ui.ctx.config();
   PolicyForm f = FormFromRequest(req);
   auto position = ParseU64(req.field("position"));
@@ -182,11 +182,11 @@ Response AddPost(const UiContext& ui, const Request& req) {
     return Page(req, status, "Add Incoming Mail Policy",
                 PolicyFormBody(req, *cfg, f, "/ui/policies/add", true));
   };
-  if (!CheckForm(f)) return fail(400);
+  if (!CheckForm(f)) co_return fail(400);
   auto editor = LoadEditor(ui.ctx);
   if (!editor) {
     f.alert = editor.error().message;
-    return fail(500);
+    co_return fail(500);
   }
   config::PolicySpec spec{.name = f.name,
                           .recipients = SplitPatterns(f.recipients),
@@ -194,17 +194,17 @@ Response AddPost(const UiContext& ui, const Request& req) {
                           .tdc = {}};
   if (base::Status s = editor->AddPolicy(spec, f.position); !s) {
     f.errors[FieldOf(s.error().message)] = s.error().message;
-    return fail(400);
+    co_return fail(400);
   }
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
     f.alert = r.message;
-    return fail(r.http_status);
+    co_return fail(r.http_status);
   }
   ui.server->Audit(req, fmt::format("policyconfig add {} at {}", f.name, f.position + 1));
-  return Response::Redirect("/ui/policies?saved=1", 303);
+  co_return Response::Redirect("/ui/policies?saved=1", 303);
 }
 
-Response EditPage(const UiContext& ui, const Request& req, const config::Policy& p) {
+boost::asio::awaitable<Response> EditPage(const UiContext& ui, const Request& req, const config::Policy& p) {
   auto cfg = ui.ctx.config();
   const std::string title = "Edit Incoming Mail Policy: " + p.name;
   const std::string action = PolicyUrl(p.name, "edit");
@@ -213,17 +213,17 @@ Response EditPage(const UiContext& ui, const Request& req, const config::Policy&
     f.name = p.name;
     f.recipients = Join(p.recipients, "\n");
     f.senders = Join(p.senders, "\n");
-    return Page(req, 200, title, PolicyFormBody(req, *cfg, f, action, false));
+    co_return Page(req, 200, title, PolicyFormBody(req, *cfg, f, action, false));
   }
   f = FormFromRequest(req);
   auto fail = [&](int status) {
     return Page(req, status, title, PolicyFormBody(req, *cfg, f, action, false));
   };
-  if (!CheckForm(f)) return fail(400);
+  if (!CheckForm(f)) co_return fail(400);
   auto editor = LoadEditor(ui.ctx);
   if (!editor) {
     f.alert = editor.error().message;
-    return fail(500);
+    co_return fail(500);
   }
   config::PolicySpec spec{.name = f.name,
                           .recipients = SplitPatterns(f.recipients),
@@ -231,20 +231,20 @@ Response EditPage(const UiContext& ui, const Request& req, const config::Policy&
                           .tdc = p.tdc};
   if (base::Status s = editor->UpdatePolicy(p.name, spec); !s) {
     f.errors[FieldOf(s.error().message)] = s.error().message;
-    return fail(400);
+    co_return fail(400);
   }
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
     f.alert = r.message;
-    return fail(r.http_status);
+    co_return fail(r.http_status);
   }
   ui.server->Audit(req, fmt::format("policyconfig edit {}{}", p.name,
                                     f.name != p.name ? " rename " + f.name : ""));
-  return Response::Redirect("/ui/policies?saved=1", 303);
+  co_return Response::Redirect("/ui/policies?saved=1", 303);
 }
 
 // ---- move / delete ----------------------------------------------------------------------
 
-Response MovePost(const UiContext& ui, const Request& req, const config::Policy& p) {
+boost::asio::awaitable<Response> MovePost(const UiContext& ui, const Request& req, const config::Policy& p) {
   auto cfg = ui.ctx.config();
   std::size_t index = 0;
   while (cfg->policies[index].name != p.name) ++index;
@@ -253,28 +253,28 @@ Response MovePost(const UiContext& ui, const Request& req, const config::Policy&
   if (direction == "up" && index > 0) target = index - 1;
   if (direction == "down" && index + 2 < cfg->policies.size()) target = index + 1;
   if (direction != "up" && direction != "down") {
-    return MessagePage(req, 400, kTitle, "direction must be up or down");
+    co_return MessagePage(req, 400, kTitle, "direction must be up or down");
   }
-  if (target == index) return Response::Redirect("/ui/policies", 303);
+  if (target == index) co_return Response::Redirect("/ui/policies", 303);
   auto editor = LoadEditor(ui.ctx);
-  if (!editor) return MessagePage(req, 500, kTitle, editor.error().message);
+  if (!editor) co_return MessagePage(req, 500, kTitle, editor.error().message);
   if (base::Status s = editor->MovePolicy(p.name, target); !s) {
-    return MessagePage(req, 400, kTitle, s.error().message);
+    co_return MessagePage(req, 400, kTitle, s.error().message);
   }
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
-    return MessagePage(req, r.http_status, kTitle, r.message);
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+    co_return MessagePage(req, r.http_status, kTitle, r.message);
   }
   ui.server->Audit(req, fmt::format("policyconfig move {} to {}", p.name, target + 1));
-  return Response::Redirect("/ui/policies?saved=1", 303);
+  co_return Response::Redirect("/ui/policies?saved=1", 303);
 }
 
-Response DeletePage(const UiContext& ui, const Request& req, const config::Policy& p) {
+boost::asio::awaitable<Response> DeletePage(const UiContext& ui, const Request& req, const config::Policy& p) {
   const std::string title = "Delete Incoming Mail Policy";
   if (IsDefault(p.name)) {
-    return MessagePage(req, 400, title, "The DEFAULT policy cannot be deleted.");
+    co_return MessagePage(req, 400, title, "The DEFAULT policy cannot be deleted.");
   }
   if (req.method == "GET") {
-    return Page(req, 200, title,
+    co_return Page(req, 200, title,
                 fmt::format("<form method=\"post\" action=\"{}\" class=\"panel\">{}"
                             "<p>Delete the policy <strong>{}</strong>? Its recipients will be "
                             "handled by the policies below it.</p>"
@@ -283,15 +283,15 @@ Response DeletePage(const UiContext& ui, const Request& req, const config::Polic
                             Esc(PolicyUrl(p.name, "delete")), admin::CsrfField(req), Esc(p.name)));
   }
   auto editor = LoadEditor(ui.ctx);
-  if (!editor) return MessagePage(req, 500, title, editor.error().message);
+  if (!editor) co_return MessagePage(req, 500, title, editor.error().message);
   if (base::Status s = editor->DeletePolicy(p.name); !s) {
-    return MessagePage(req, 400, title, s.error().message);
+    co_return MessagePage(req, 400, title, s.error().message);
   }
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
-    return MessagePage(req, r.http_status, title, r.message);
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+    co_return MessagePage(req, r.http_status, title, r.message);
   }
   ui.server->Audit(req, "policyconfig delete " + p.name);
-  return Response::Redirect("/ui/policies?saved=1", 303);
+  co_return Response::Redirect("/ui/policies?saved=1", 303);
 }
 
 // ---- the policy's Threat Defense Connector page --------------------------------------------
@@ -338,14 +338,14 @@ std::string TdcBody(const Request& req, const config::GatewayConfig& cfg, const 
   return body;
 }
 
-Response TdcPage(const UiContext& ui, const Request& req, const config::Policy& p) {
+boost::asio::awaitable<Response> TdcPage(const UiContext& ui, const Request& req, const config::Policy& p) {
   auto cfg = ui.ctx.config();
   const std::string title = "Threat Defense Connector: " + p.name;
   TdcChoice c;
   if (req.method == "GET") {
     c.mode = PolicyTdcModeName(p.tdc.mode);
     if (p.tdc.intake_address) c.intake_address = p.tdc.intake_address->str();
-    return Page(req, 200, title, TdcBody(req, *cfg, p, c));
+    co_return Page(req, 200, title, TdcBody(req, *cfg, p, c));
   }
   c.mode = req.field("mode");
   c.intake_address = Trim(req.field("intake_address"));
@@ -362,61 +362,61 @@ Response TdcPage(const UiContext& ui, const Request& req, const config::Policy& 
     auto address = mail::ParseMailbox(c.intake_address);
     if (c.intake_address.empty()) {
       c.error = "Enter the Message Intake Address.";
-      return fail(400);
+      co_return fail(400);
     }
     if (!address) {
       c.error = "Invalid address: " + address.error().message;
-      return fail(400);
+      co_return fail(400);
     }
     tdc.intake_address = *address;
   } else {
     c.alert = "Choose one of the settings.";
-    return fail(400);
+    co_return fail(400);
   }
   auto editor = LoadEditor(ui.ctx);
   if (!editor) {
     c.alert = editor.error().message;
-    return fail(500);
+    co_return fail(500);
   }
   if (base::Status s = editor->SetPolicyTdc(p.name, tdc); !s) {
     (tdc.mode == config::PolicyTdcMode::kCustom ? c.error : c.alert) = s.error().message;
-    return fail(400);
+    co_return fail(400);
   }
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) {
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
     c.alert = r.message;
-    return fail(r.http_status);
+    co_return fail(r.http_status);
   }
   ui.server->Audit(req, fmt::format("policyconfig tdc {} {}{}", p.name, c.mode,
                                     tdc.intake_address ? " " + tdc.intake_address->str() : ""));
-  return Response::Redirect("/ui/policies?saved=1", 303);
+  co_return Response::Redirect("/ui/policies?saved=1", 303);
 }
 
 // /ui/policies/<name>/<action>
-Response PolicyAction(const UiContext& ui, const Request& req) {
+boost::asio::awaitable<Response> PolicyAction(const UiContext& ui, const Request& req) {
   const std::string& rest = req.subpath;
   const auto slash = rest.rfind('/');
   if (slash == std::string::npos) {
-    return MessagePage(req, 404, kTitle, "No such page.");
+    co_return MessagePage(req, 404, kTitle, "No such page.");
   }
   const std::string name = rest.substr(0, slash);
   const std::string action = rest.substr(slash + 1);
   auto cfg = ui.ctx.config();
   const config::Policy* p = cfg->FindPolicy(name);
-  if (p == nullptr) return MessagePage(req, 404, kTitle, "No policy named " + name + ".");
+  if (p == nullptr) co_return MessagePage(req, 404, kTitle, "No policy named " + name + ".");
   const bool post = req.method == "POST";
-  if (action == "tdc") return TdcPage(ui, req, *p);
-  if (action == "antispam" || action == "antivirus") return ScanPage(ui, req, *p, action);
-  if (action == "delete") return DeletePage(ui, req, *p);
+  if (action == "tdc") co_return co_await TdcPage(ui, req, *p);
+  if (action == "antispam" || action == "antivirus") co_return co_await ScanPage(ui, req, *p, action);
+  if (action == "delete") co_return co_await DeletePage(ui, req, *p);
   if (action == "edit") {
     if (IsDefault(p->name)) {
-      return MessagePage(req, 400, kTitle,
+      co_return MessagePage(req, 400, kTitle,
                          "The DEFAULT policy applies to every recipient no other policy matches: "
                          "only its security settings can be changed.");
     }
-    return EditPage(ui, req, *p);
+    co_return co_await EditPage(ui, req, *p);
   }
-  if (action == "move" && post) return MovePost(ui, req, *p);
-  return MessagePage(req, 404, kTitle, "No such page.");
+  if (action == "move" && post) co_return co_await MovePost(ui, req, *p);
+  co_return MessagePage(req, 404, kTitle, "No such page.");
 }
 
 }  // namespace
@@ -429,10 +429,10 @@ void RegisterPolicyPages(admin::Server& server, const UiPtr& ui) {
     co_return AddGet(req, *ui->ctx.config());
   });
   server.Page("POST", "/ui/policies/add",
-              [ui](Request& req) -> asio::awaitable<Response> { co_return AddPost(*ui, req); });
+              [ui](Request& req) -> asio::awaitable<Response> { co_return co_await AddPost(*ui, req); });
   for (const char* method : {"GET", "POST"}) {
     server.Page(method, "/ui/policies/*", [ui](Request& req) -> asio::awaitable<Response> {
-      co_return PolicyAction(*ui, req);
+      co_return co_await PolicyAction(*ui, req);
     });
   }
 }

@@ -140,14 +140,14 @@ std::string Body(const Request& req, const ScanKind& kind, const config::Gateway
 
 }  // namespace
 
-Response ScanPage(const UiContext& ui, const Request& req, const config::Policy& p,
+boost::asio::awaitable<Response> ScanPage(const UiContext& ui, const Request& req, const config::Policy& p,
                   std::string_view kind_name) {
   const ScanKind& kind = kind_name == "antispam" ? kSpam : kVirus;
   auto cfg = ui.ctx.config();
   const std::string title = fmt::format("{}: {}", kind.title, p.name);
   const std::string url = PolicyUrl(p.name, kind_name);
   if (req.method == "GET")
-    return Page(req, 200, title, Body(req, kind, *cfg, p, Current(kind, *cfg, p), url));
+    co_return Page(req, 200, title, Body(req, kind, *cfg, p, Current(kind, *cfg, p), url));
   ScanForm f;
   f.mode = req.field("mode");
   const auto [first, second] = ScanActionFields(kind.spam);
@@ -163,15 +163,15 @@ Response ScanPage(const UiContext& ui, const Request& req, const config::Policy&
     fields[second] = f.actions[1];
   }
   auto change = ParseScanChange(kind_name, fields);
-  if (!change) return fail(400, change.error().message);
+  if (!change) co_return fail(400, change.error().message);
   auto editor = LoadEditor(ui.ctx);
-  if (!editor) return fail(500, editor.error().message);
+  if (!editor) co_return fail(500, editor.error().message);
   if (base::Status s = ApplyScanChange(*editor, p.name, *change); !s) {
-    return fail(400, s.error().message);
+    co_return fail(400, s.error().message);
   }
-  if (EditOutcome r = CommitEdit(ui.ctx, *editor); !r.ok()) return fail(r.http_status, r.message);
+  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) co_return fail(r.http_status, r.message);
   ui.server->Audit(req, ScanAuditLine(p.name, *change));
-  return Response::Redirect("/ui/policies?saved=1", 303);
+  co_return Response::Redirect("/ui/policies?saved=1", 303);
 }
 
 }  // namespace tidegate::webui::ui

@@ -306,7 +306,7 @@ void RegisterValidationPages(admin::Server& server, const UiPtr& ui) {
     if (base::Status s = editor->SetRecipientValidation(*setting); !s) {
       co_return fail(400, s.error().message);
     }
-    if (EditOutcome r = CommitEdit(ui->ctx, *editor); !r.ok())
+    if (EditOutcome r = co_await CommitEdit(ui->ctx, *editor, req); !r.ok())
       co_return fail(r.http_status, r.message);
     ui->server->Audit(req, AuditLine(*setting));
     co_return Response::Redirect(std::string(kPath) + "?saved=1", 303);

@@ -19,10 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::int64_t EpochSeconds(base::SystemTime t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
 std::string Attr(const spool::MessageMeta& m, const char* key) {
   auto it = m.attrs.find(key);
   return it == m.attrs.end() ? std::string() : it->second;
@@ -33,8 +29,8 @@ json EntryJson(const quarantine::Entry& e) {
   for (const spool::Recipient& r : e.meta.recipients) rcpts.push_back(r.address);
   return json{{"mid", e.meta.mid},
               {"quarantine", e.quarantine},
-              {"stored", EpochSeconds(e.stored)},
-              {"received", EpochSeconds(e.meta.received)},
+              {"stored", Epoch(e.stored)},
+              {"received", Epoch(e.meta.received)},
               {"reason", e.reason},
               {"sender", e.meta.sender},
               {"recipients", rcpts},
