@@ -552,7 +552,9 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
   // revision, after checking that the result validates for this machine; applies it here.
   asio::awaitable<CommitResult> Write(std::map<std::string, std::optional<std::string>> changes,
                                       Level level, CommitRequest request) {
-    if (!connected_) co_return Unreachable();
+    // Known to be unreachable: refuse at once. Not known yet (just started): try; the guard
+    // makes a stale view safe.
+    if (!connected_ && !first_) co_return Unreachable();
     LevelValues next = values_;
     for (const auto& [key, value] : changes) {
       if (value) {

@@ -7,6 +7,7 @@ runs on its last configuration) and back.
 Each test uses its own key prefix, so the tests share one etcd cluster without seeing each
 other's configuration."""
 import json
+import os
 import re
 import shutil
 import smtplib
@@ -359,3 +360,39 @@ def test_etcd_member_loss_and_outage(etcd, peers):
         if down:
             etcd.start(*down)
         cleanup(gw3, gw2, gw1)
+
+
+def test_etcd_over_tls_with_a_user_and_password(tmp_path, peers):
+    """etcd.tls and etcd.username/password_file (CONTRACT §11): two gateways on an https etcd
+    with authentication enabled; the password never reaches a log."""
+    from etcd import make_test_ca
+    tls = make_test_ca(str(tmp_path / "ca"))
+    with EtcdCluster(str(tmp_path), members=1, tls=tls) as secure:
+        secure.etcdctl("user", "add", "root:s3cret-etcd-pw", "--interactive=false")
+        secure.etcdctl("auth", "enable")
+        gws = []
+        try:
+            for name in ("gw1", "gw2"):
+                g = Gateway(extra_yaml="cluster:\n  name: Secure\n"
+                                       f"  machine: {name}\n"
+                                       f"  etcd: {{endpoints: [{secure.client_urls[0]}],"
+                                       f" prefix: /secure/, tls: {{ca_file: {tls.ca}}},"
+                                       " username: root, password_file: etcd.password}\n" +
+                                       shared_yaml(peers),
+                            policies=POLICIES, accepted=("example.com",), hold=False)
+                with open(os.path.join(g.workdir, "etcd.password"), "w") as f:
+                    f.write("s3cret-etcd-pw\n")
+                gws.append(g.start())
+                g.wait_log("Cluster configuration revision", timeout=10)
+            cli(gws[1], "tdcconfig", "disable", "--comment", "over tls")
+            rev = committed_revision(gws[1])
+            wait_applied(gws, rev, 5)
+            assert not tdc_enabled(gws[0])
+            machines = json.loads(cli(gws[0], "clusterconfig", "machines", "--json").stdout)
+            assert sorted(m["name"] for m in machines["machines"]) == ["gw1", "gw2"]
+            for g in gws:
+                assert "s3cret-etcd-pw" not in g.mail_log()
+                with open(os.path.join(g.workdir, "stderr.log"), errors="replace") as f:
+                    assert "s3cret-etcd-pw" not in f.read()
+        finally:
+            cleanup(*gws)
