@@ -379,12 +379,17 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
         (void)Apply(last->mod_revision);  // logged either way
       }
       // Watch from here; a batch per commit (the prefix holds only commits).
+      const auto watch_start = std::chrono::steady_clock::now();
       base::Status watch = co_await etcd_.Watch(
           prefix, end, r->revision + 1, [this](WatchBatch batch) { OnBatch(std::move(batch)); });
       if (stopping_) break;
       // The stream ended (a member went away, a timeout): range again at once; only a failing
-      // range means the store is unreachable.
+      // range means the store is unreachable. A stream that fails as soon as it opens must not
+      // make this a busy loop.
       (void)watch;
+      if (std::chrono::steady_clock::now() - watch_start < std::chrono::milliseconds(200)) {
+        co_await Pause();
+      }
     }
   }
 
