@@ -52,9 +52,9 @@ struct EtcdOptions {
   std::vector<std::string> endpoints;     // "http://127.0.0.1:2379" or "https://host:port"
   std::string ca_file, certificate, key;  // https: CA to verify the server; optional client
                                           // cert/key
-  std::string username, password;  // "" = no auth; else POST /v3/auth/authenticate, then
-                                   // header "Authorization: <token>"; re-authenticate once
-                                   // when the token is refused
+  std::string username, password;         // "" = no auth; else POST /v3/auth/authenticate, then
+                                          // header "Authorization: <token>"; re-authenticate once
+                                          // when the token is refused
   std::chrono::milliseconds request_timeout{2000};  // connect+request+reply, per endpoint try
   std::chrono::milliseconds idle_timeout{15000};    // a watch stream silent this long failed
 };
