@@ -31,6 +31,9 @@
 // one thread or a strand). The client may be destroyed while requests are suspended: the
 // destructor calls Stop(), and the coroutines keep the shared state alive until they finish.
 // Nothing throws into the event loop: every failure is a base::Error value.
+// Use: co_await the calls from a coroutine on that executor. (co_spawn with a completion handler
+// cannot take them directly: it wants a default-constructible result, which base::Result is not;
+// etcd_client_test.cc's Into() wraps one.)
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
