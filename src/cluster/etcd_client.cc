@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <utility>
+#include <variant>
 
 namespace tidegate::cluster {
 
@@ -37,7 +38,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t kMaxReply = std::size_t{64} << 20;
-constexpr std::string_view kCanceled = "watch canceled: ";
 constexpr std::string_view kAuthFailed = "authentication failed: ";
 
 struct Endpoint {
@@ -178,9 +178,10 @@ class Connection {
   void Deadline(std::chrono::milliseconds after, Why why) {
     timer_.expires_after(after);
     // The handler may be queued already when the connection goes away: it checks `alive`.
-    timer_.async_wait([this, why, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
-      if (!ec && alive.lock()) Abort(why);
-    });
+    timer_.async_wait(
+        [this, why, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+          if (!ec && alive.lock()) Abort(why);
+        });
   }
 
   void Abort(Why why) {
@@ -193,10 +194,14 @@ class Connection {
   // The error text for a failed operation: why it was aborted, else the socket's reason.
   std::string Failure(const boost::system::error_code& ec, std::chrono::milliseconds timeout) {
     switch (why_) {
-      case Why::kStopped: return "stopped";
-      case Why::kTimeout: return fmt::format("timed out after {} ms", timeout.count());
-      case Why::kIdle: return fmt::format("no message for {} ms", timeout.count());
-      case Why::kNone: break;
+      case Why::kStopped:
+        return "stopped";
+      case Why::kTimeout:
+        return fmt::format("timed out after {} ms", timeout.count());
+      case Why::kIdle:
+        return fmt::format("no message for {} ms", timeout.count());
+      case Why::kNone:
+        break;
     }
     return Reason(ec);
   }
@@ -217,7 +222,8 @@ class Connection {
     if (!PrepareTls(tls_->native_handle(), endpoint_.host)) {
       co_return MakeError("cannot set the TLS peer name " + endpoint_.host);
     }
-    auto [hs_ec] = co_await tls_->async_handshake(ssl::stream_base::client, as_tuple(use_awaitable));
+    auto [hs_ec] =
+        co_await tls_->async_handshake(ssl::stream_base::client, as_tuple(use_awaitable));
     if (hs_ec || why_ != Why::kNone) co_return MakeError(Failure(hs_ec, timeout));
     co_return base::Status::Ok();
   }
@@ -237,45 +243,42 @@ class Connection {
 
   template <typename Message>
   asio::awaitable<boost::system::error_code> Write(Message& req) {
-    if (tls_) {
-      auto [ec, n] = co_await http::async_write(*tls_, req, as_tuple(use_awaitable));
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_write(socket_, req, as_tuple(use_awaitable));
-    co_return ec;
+    return Run([&req](auto& stream, auto token) { return http::async_write(stream, req, token); });
   }
 
   template <typename Parser>
   asio::awaitable<boost::system::error_code> Read(Parser& parser) {
-    if (tls_) {
-      auto [ec, n] = co_await http::async_read(*tls_, buffer_, parser, as_tuple(use_awaitable));
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_read(socket_, buffer_, parser, as_tuple(use_awaitable));
-    co_return ec;
+    return Run([this, &parser](auto& stream, auto token) {
+      return http::async_read(stream, buffer_, parser, token);
+    });
   }
 
   template <typename Parser>
   asio::awaitable<boost::system::error_code> ReadSome(Parser& parser) {
-    if (tls_) {
-      auto [ec, n] = co_await http::async_read_some(*tls_, buffer_, parser, as_tuple(use_awaitable));
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_read_some(socket_, buffer_, parser, as_tuple(use_awaitable));
-    co_return ec;
+    return Run([this, &parser](auto& stream, auto token) {
+      return http::async_read_some(stream, buffer_, parser, token);
+    });
   }
 
   template <typename Parser>
   asio::awaitable<boost::system::error_code> ReadHeader(Parser& parser) {
-    if (tls_) {
-      auto [ec, n] = co_await http::async_read_header(*tls_, buffer_, parser, as_tuple(use_awaitable));
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_read_header(socket_, buffer_, parser, as_tuple(use_awaitable));
-    co_return ec;
+    return Run([this, &parser](auto& stream, auto token) {
+      return http::async_read_header(stream, buffer_, parser, token);
+    });
   }
 
  private:
+  // Starts `op(stream, token)` on the TLS stream or the plain socket; → its error code.
+  template <typename Op>
+  asio::awaitable<boost::system::error_code> Run(Op op) {
+    if (tls_) {
+      auto [ec, n] = co_await op(*tls_, as_tuple(use_awaitable));
+      co_return ec;
+    }
+    auto [ec, n] = co_await op(socket_, as_tuple(use_awaitable));
+    co_return ec;
+  }
+
   std::shared_ptr<State> state_;
   const Endpoint& endpoint_;
   tcp::resolver resolver_;
@@ -355,14 +358,22 @@ bool CredentialsRefused(const base::Error& error) {
   return !TryNext(MakeError(std::string(m.substr(kAuthFailed.size()))));
 }
 
-// One unary request: the endpoints in turn from the preferred one; → the 200 reply's body,
-// parsed by `parse`. The error names the endpoint(s).
+// What one try on one endpoint came to.
 template <typename T>
-asio::awaitable<base::Result<T>> Call(std::shared_ptr<State> state, std::string target,
-                                      std::string body,
-                                      base::Result<T> (*parse)(std::string_view)) {
+struct Tried {
+  base::Result<T> result;
+  bool next = false;  // the member's failure, not an answer: try the next endpoint
+  bool bare = false;  // an error to return as it is, not prefixed with the endpoint
+};
+
+// Runs `try_on(endpoint)` on the endpoints in turn from the preferred one, authenticating first
+// when a username is set and renewing a refused token once per endpoint, until a try answers;
+// that endpoint becomes the preferred one. The errors name the endpoint(s), one line.
+template <typename T, typename TryOn>
+asio::awaitable<base::Result<T>> OverEndpoints(std::shared_ptr<State> state, TryOn try_on) {
   if (state->stopped) co_return MakeError("stopped");
   if (state->endpoints.empty()) co_return MakeError("etcd: no endpoints configured");
+  const bool auth = !state->options.username.empty();
   std::vector<std::string> failures;
   const std::size_t n = state->endpoints.size();
   const std::size_t first = state->preferred;
@@ -376,54 +387,66 @@ asio::awaitable<base::Result<T>> Call(std::shared_ptr<State> state, std::string 
     bool renewed = false;
     while (true) {
       if (state->stopped) co_return MakeError("stopped");
-      if (!state->options.username.empty() && state->token.empty()) {
-        auto auth = co_await Authenticate(state, endpoint);
-        if (!auth) {
-          if (auth.error().message == "stopped") co_return auth.error();
-          auto failure = fmt::format("{}: {}", endpoint.url, auth.error().message);
+      if (auth && state->token.empty()) {
+        auto authenticated = co_await Authenticate(state, endpoint);
+        if (state->stopped) co_return MakeError("stopped");
+        if (!authenticated) {
+          auto failure = fmt::format("{}: {}", endpoint.url, authenticated.error().message);
           // A refused password is the answer; a member that cannot answer is not.
-          if (CredentialsRefused(auth.error())) co_return MakeError("etcd " + failure);
+          if (CredentialsRefused(authenticated.error())) co_return MakeError("etcd " + failure);
           failures.push_back(std::move(failure));
           break;
         }
         renewed = true;
       }
-      auto reply = co_await Exchange(state, endpoint, target, body, true);
-      if (!reply) {
-        if (reply.error().message == "stopped") co_return reply.error();
-        failures.push_back(fmt::format("{}: {}", endpoint.url, reply.error().message));
-        break;
-      }
-      auto checked = CheckHttpReply(reply->status, reply->body);
-      if (!checked && IsAuthTokenRefused(checked.error()) && !state->options.username.empty() &&
-          !renewed) {
+      Tried<T> tried = co_await try_on(endpoint);
+      if (state->stopped) co_return MakeError("stopped");
+      if (!tried.result && auth && !renewed && IsAuthTokenRefused(tried.result.error())) {
         state->token.clear();  // renew once, on this endpoint
         renewed = true;
         continue;
       }
-      if (!checked && TryNext(checked.error())) {
-        failures.push_back(fmt::format("{}: {}", endpoint.url, checked.error().message));
+      if (tried.next) {
+        failures.push_back(fmt::format("{}: {}", endpoint.url, tried.result.error().message));
         break;
       }
       state->preferred = index;
-      if (!checked) co_return MakeError(fmt::format("etcd {}: {}", endpoint.url,
-                                                    checked.error().message));
-      auto parsed = parse(reply->body);
-      if (!parsed) {
-        co_return MakeError(fmt::format("etcd {}: {}", endpoint.url, parsed.error().message));
-      }
-      co_return parsed;
+      if (tried.result || tried.bare) co_return std::move(tried.result);
+      co_return MakeError(fmt::format("etcd {}: {}", endpoint.url, tried.result.error().message));
     }
   }
   co_return MakeError(Joined(failures));
 }
 
-// The watch stream on one endpoint, once connected. Returns the Status the watch ends with;
-// `created` tells whether etcd confirmed the watch (before that, another endpoint may be tried).
+// One unary request (a POST to `target` on each endpoint in turn); the 200 reply's body parsed
+// by `parse`.
+template <typename T>
+asio::awaitable<base::Result<T>> Call(std::shared_ptr<State> state, std::string target,
+                                      std::string body,
+                                      base::Result<T> (*parse)(std::string_view)) {
+  co_return co_await OverEndpoints<T>(
+      state, [&](const Endpoint& endpoint) -> asio::awaitable<Tried<T>> {
+        auto reply = co_await Exchange(state, endpoint, target, body, true);
+        if (!reply) co_return Tried<T>{reply.error(), true};
+        auto checked = CheckHttpReply(reply->status, reply->body);
+        if (!checked) co_return Tried<T>{checked.error(), TryNext(checked.error())};
+        co_return Tried<T>{parse(reply->body)};
+      });
+}
+
+// How a watch stream on one endpoint ended, besides its error.
+struct WatchEnd {
+  bool created = false;    // etcd confirmed the watch (before that, another endpoint may serve)
+  bool compacted = false;  // start_revision was compacted: the error is the caller's answer
+  bool canceled = false;   // etcd canceled the watch (cancel_reason in the error)
+};
+
+// The watch stream on one endpoint. Returns the error the watch ends with.
 asio::awaitable<base::Status> WatchOn(std::shared_ptr<State> state, const Endpoint& endpoint,
                                       std::string body,
                                       const std::function<void(WatchBatch)>& on_batch,
-                                      bool* created) {
+                                      WatchEnd* end) {
+  bool* created = &end->created;
   const auto timeout = state->options.request_timeout;
   const auto idle = state->options.idle_timeout;
   Connection conn(state, endpoint);
@@ -465,9 +488,11 @@ asio::awaitable<base::Status> WatchOn(std::shared_ptr<State> state, const Endpoi
       WatchMessage& m = **next;
       if (m.canceled) {
         if (m.compact_revision > 0) {
+          end->compacted = true;
           co_return MakeError(fmt::format("compacted: oldest revision {}", m.compact_revision));
         }
-        co_return MakeError(std::string(kCanceled) + m.cancel_reason);
+        end->canceled = true;
+        co_return MakeError("watch canceled: " + m.cancel_reason);
       }
       if (m.created && !*created) *created = true;
       if (!m.batch.events.empty()) {
@@ -508,8 +533,7 @@ void EtcdClient::Stop() {
 
 std::string EtcdClient::PrefixEnd(std::string_view prefix) { return cluster::PrefixEnd(prefix); }
 
-asio::awaitable<base::Result<RangeResult>> EtcdClient::Range(std::string key,
-                                                             std::string range_end,
+asio::awaitable<base::Result<RangeResult>> EtcdClient::Range(std::string key, std::string range_end,
                                                              std::int64_t revision) {
   return Call<RangeResult>(state_, "/v3/kv/range", RangeRequest(key, range_end, revision),
                            &ParseRangeReply);
@@ -537,72 +561,27 @@ asio::awaitable<base::Result<std::int64_t>> EtcdClient::LeaseKeepAlive(std::int6
                             &ParseLeaseKeepAliveReply);
 }
 
-namespace {
-
-asio::awaitable<base::Status> WatchLoop(std::shared_ptr<State> state, std::string body,
-                                        std::function<void(WatchBatch)> on_batch) {
-  if (state->stopped) co_return MakeError("stopped");
-  if (state->endpoints.empty()) co_return MakeError("etcd: no endpoints configured");
-  std::vector<std::string> failures;
-  const std::size_t n = state->endpoints.size();
-  const std::size_t first = state->preferred;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t index = (first + i) % n;
-    if (!state->endpoints[index]) {
-      failures.push_back(state->endpoints[index].error().message);
-      continue;
-    }
-    const Endpoint endpoint = *state->endpoints[index];
-    bool renewed = false;
-    while (true) {
-      if (state->stopped) co_return MakeError("stopped");
-      if (!state->options.username.empty() && state->token.empty()) {
-        auto auth = co_await Authenticate(state, endpoint);
-        if (!auth) {
-          if (auth.error().message == "stopped") co_return auth.error();
-          auto failure = fmt::format("{}: {}", endpoint.url, auth.error().message);
-          if (CredentialsRefused(auth.error())) co_return MakeError("etcd " + failure);
-          failures.push_back(std::move(failure));
-          break;
-        }
-        renewed = true;
-      }
-      bool created = false;
-      auto status = co_await WatchOn(state, endpoint, body, on_batch, &created);
-      if (state->stopped) co_return MakeError("stopped");
-      if (!status && IsAuthTokenRefused(status.error()) && !state->options.username.empty() &&
-          !renewed) {
-        state->token.clear();
-        renewed = true;
-        continue;
-      }
-      const bool compacted = !status && status.error().message.rfind("compacted: ", 0) == 0;
-      if (created || compacted) {
-        state->preferred = index;
-        if (compacted) co_return status;
-        co_return MakeError(fmt::format("etcd {}: watch: {}", endpoint.url,
-                                        status ? "the stream ended" : status.error().message));
-      }
-      // Not created: this member could not serve the watch, unless etcd answered (a refusal).
-      if (!status && (!TryNext(status.error()) ||
-                      status.error().message.rfind(std::string(kCanceled), 0) == 0)) {
-        co_return MakeError(fmt::format("etcd {}: {}", endpoint.url, status.error().message));
-      }
-      failures.push_back(fmt::format("{}: {}", endpoint.url,
-                                     status ? "the stream ended" : status.error().message));
-      break;
-    }
-  }
-  co_return MakeError(Joined(failures));
-}
-
-}  // namespace
-
 asio::awaitable<base::Status> EtcdClient::Watch(std::string key, std::string range_end,
                                                 std::int64_t start_revision,
                                                 std::function<void(WatchBatch)> on_batch) {
-  return WatchLoop(state_, WatchCreateRequest(key, range_end, start_revision),
-                   std::move(on_batch));
+  // Endpoints are tried until one creates the watch; its stream's end is the answer.
+  auto state = state_;  // the coroutine below may outlive the client
+  std::string body = WatchCreateRequest(key, range_end, start_revision);
+  auto ended = co_await OverEndpoints<std::monostate>(
+      state, [&](const Endpoint& endpoint) -> asio::awaitable<Tried<std::monostate>> {
+        WatchEnd end;
+        auto status = co_await WatchOn(state, endpoint, body, on_batch, &end);
+        base::Error error = status ? MakeError("the stream ended") : status.error();
+        if (end.created || end.compacted) {
+          if (!end.compacted) error.message = "watch: " + error.message;
+          co_return Tried<std::monostate>{std::move(error), false, end.compacted};
+        }
+        // Not created: this member could not serve the watch, unless etcd refused it.
+        const bool refused = !TryNext(error) || end.canceled;
+        co_return Tried<std::monostate>{std::move(error), !refused};
+      });
+  if (ended) co_return MakeError("the stream ended");  // not reached: a watch ends in an error
+  co_return ended.error();
 }
 
 }  // namespace tidegate::cluster

@@ -31,6 +31,9 @@
 // one thread or a strand). The client may be destroyed while requests are suspended: the
 // destructor calls Stop(), and the coroutines keep the shared state alive until they finish.
 // Nothing throws into the event loop: every failure is a base::Error value.
+// Use: co_await the calls from a coroutine on that executor. (co_spawn with a completion handler
+// cannot take them directly: it wants a default-constructible result, which base::Result is not;
+// etcd_client_test.cc's Into() wraps one.)
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -52,9 +55,9 @@ struct EtcdOptions {
   std::vector<std::string> endpoints;     // "http://127.0.0.1:2379" or "https://host:port"
   std::string ca_file, certificate, key;  // https: CA to verify the server; optional client
                                           // cert/key
-  std::string username, password;  // "" = no auth; else POST /v3/auth/authenticate, then
-                                   // header "Authorization: <token>"; re-authenticate once
-                                   // when the token is refused
+  std::string username, password;         // "" = no auth; else POST /v3/auth/authenticate, then
+                                          // header "Authorization: <token>"; re-authenticate once
+                                          // when the token is refused
   std::chrono::milliseconds request_timeout{2000};  // connect+request+reply, per endpoint try
   std::chrono::milliseconds idle_timeout{15000};    // a watch stream silent this long failed
 };

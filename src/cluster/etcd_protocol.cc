@@ -14,8 +14,8 @@ namespace tidegate::cluster {
 
 namespace {
 
-using nlohmann::json;
 using base::MakeError;
+using nlohmann::json;
 
 base::Error Malformed(std::string_view what) {
   return MakeError(fmt::format("malformed reply: {}", what));
@@ -146,20 +146,28 @@ base::Result<json> ReplyObject(std::string_view body) {
 
 const char* CompareTarget(Compare::Target t) {
   switch (t) {
-    case Compare::Target::kVersion: return "VERSION";
-    case Compare::Target::kCreate: return "CREATE";
-    case Compare::Target::kMod: return "MOD";
-    case Compare::Target::kValue: return "VALUE";
+    case Compare::Target::kVersion:
+      return "VERSION";
+    case Compare::Target::kCreate:
+      return "CREATE";
+    case Compare::Target::kMod:
+      return "MOD";
+    case Compare::Target::kValue:
+      return "VALUE";
   }
   return "MOD";
 }
 
 const char* CompareResult(Compare::Result r) {
   switch (r) {
-    case Compare::Result::kEqual: return "EQUAL";
-    case Compare::Result::kGreater: return "GREATER";
-    case Compare::Result::kLess: return "LESS";
-    case Compare::Result::kNotEqual: return "NOT_EQUAL";
+    case Compare::Result::kEqual:
+      return "EQUAL";
+    case Compare::Result::kGreater:
+      return "GREATER";
+    case Compare::Result::kLess:
+      return "LESS";
+    case Compare::Result::kNotEqual:
+      return "NOT_EQUAL";
   }
   return "EQUAL";
 }
@@ -226,10 +234,18 @@ std::string TxnRequest(const std::vector<Compare>& compares, const std::vector<O
                 {"result", CompareResult(c.result)}};
     if (!c.range_end.empty()) one["range_end"] = B64(c.range_end);
     switch (c.target) {
-      case Compare::Target::kVersion: one["version"] = std::to_string(c.number); break;
-      case Compare::Target::kCreate: one["create_revision"] = std::to_string(c.number); break;
-      case Compare::Target::kMod: one["mod_revision"] = std::to_string(c.number); break;
-      case Compare::Target::kValue: one["value"] = B64(c.value); break;
+      case Compare::Target::kVersion:
+        one["version"] = std::to_string(c.number);
+        break;
+      case Compare::Target::kCreate:
+        one["create_revision"] = std::to_string(c.number);
+        break;
+      case Compare::Target::kMod:
+        one["mod_revision"] = std::to_string(c.number);
+        break;
+      case Compare::Target::kValue:
+        one["value"] = B64(c.value);
+        break;
     }
     cmp.push_back(std::move(one));
   }

@@ -112,8 +112,7 @@ struct WatchMessage {
 // object a line. A line longer than max_line is an error (a hostile or broken peer).
 class WatchStreamDecoder {
  public:
-  explicit WatchStreamDecoder(std::size_t max_line = std::size_t{64} << 20)
-      : max_line_(max_line) {}
+  explicit WatchStreamDecoder(std::size_t max_line = std::size_t{64} << 20) : max_line_(max_line) {}
   void Feed(std::string_view bytes) { pending_.append(bytes); }
   // The next complete message, nullopt when more bytes are needed, or an Error (malformed
   // message, an `{"error":…}` from the gateway, a line over max_line). After an Error the

@@ -152,13 +152,13 @@ TEST(EtcdProtocolTest, WatchStreamRecorded) {
 }
 
 TEST(EtcdProtocolTest, GarbageAndMissingFields) {
-  for (std::string body : {"", "garbage", "[]", "null", "\"x\"", "{", "{}", R"({"header":5})",
-                           R"({"header":{"revision":"x"}})", R"({"header":{"revision":true}})",
-                           R"({"header":{"revision":"1"},"kvs":{}})",
-                           R"({"header":{"revision":"1"},"kvs":[5]})",
-                           R"({"header":{"revision":"1"},"kvs":[{"key":"!!"}]})",
-                           R"({"header":{"revision":"1"},"kvs":[{"key":5}]})",
-                           R"({"header":{"revision":"1 "}})", R"({"header":{"revision":""}})"}) {
+  for (std::string body :
+       {"", "garbage", "[]", "null", "\"x\"", "{", "{}", R"({"header":5})",
+        R"({"header":{"revision":"x"}})", R"({"header":{"revision":true}})",
+        R"({"header":{"revision":"1"},"kvs":{}})", R"({"header":{"revision":"1"},"kvs":[5]})",
+        R"({"header":{"revision":"1"},"kvs":[{"key":"!!"}]})",
+        R"({"header":{"revision":"1"},"kvs":[{"key":5}]})", R"({"header":{"revision":"1 "}})",
+        R"({"header":{"revision":""}})"}) {
     auto r = ParseRangeReply(body);
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().message.rfind("malformed reply: ", 0), 0u) << r.error().message;
@@ -169,7 +169,8 @@ TEST(EtcdProtocolTest, GarbageAndMissingFields) {
   EXPECT_FALSE(ParseLeaseKeepAliveReply(R"({"result":5})").ok());
   EXPECT_FALSE(ParseAuthenticateReply(R"({"header":{},"token":"a\r\nX-Evil: 1"})").ok());
   EXPECT_FALSE(ParseAuthenticateReply(R"({"header":{}})").ok());
-  EXPECT_FALSE(ParseWatchMessage(R"({"result":{"header":{},"events":[{"type":"EXPLODE","kv":{}}]}})").ok());
+  EXPECT_FALSE(
+      ParseWatchMessage(R"({"result":{"header":{},"events":[{"type":"EXPLODE","kv":{}}]}})").ok());
   EXPECT_FALSE(ParseWatchMessage(R"({"result":{"header":{},"events":[{}]}})").ok());
   // A stream error from the gateway.
   auto stream_error =
@@ -185,11 +186,11 @@ TEST(EtcdProtocolTest, HugeNumbers) {
   auto plain = ParsePutReply(R"({"header":{"revision":42}})");
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(*plain, 42);
-  for (std::string body : {R"({"header":{"revision":"9223372036854775808"}})",
-                           R"({"header":{"revision":"-9223372036854775809"}})",
-                           R"({"header":{"revision":18446744073709551615}})",
-                           R"({"header":{"revision":1e300}})",
-                           R"({"header":{"revision":"99999999999999999999999999"}})"}) {
+  for (std::string body :
+       {R"({"header":{"revision":"9223372036854775808"}})",
+        R"({"header":{"revision":"-9223372036854775809"}})",
+        R"({"header":{"revision":18446744073709551615}})", R"({"header":{"revision":1e300}})",
+        R"({"header":{"revision":"99999999999999999999999999"}})"}) {
     auto r = ParsePutReply(body);
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().message.rfind("malformed reply: ", 0), 0u) << r.error().message;

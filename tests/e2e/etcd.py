@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from engines import _tail  # noqa: E402
 from harness import free_port  # noqa: E402
 
 PROGRESS_INTERVAL = "2s"
@@ -52,16 +53,6 @@ def _binary(name):
         if os.access(path, os.X_OK):
             return path
     raise FileNotFoundError(f"{name} not installed (make deps: etcd-server etcd-client)")
-
-
-def _tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - n))
-            return f.read().decode(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
 
 
 class EtcdMember:

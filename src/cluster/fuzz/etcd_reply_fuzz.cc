@@ -57,8 +57,9 @@ std::vector<std::string> Decode(const std::vector<std::string_view>& pieces) {
       }
       if (!*next) break;
       const WatchMessage& m = **next;
-      std::string text = std::to_string(m.batch.revision) + "/" + std::to_string(m.batch.events.size()) +
-                         (m.canceled ? "c" : "") + (m.created ? "C" : "");
+      std::string text = std::to_string(m.batch.revision) + "/" +
+                         std::to_string(m.batch.events.size()) + (m.canceled ? "c" : "") +
+                         (m.created ? "C" : "");
       for (const auto& e : m.batch.events) text += "|" + e.kv.key + "=" + e.kv.value;
       out.push_back(std::move(text));
     }
@@ -73,14 +74,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t which = data[0];
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   switch (which % 8) {
-    case 0: Same(ParseRangeReply(body), ParseRangeReply(body)); break;
-    case 1: Same(ParsePutReply(body), ParsePutReply(body)); break;
+    case 0:
+      Same(ParseRangeReply(body), ParseRangeReply(body));
+      break;
+    case 1:
+      Same(ParsePutReply(body), ParsePutReply(body));
+      break;
     case 2: {
       auto a = ParseTxnReply(body);
       Same(a, ParseTxnReply(body));
       break;
     }
-    case 3: Same(ParseLeaseGrantReply(body), ParseLeaseGrantReply(body)); break;
+    case 3:
+      Same(ParseLeaseGrantReply(body), ParseLeaseGrantReply(body));
+      break;
     case 4: {
       auto a = ParseLeaseKeepAliveReply(body);
       Same(a, ParseLeaseKeepAliveReply(body));

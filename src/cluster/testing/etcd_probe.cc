@@ -13,7 +13,8 @@
 //   {"op":"txn","compare":[{"key","target":"version|create|mod|value","result":"equal|greater|
 //     less|not_equal","number","value"}],"success":[OP…],"failure":[OP…]}, OP =
 //     {"kind":"put|delete|range","key","value","range_end","lease"}
-//                                                   → {"ok":true,"succeeded":B,"revision":R,"ranges":[…]}
+//                                                   →
+//                                                   {"ok":true,"succeeded":B,"revision":R,"ranges":[…]}
 //   {"op":"grant","ttl":S}                                  → {"ok":true,"lease":ID}
 //   {"op":"keepalive","lease":ID}                           → {"ok":true,"ttl":S}
 //   {"op":"watch","key":K,"prefix":true,"start_revision":N,"stop_after_ms":N}
@@ -61,7 +62,7 @@ std::string RangeEnd(const json& cmd) {
 Op ParseOp(const json& j) {
   Op op;
   std::string kind = j.value("kind", "put");
-  op.kind = kind == "delete" ? Op::Kind::kDeleteRange
+  op.kind = kind == "delete"  ? Op::Kind::kDeleteRange
             : kind == "range" ? Op::Kind::kRange
                               : Op::Kind::kPut;
   op.key = j.value("key", "");
@@ -130,8 +131,8 @@ asio::awaitable<void> Run(EtcdClient& client, json cmd) {
     if (r) {
       json ranges = json::array();
       for (const auto& range : r->ranges) ranges.push_back(RangeJson(range));
-      out = {{"ok", true}, {"succeeded", r->succeeded}, {"revision", r->revision},
-             {"ranges", ranges}};
+      out = {
+          {"ok", true}, {"succeeded", r->succeeded}, {"revision", r->revision}, {"ranges", ranges}};
     } else {
       out = Failed(r);
     }
