@@ -396,3 +396,21 @@ def test_etcd_over_tls_with_a_user_and_password(tmp_path, peers):
                     assert "s3cret-etcd-pw" not in f.read()
         finally:
             cleanup(*gws)
+
+
+def test_check_config_warns_about_shared_sections_in_cluster_mode(tmp_path):
+    g = Gateway(workdir=str(tmp_path), extra_yaml="cluster:\n  name: C\n  machine: gw9\n"
+                "  etcd: {endpoints: [http://127.0.0.1:1]}\n", policies=POLICIES)
+    r = subprocess.run([BIN, "-c", g.config_path, "check-config"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{g.config_path}: ok\n"
+    for section in ("accepted_domains", "admin", "incoming_mail_policies", "smtp_routes"):
+        assert (f"{g.config_path}: warning: {section} is a shared section: in cluster mode it "
+                "comes from etcd") in r.stderr, r.stderr
+    # A single machine: no warning.
+    os.makedirs(tmp_path / "single")
+    single = Gateway(workdir=str(tmp_path / "single"), policies=POLICIES)
+    r = subprocess.run([BIN, "-c", single.config_path, "check-config"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
