@@ -41,7 +41,8 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   postfix dnsmasq-base python3 python3-aiosmtpd python3-pytest \
   iproute2 procps chromium clang-14 libclang-rt-14-dev ccache \
   rspamd clamav-daemon zip clamav-milter \
-  libldap-dev slapd ldap-utils
+  libldap-dev slapd ldap-utils \
+  libpq-dev postgresql
 
 .PHONY: deps build test run bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 

@@ -399,7 +399,8 @@ base::Status Tracking::Prune() { return impl_->Prune(); }
 base::Result<std::vector<MessageSummary>> Tracking::Find(const TrackingQuery& q) const {
   return impl_->Find(q);
 }
-base::Result<std::vector<TrackingEvent>> Tracking::Events(std::uint64_t mid) const {
+base::Result<std::vector<TrackingEvent>> Tracking::Events(std::uint64_t mid,
+                                                          const std::string& /*machine*/) const {
   return impl_->Events(mid);
 }
 
@@ -407,6 +408,13 @@ std::uint64_t Tracking::dropped() const { return impl_->dropped(); }
 std::string Tracking::last_error() const { return impl_->last_error(); }
 std::vector<std::string> Tracking::notes() const { return impl_->notes(); }
 const std::string& Tracking::path() const { return impl_->path(); }
+
+TrackingStatus Tracking::status() const {
+  return TrackingStatus{.backend = "sqlite",
+                        .connected = true,
+                        .dropped = impl_->dropped(),
+                        .last_error = impl_->last_error()};
+}
 
 std::string FormatTrackingLine(const TrackingEvent& event) {
   const std::time_t tt = static_cast<std::time_t>(
