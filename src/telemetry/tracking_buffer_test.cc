@@ -98,7 +98,7 @@ TEST_F(TrackingBufferTest, ReleaseDeletesWrittenSegments) {
   auto b = Open();
   for (int i = 0; i < 30; ++i) ASSERT_TRUE(b->Append(Payloads(1 + 10 * i, 10)));
   const auto before = Segments().size();
-  ASSERT_GT(before, 2u);
+  ASSERT_GT(before, 1u);
   b->Release(300);
   EXPECT_EQ(b->records(), 0u);
   EXPECT_EQ(b->bytes(), 0u);
