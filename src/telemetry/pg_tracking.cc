@@ -504,7 +504,7 @@ void PgTracking::Impl::Run() {
   std::vector<tracking_db::Change> batch;
   std::vector<std::string> payloads;
   auto next_prune = SteadyClock::now();
-  bool backlog = buffer_->records() > 0;  // something in the buffer waits for PostgreSQL
+  bool backlog = true;  // not connected yet, or something in the buffer waits for PostgreSQL
   std::unique_lock lock(mu_);
   for (;;) {
     const auto requested = [&] {
@@ -645,9 +645,9 @@ base::Status PgTracking::Impl::Migrate(PGconn* c) {
 
 bool PgTracking::Impl::Ship() {
   for (;;) {
-    if (buffer_->records() == 0) return true;
-    EnsureConnected();
+    EnsureConnected();  // also when idle, so that status tells the truth soon after start
     if (!conn_) return false;
+    if (buffer_->records() == 0) return true;
     auto batch = buffer_->Read(shipped_, PgTracking::kBatchSize);
     if (!batch) {
       SetError("tracking buffer: " + batch.error().message);
@@ -726,7 +726,8 @@ base::Status PgTracking::Impl::ShipBatch(const std::vector<TrackingBuffer::Recor
     }
   }
   if (events > 0) {
-    ev_sql += " ON CONFLICT (machine, seq) DO NOTHING";
+    // No ON CONFLICT: the mark alone keeps a change from being written twice, and a breach of
+    // it must fail loudly (a primary key violation), not vanish.
     if (auto r = ExecParams(c, ev_sql, ev); !r) return fail(r.error());
   }
   if (!merged.empty()) {
