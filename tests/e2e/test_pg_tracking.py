@@ -230,3 +230,49 @@ def test_kill9_then_restart_still_exactly_once(pg):
     finally:
         g.cleanup()
         sink.stop()
+
+
+def test_buffer_replayed_after_commit_is_not_written_twice(pg):
+    """A crash after PostgreSQL committed a batch but before the buffer let go of it: the
+    restart replays the buffer, and the machine's mark keeps every change from a second write.
+    Simulated by putting back a copy of the buffer taken before the shipment."""
+    import shutil
+    sink = Sink().start()
+    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwreplay", sink.port))
+    try:
+        pg.stop()
+        g.start()
+        for i in range(5):
+            send(g, f"replay{i}")
+        wait_for(lambda: g.mail_log().count("Message finished") >= 5, what="delivered")
+        time.sleep(1.0)  # the last events reach the buffer
+        buffered = tracking_status(g)["buffer_records"]
+        assert buffered > 0
+        g.kill()
+        buffer_dir = os.path.join(g.data_dir, "tracking-buffer")
+        backup = os.path.join(g.workdir, "buffer-copy")
+        shutil.copytree(buffer_dir, backup)
+
+        pg.start()
+        g.start()
+        wait_for(lambda: (s := tracking_status(g))["connected"] and s["buffer_records"] == 0,
+                 timeout=60, what="shipped")
+        count = "SELECT count(*) FROM tracking_events WHERE machine = 'gwreplay'"
+        written = int(pg.sql(count)[0][0])
+        assert written > 0
+
+        g.kill()
+        shutil.rmtree(buffer_dir)
+        shutil.copytree(backup, buffer_dir)
+        g.start()
+        wait_for(lambda: (s := tracking_status(g))["connected"] and s["buffer_records"] == 0,
+                 timeout=60, what="replayed")
+        assert int(pg.sql(count)[0][0]) == written
+        assert tracking_status(g)["dropped"] == 0, tracking_status(g)
+        assert pg.sql("SELECT last_seq FROM tracking_marks WHERE machine = 'gwreplay'") \
+            == [[str(buffered)]]
+    finally:
+        if pg.proc.poll() is not None:
+            pg.start()
+        g.cleanup()
+        sink.stop()
