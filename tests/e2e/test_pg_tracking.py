@@ -20,6 +20,7 @@ import pytest
 from harness import BIN, Gateway, free_port, timing_slack
 from peers import Sink
 from postgres import Postgres
+from test_admin_hostile import Admin
 
 # The 250 must not wait for tracking: PostgreSQL down costs nothing on the SMTP side. Measured
 # around 0.02 s per message here; the bound is generous for a loaded machine.
@@ -127,8 +128,18 @@ def test_message_on_gw1_found_on_gw2(pg):
         js = json.loads(cli(g2, "track", "--message-id", "<cross1@sender.test>", "--json").stdout)
         assert [(m["machine"], m["mid"]) for m in js] == [("gw1", mid)]
         assert js[0]["events"], js
-        # gw1's own MID n is not gw2's: gw2 has none with that Message-ID.
-        assert cli(g2, "track", "--mid", str(mid), "--json").returncode == 0
+        # The Web UI on gw2: a Machine column, and the details page of gw1's MID.
+        admin = Admin(g2)
+        session, _, _ = admin.login()
+        status, _, page, _ = admin.request("GET", "/ui/tracking?message_id=cross1%40sender.test",
+                                           cookie=session)
+        assert status == 200 and b"<th>Machine</th>" in page, page
+        assert f'data-machine="gw1"><td>gw1</td>'.encode() in page, page
+        assert f'/ui/tracking/{mid}?machine=gw1'.encode() in page, page
+        status, _, page, _ = admin.request("GET", f"/ui/tracking/{mid}?machine=gw1",
+                                           cookie=session)
+        assert status == 200 and b'<td id="machine">gw1</td>' in page, page
+        assert b"received remote SMTP response" in page, page
         st = cli(g1, "status").stdout
         assert "Tracking: postgresql, connected, buffer 0 B" in st, st
         assert "Message tracking: PostgreSQL connected, machine gw1" in g1.mail_log()
