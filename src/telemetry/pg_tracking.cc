@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -18,6 +17,7 @@
 
 #include "telemetry/tracking_buffer.h"
 #include "telemetry/tracking_db.h"
+#include "telemetry/tracking_queue.h"
 
 namespace tidegate::telemetry {
 namespace {
@@ -414,14 +414,7 @@ class PgTracking::Impl {
   const PgTrackingOptions opt_;
   std::unique_ptr<TrackingBuffer> buffer_;
 
-  std::mutex mu_;
-  std::condition_variable wake_, done_;
-  std::vector<tracking_db::Change> queue_;
-  SteadyClock::time_point first_queued_{};
-  std::uint64_t flush_requested_ = 0, flush_done_ = 0;
-  std::uint64_t prune_requested_ = 0, prune_done_ = 0;
-  base::Status prune_result_;
-  bool stop_ = false;
+  ChangeQueue queue_{PgTracking::kMaxQueued, PgTracking::kBatchSize, opt_.flush_interval};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<bool> connected_{false};
 
@@ -444,11 +437,7 @@ class PgTracking::Impl {
 };
 
 PgTracking::Impl::~Impl() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_one();
+  queue_.Stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -471,86 +460,40 @@ base::Status PgTracking::Impl::Start() {
 }
 
 void PgTracking::Impl::Enqueue(tracking_db::Change change) {
-  std::unique_lock lock(mu_);
-  if (queue_.size() >= PgTracking::kMaxQueued) {
-    lock.unlock();
-    ++dropped_;
-    return;
-  }
-  const bool was_empty = queue_.empty();
-  if (was_empty) first_queued_ = SteadyClock::now();
-  queue_.push_back(std::move(change));
-  const std::size_t size = queue_.size();
-  lock.unlock();
-  if (was_empty || size == PgTracking::kBatchSize) wake_.notify_one();
+  if (!queue_.Push(std::move(change))) ++dropped_;
 }
 
-void PgTracking::Impl::Flush() {
-  std::unique_lock lock(mu_);
-  const std::uint64_t wanted = ++flush_requested_;
-  wake_.notify_one();
-  done_.wait(lock, [&] { return flush_done_ >= wanted; });
-}
+void PgTracking::Impl::Flush() { queue_.Flush(); }
 
-base::Status PgTracking::Impl::Prune() {
-  std::unique_lock lock(mu_);
-  const std::uint64_t wanted = ++prune_requested_;
-  wake_.notify_one();
-  done_.wait(lock, [&] { return prune_done_ >= wanted; });
-  return prune_result_;
-}
+base::Status PgTracking::Impl::Prune() { return queue_.Prune(); }
 
 void PgTracking::Impl::Run() {
-  std::vector<tracking_db::Change> batch;
+  ChangeQueue::Pass pass;
   std::vector<std::string> payloads;
   auto next_prune = SteadyClock::now();
   bool backlog = true;  // not connected yet, or something in the buffer waits for PostgreSQL
-  std::unique_lock lock(mu_);
   for (;;) {
-    const auto requested = [&] {
-      return flush_requested_ > flush_done_ || prune_requested_ > prune_done_ || stop_;
-    };
     // Idle until work, a request, the prune, or (with a backlog) the next connection attempt.
     auto until = next_prune;
     if (backlog) until = std::min(until, std::max(next_try_, SteadyClock::now()));
-    wake_.wait_until(lock, until, [&] { return !queue_.empty() || requested(); });
-    if (!queue_.empty() && !requested()) {
-      wake_.wait_until(lock, first_queued_ + opt_.flush_interval, [&] {
-        return queue_.size() >= PgTracking::kBatchSize || requested();
-      });
-    }
-    batch.swap(queue_);
-    const std::uint64_t flush = flush_requested_;
-    const std::uint64_t prune = prune_requested_;
-    const bool stopping = stop_;
-    lock.unlock();
-
-    if (!batch.empty()) {
+    queue_.Next(until, &pass);
+    if (!pass.batch.empty()) {
       payloads.clear();
-      for (const auto& c : batch) payloads.push_back(Encode(c));
+      for (const auto& c : pass.batch) payloads.push_back(Encode(c));
       if (base::Status s = buffer_->Append(payloads); !s) {
-        dropped_ += batch.size();
-        SetError(fmt::format("{} changes lost: {}", batch.size(), s.error().message));
+        dropped_ += pass.batch.size();
+        SetError(fmt::format("{} changes lost: {}", pass.batch.size(), s.error().message));
       }
-      batch.clear();
     }
     // At stop, one last attempt even inside the backoff: a clean shutdown empties the buffer.
-    if (stopping) next_try_ = {};
+    if (pass.stopping) next_try_ = {};
     backlog = !Ship();
     std::optional<base::Status> pruned;
-    if (prune > prune_done_ || SteadyClock::now() >= next_prune) {
+    if (pass.prune_requested || SteadyClock::now() >= next_prune) {
       pruned = RunPrune();
       next_prune = SteadyClock::now() + kPruneEvery;
     }
-
-    lock.lock();
-    flush_done_ = flush;
-    if (prune > prune_done_) {
-      prune_done_ = prune;
-      prune_result_ = pruned.value_or(base::Status::Ok());
-    }
-    done_.notify_all();
-    if (stopping && queue_.empty()) break;
+    if (queue_.Done(pass, pruned)) break;
   }
 }
 
