@@ -19,10 +19,10 @@ See docs/PERFORMANCE.md ("PostgreSQL tracking (issue 18)"). Needs root (cgroups)
 import argparse
 import os
 import shutil
-import statistics
 import sys
 
 import sidebyside as sb
+from scanning import cell, med
 
 sys.path.insert(0, os.path.join(sb.ROOT, "tests", "e2e"))
 from postgres import Postgres  # noqa: E402
@@ -43,24 +43,12 @@ def summarize(results):
     names = ["tidegate", "pg-tracking"]
     rows = {n: [r for r in results if r["system"] == n and r["status"] == "ok"] for n in names}
 
-    def med(n, key):
-        vals = [r[key] for r in rows[n] if key in r]
-        return statistics.median(vals) if vals else float("nan")
-
-    def cell(n, key, fmt):
-        vals = [r[key] for r in rows[n] if key in r]
-        if not vals:
-            return "–"
-        text = fmt.format(statistics.median(vals))
-        return text + (f" ({fmt.format(min(vals))}–{fmt.format(max(vals))})" if len(vals) > 1
-                       else "")
-
     out = ["| figure | " + " | ".join(names) + " | pg / sqlite |", "|---|---|---|---|"]
     for key, label, fmt in sb.FIELDS + [("pg_events", "PostgreSQL event rows per run", "{:.0f}"),
                                         ("pg_cpu_ms_per_msg", "PostgreSQL CPU ms/msg", "{:.3f}")]:
-        base = med("tidegate", key)
-        ratio = f"{med('pg-tracking', key) / base:.2f}" if base == base and base else "–"
-        out.append(f"| {label} | " + " | ".join(cell(n, key, fmt) for n in names)
+        base = med(rows["tidegate"], key)
+        ratio = f"{med(rows['pg-tracking'], key) / base:.2f}" if base == base and base else "–"
+        out.append(f"| {label} | " + " | ".join(cell(rows[n], key, fmt) for n in names)
                    + f" | {ratio} |")
     return "\n".join(out)
 

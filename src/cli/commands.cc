@@ -224,8 +224,9 @@ int Track(Api& api, const std::vector<std::string>& args, const CommandOptions& 
   for (const auto& m : *found) {
     // The PostgreSQL backend (CONTRACT §11) names the machine: MIDs are per machine.
     const std::string machine = m.contains("machine") ? S(m, "machine") : std::string();
-    auto events = api.Call("GET", fmt::format("/api/v1/tracking/events?mid={}{}", U(m, "mid"),
-                                              machine.empty() ? "" : "&machine=" + UrlEncode(machine)));
+    auto events =
+        api.Call("GET", fmt::format("/api/v1/tracking/events?mid={}{}", U(m, "mid"),
+                                    machine.empty() ? "" : "&machine=" + UrlEncode(machine)));
     if (!events) return kError;
     if (o.json) {
       json entry = m;

@@ -222,7 +222,9 @@ class Params {
  public:
   void Add(std::optional<std::string> v) { values_.push_back(std::move(v)); }
   void Text(const std::string& s) { Add(PgText(s)); }
-  void TextOrNull(const std::string& s) { Add(s.empty() ? std::nullopt : std::optional(PgText(s))); }
+  void TextOrNull(const std::string& s) {
+    Add(s.empty() ? std::nullopt : std::optional(PgText(s)));
+  }
   void Int(std::int64_t v) { Add(std::to_string(v)); }
   std::size_t size() const { return values_.size(); }
   std::string Next() { return "$" + std::to_string(values_.size() + 1); }
@@ -504,8 +506,8 @@ void PgTracking::Impl::Disconnect(const std::string& why) {
   backoff_ = backoff_.count() == 0 ? opt_.retry_min : std::min(backoff_ * 2, opt_.retry_max);
   next_try_ = SteadyClock::now() + backoff_;
   if (was) {
-    Log("Message tracking: PostgreSQL disconnected: " + why +
-            "; buffering (" + std::to_string(buffer_->records()) + " changes waiting)",
+    Log("Message tracking: PostgreSQL disconnected: " + why + "; buffering (" +
+            std::to_string(buffer_->records()) + " changes waiting)",
         true);
   }
 }
@@ -548,7 +550,8 @@ void PgTracking::Impl::EnsureConnected() {
   buffer_->Release(std::min(last, buffer_->next_seq() - 1));
   connected_ = true;
   backoff_ = std::chrono::milliseconds(0);
-  Log(std::string("Message tracking: PostgreSQL ") + (ever_connected_ ? "reconnected" : "connected") +
+  Log(std::string("Message tracking: PostgreSQL ") +
+          (ever_connected_ ? "reconnected" : "connected") +
           fmt::format(", machine {}, {} changes buffered", opt_.machine, buffer_->records()),
       false);
   ever_connected_ = true;
@@ -574,9 +577,9 @@ base::Status PgTracking::Impl::Migrate(PGconn* c) {
   if (!r.Ok()) return fail(base::MakeError(ConnError(c)));
   const int have = std::stoi(PQgetvalue(r.r, 0, 0));
   if (have > static_cast<int>(std::size(kMigrations))) {
-    return fail(base::MakeError(fmt::format(
-        "the database has schema version {}, this tidegate knows up to {}", have,
-        std::size(kMigrations))));
+    return fail(base::MakeError(
+        fmt::format("the database has schema version {}, this tidegate knows up to {}", have,
+                    std::size(kMigrations))));
   }
   for (int v = have + 1; v <= static_cast<int>(std::size(kMigrations)); ++v) {
     if (auto s = Exec(c, std::string(kMigrations[v - 1])); !s) return fail(s);
@@ -636,8 +639,8 @@ base::Status PgTracking::Impl::ShipBatch(const std::vector<TrackingBuffer::Recor
   // The mark, locked: it is the truth about what is written, whatever this process believes.
   Params mp;
   mp.Text(opt_.machine);
-  auto mark = ExecParams(
-      c, "SELECT last_seq FROM tracking_marks WHERE machine = $1 FOR UPDATE", mp);
+  auto mark =
+      ExecParams(c, "SELECT last_seq FROM tracking_marks WHERE machine = $1 FOR UPDATE", mp);
   if (!mark) return fail(mark.error());
   std::uint64_t last = 0;
   if (PQntuples((*mark)->r) == 1) last = std::stoull(PQgetvalue((*mark)->r, 0, 0));
@@ -675,12 +678,14 @@ base::Status PgTracking::Impl::ShipBatch(const std::vector<TrackingBuffer::Recor
   }
   if (!merged.empty()) {
     Params sp;
-    std::string sql = fmt::format("INSERT INTO tracking_messages AS t({}) VALUES ", kSummaryColumns);
+    std::string sql =
+        fmt::format("INSERT INTO tracking_messages AS t({}) VALUES ", kSummaryColumns);
     bool first = true;
     for (const auto& [mid, m] : merged) {
       sql += first ? "(" : ",(";
       first = false;
-      for (int i = 0; i < 16; ++i) sql += (i ? "," : "") + ("$" + std::to_string(sp.size() + 1 + i));
+      for (int i = 0; i < 16; ++i)
+        sql += (i ? "," : "") + ("$" + std::to_string(sp.size() + 1 + i));
       sql += ")";
       auto opt_int = [&](const std::optional<std::int64_t>& v) {
         sp.Add(v ? std::optional(std::to_string(*v)) : std::nullopt);
@@ -741,13 +746,12 @@ base::Status PgTracking::Impl::RunPrune() {
   Params p;
   p.Text(opt_.machine);
   p.Int(cutoff);
-  auto r = ExecParams(
-      conn_.get(),
-      "WITH old AS (DELETE FROM tracking_messages WHERE machine = $1 AND "
-      "coalesce(received_ms, first_seen_ms) < $2 RETURNING mid) "
-      "DELETE FROM tracking_events WHERE machine = $1 AND (time_ms < $2 OR mid IN "
-      "(SELECT mid FROM old))",
-      p);
+  auto r = ExecParams(conn_.get(),
+                      "WITH old AS (DELETE FROM tracking_messages WHERE machine = $1 AND "
+                      "coalesce(received_ms, first_seen_ms) < $2 RETURNING mid) "
+                      "DELETE FROM tracking_events WHERE machine = $1 AND (time_ms < $2 OR mid IN "
+                      "(SELECT mid FROM old))",
+                      p);
   if (!r) {
     SetError("prune failed: " + r.error().message);
     return base::MakeError("tracking prune: " + r.error().message);
@@ -826,7 +830,8 @@ base::Result<std::vector<MessageSummary>> PgTracking::Impl::Find(const TrackingQ
                          "AND mid = $2",
                          rp);
     if (!rr) return base::MakeError("tracking find: " + rr.error().message);
-    for (int k = 0; k < PQntuples((*rr)->r); ++k) out[i].recipients.push_back(PQgetvalue((*rr)->r, k, 0));
+    for (int k = 0; k < PQntuples((*rr)->r); ++k)
+      out[i].recipients.push_back(PQgetvalue((*rr)->r, k, 0));
   }
   return out;
 }

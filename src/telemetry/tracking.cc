@@ -54,8 +54,8 @@ class Tracking::Impl {
  public:
   explicit Impl(TrackingOptions options)
       : opt_(std::move(options)),
-        queue_(Tracking::kMaxQueued, Tracking::kBatchSize, opt_.flush_interval,
-               opt_.on_gathering) {}
+        queue_(Tracking::kMaxQueued, Tracking::kBatchSize, opt_.flush_interval, opt_.on_gathering) {
+  }
   ~Impl();
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;

@@ -110,5 +110,4 @@ class Tracking final : public TrackingStore {
   std::unique_ptr<Impl> impl_;
 };
 
-
 }  // namespace tidegate::telemetry

@@ -17,8 +17,8 @@
 namespace tidegate::telemetry {
 namespace {
 
-constexpr std::size_t kHeader = 16;                 // length, crc, seq
-constexpr std::uint32_t kMaxPayload = 16u << 20;    // a longer length is damage
+constexpr std::size_t kHeader = 16;               // length, crc, seq
+constexpr std::uint32_t kMaxPayload = 16u << 20;  // a longer length is damage
 constexpr std::string_view kSuffix = ".seg";
 
 void PutU32(std::string& out, std::uint32_t v) {
@@ -38,8 +38,8 @@ std::uint32_t Crc(std::uint64_t seq, std::string_view payload) {
   PutU64(seq_bytes, seq);
   uLong crc = crc32(0L, Z_NULL, 0);
   crc = crc32(crc, reinterpret_cast<const Bytef*>(seq_bytes.data()), 8);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()),
-              static_cast<uInt>(payload.size()));
+  crc =
+      crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
   return static_cast<std::uint32_t>(crc);
 }
 
@@ -139,8 +139,8 @@ base::Status TrackingBuffer::Load() {
     const bool last = i + 1 == found.size();
     auto data = ReadFrom(found[i].second, 0);
     if (!data) return data.error();
-    Segment seg{.first = found[i].first, .last = found[i].first - 1, .size = 0,
-                .path = found[i].second};
+    Segment seg{
+        .first = found[i].first, .last = found[i].first - 1, .size = 0, .path = found[i].second};
     std::size_t offset = 0;
     while (offset < data->size()) {
       auto rec = ParseAt(*data, offset);
@@ -156,12 +156,12 @@ base::Status TrackingBuffer::Load() {
         if (::truncate(seg.path.c_str(), static_cast<off_t>(offset)) != 0) {
           return base::MakeError(seg.path + ": " + std::strerror(errno));
         }
-        notes_.push_back(fmt::format("tracking buffer {}: {} bytes of an unfinished write cut",
-                                     seg.path, lost));
+        notes_.push_back(
+            fmt::format("tracking buffer {}: {} bytes of an unfinished write cut", seg.path, lost));
       } else {
-        notes_.push_back(fmt::format(
-            "tracking buffer {}: damaged at byte {}, the last {} bytes skipped", seg.path, offset,
-            lost));
+        notes_.push_back(
+            fmt::format("tracking buffer {}: damaged at byte {}, the last {} bytes skipped",
+                        seg.path, offset, lost));
       }
     }
     if (!segments_.empty() && seg.first <= segments_.back().last) {

@@ -93,7 +93,6 @@ SystemTime FromMs(std::int64_t ms) {
       std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
 }
 
-
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };

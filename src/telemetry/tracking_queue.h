@@ -34,7 +34,9 @@ class ChangeQueue {
   ChangeQueue(std::size_t max_queued, std::size_t batch_size,
               std::chrono::milliseconds flush_interval,
               std::function<void(std::size_t)> on_gathering = nullptr)
-      : max_(max_queued), batch_(batch_size), interval_(flush_interval),
+      : max_(max_queued),
+        batch_(batch_size),
+        interval_(flush_interval),
         on_gathering_(std::move(on_gathering)) {}
 
   // False when max_queued changes are waiting (the change is not kept).

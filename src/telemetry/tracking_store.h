@@ -60,11 +60,11 @@ struct TrackingQuery {
 
 // What `status` shows of the store (CONTRACT §2, §11).
 struct TrackingStatus {
-  std::string backend;                  // "sqlite" | "postgresql"
-  bool connected = true;                // PostgreSQL reachable (always true for SQLite)
-  std::uint64_t buffer_bytes = 0;       // on-disk buffer not yet written to PostgreSQL
+  std::string backend;             // "sqlite" | "postgresql"
+  bool connected = true;           // PostgreSQL reachable (always true for SQLite)
+  std::uint64_t buffer_bytes = 0;  // on-disk buffer not yet written to PostgreSQL
   std::uint64_t buffer_records = 0;
-  std::uint64_t dropped = 0;            // changes lost (see dropped())
+  std::uint64_t dropped = 0;  // changes lost (see dropped())
   std::string last_error;
 };
 

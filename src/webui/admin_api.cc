@@ -214,9 +214,9 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     if (c->tracking != nullptr) {
       const telemetry::TrackingStatus t = c->tracking->status();
       if (t.backend != "sqlite") {
-        j["tracking"] = {{"backend", t.backend},         {"connected", t.connected},
+        j["tracking"] = {{"backend", t.backend},           {"connected", t.connected},
                          {"buffer_bytes", t.buffer_bytes}, {"buffer_records", t.buffer_records},
-                         {"dropped", t.dropped},         {"last_error", t.last_error}};
+                         {"dropped", t.dropped},           {"last_error", t.last_error}};
       }
     }
     co_return Response::Json(200, j);
@@ -311,16 +311,16 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     json out = json::array();
     for (const auto& m : *found) {
       json row = {{"mid", m.mid},
-                     {"icid", m.icid},
-                     {"received", Epoch(m.received)},
-                     {"sender", m.sender},
-                     {"recipients", m.recipients},
-                     {"message_id", m.message_id},
-                     {"subject", m.subject},
-                     {"policy", m.policy},
-                     {"parent_mid", m.parent_mid},
-                     {"journal", m.journal},
-                     {"status", m.status}};
+                  {"icid", m.icid},
+                  {"received", Epoch(m.received)},
+                  {"sender", m.sender},
+                  {"recipients", m.recipients},
+                  {"message_id", m.message_id},
+                  {"subject", m.subject},
+                  {"policy", m.policy},
+                  {"parent_mid", m.parent_mid},
+                  {"journal", m.journal},
+                  {"status", m.status}};
       if (!m.machine.empty()) row["machine"] = m.machine;  // the PostgreSQL backend (§11)
       out.push_back(std::move(row));
     }

@@ -11,9 +11,9 @@
 
 #include "admin/layout.h"
 #include "admin/text_codec.h"
+#include "telemetry/tracking.h"
 #include "webui/admin_common.h"
 #include "webui/admin_ui_internal.h"
-#include "telemetry/tracking.h"
 
 namespace tidegate::webui::ui {
 
@@ -171,12 +171,13 @@ Response TrackingSearch(const UiContext& ui, const Request& req) {
   body += fmt::format("<h2>Results ({}{})</h2>", found->size(),
                       found->size() == q.limit ? ", the newest shown" : "");
   // The cluster-wide store tags each Message with its machine: a column of its own then.
-  const bool machines = std::any_of(found->begin(), found->end(),
-                                    [](const telemetry::MessageSummary& m) { return !m.machine.empty(); });
-  body += std::string("<table id=\"results\"><thead><tr>") +
-          (machines ? "<th>Machine</th>" : "") + "<th class=\"num\">MID</th><th>Received</th>"
-      "<th>Sender</th><th>Recipients</th><th>Subject</th><th>Message-ID</th><th>Policy</th>"
-      "<th>Status</th></tr></thead><tbody>";
+  const bool machines =
+      std::any_of(found->begin(), found->end(),
+                  [](const telemetry::MessageSummary& m) { return !m.machine.empty(); });
+  body += std::string("<table id=\"results\"><thead><tr>") + (machines ? "<th>Machine</th>" : "") +
+          "<th class=\"num\">MID</th><th>Received</th>"
+          "<th>Sender</th><th>Recipients</th><th>Subject</th><th>Message-ID</th><th>Policy</th>"
+          "<th>Status</th></tr></thead><tbody>";
   for (const telemetry::MessageSummary& m : *found) {
     std::string status = Esc(m.status);
     if (m.journal) {
@@ -246,9 +247,9 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
         "<tr><th>Envelope Recipients</th><td>{}</td></tr><tr><th>Message-ID</th><td>{}</td></tr>"
         "<tr><th>Subject</th><td>{}</td></tr><tr><th>Policy</th><td>{}</td></tr>"
         "<tr><th>Status</th><td>{}</td></tr>",
-        m.machine.empty() ? ""
-                          : fmt::format("<tr><th>Machine</th><td id=\"machine\">{}</td></tr>",
-                                        Esc(m.machine)),
+        m.machine.empty()
+            ? ""
+            : fmt::format("<tr><th>Machine</th><td id=\"machine\">{}</td></tr>", Esc(m.machine)),
         m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S %Z")),
         m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
         Esc(m.message_id), Esc(m.subject), Esc(m.policy), Esc(m.status));

@@ -9,18 +9,19 @@ names writing to it, real SMTP clients (smtplib), delivery to an aiosmtpd sink.
 - kill -9 of the gateway while it ships, then a restart: still exactly once."""
 import json
 import os
+import re
 import smtplib
-import subprocess
 import tempfile
 import threading
 import time
 
 import pytest
 
-from harness import BIN, Gateway, free_port, timing_slack
+from harness import Gateway, free_port, timing_slack
 from peers import Sink
 from postgres import Postgres
 from test_admin_hostile import Admin
+from test_operator import cli
 
 # The 250 must not wait for tracking: PostgreSQL down costs nothing on the SMTP side. Measured
 # around 0.02 s per message here; the bound is generous for a loaded machine.
@@ -47,14 +48,6 @@ def tracking_yaml(pg, machine, sink_port):
             "  backend: postgresql\n"
             f"  postgresql: {{conninfo: \"{pg.conninfo}\", password_file: {pg.password_file}}}\n"
             "  buffer_max: 64M\n")
-
-
-def cli(g, *args, check=True):
-    r = subprocess.run([BIN, "-c", g.config_path, *args], capture_output=True, text=True,
-                       timeout=60)
-    if check:
-        assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
 
 
 def wait_for(pred, timeout=30.0, what="condition"):
@@ -96,14 +89,12 @@ def events_by_mid(pg, machine):
 
 def mids_in_log(g, prefix):
     """MID → subject for every message whose Subject starts with `prefix`, from the mail log."""
-    import re
     return {int(m): s for m, s in re.findall(rf"MID (\d+) Subject '({prefix}[^']*)'",
                                              g.mail_log())}
 
 
 def shape(texts):
     """A history with the per-message values taken out (MIDs, ICIDs, RIDs, times, names)."""
-    import re
     return [re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'S'", re.sub(r"<[^>]*>", "<A>", t)))
             for t in texts]
 
@@ -134,7 +125,7 @@ def test_message_on_gw1_found_on_gw2(pg):
         status, _, page, _ = admin.request("GET", "/ui/tracking?message_id=cross1%40sender.test",
                                            cookie=session)
         assert status == 200 and b"<th>Machine</th>" in page, page
-        assert f'data-machine="gw1"><td>gw1</td>'.encode() in page, page
+        assert b'data-machine="gw1"><td>gw1</td>' in page, page
         assert f'/ui/tracking/{mid}?machine=gw1'.encode() in page, page
         status, _, page, _ = admin.request("GET", f"/ui/tracking/{mid}?machine=gw1",
                                            cookie=session)
