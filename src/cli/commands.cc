@@ -381,6 +381,18 @@ int Status(Api& api, const CommandOptions& o, std::ostream& out) {
   out << "\nThreat Defense Connector: " << ((*j)["tdc_enabled"].get<bool>() ? "enabled" : "disabled")
       << "\n";
   if (j->contains("cluster") && (*j)["cluster"].is_object()) out << ClusterLine((*j)["cluster"]);
+  if (j->contains("tracking")) {  // CONTRACT §11: the PostgreSQL backend only
+    const json& t = (*j)["tracking"];
+    out << fmt::format("Tracking: {}, {}, buffer {} B ({} changes)", S(t, "backend"),
+                       t.value("connected", false) ? "connected" : "disconnected",
+                       base::WithThousands(U(t, "buffer_bytes")),
+                       base::WithThousands(U(t, "buffer_records")));
+    if (U(t, "dropped") > 0) out << fmt::format(", {} dropped", U(t, "dropped"));
+    if (!t.value("connected", false) && !S(t, "last_error").empty()) {
+      out << ": " << S(t, "last_error");
+    }
+    out << "\n";
+  }
   return kOk;
 }
 
@@ -462,7 +474,11 @@ int Track(Api& api, const std::vector<std::string>& args, const CommandOptions& 
   json all = json::array();
   bool first = true;
   for (const auto& m : *found) {
-    auto events = api.Call("GET", fmt::format("/api/v1/tracking/events?mid={}", U(m, "mid")));
+    // The PostgreSQL backend (CONTRACT §11) names the machine: MIDs are per machine.
+    const std::string machine = m.contains("machine") ? S(m, "machine") : std::string();
+    auto events =
+        api.Call("GET", fmt::format("/api/v1/tracking/events?mid={}{}", U(m, "mid"),
+                                    machine.empty() ? "" : "&machine=" + UrlEncode(machine)));
     if (!events) return kError;
     if (o.json) {
       json entry = m;
@@ -470,7 +486,11 @@ int Track(Api& api, const std::vector<std::string>& args, const CommandOptions& 
       all.push_back(entry);
       continue;
     }
-    if (found->size() > 1) {
+    if (!machine.empty()) {
+      if (!first) out << "\n";
+      out << fmt::format("Machine {} MID {}{}\n", machine, U(m, "mid"),
+                         m.value("journal", false) ? " (journal copy)" : "");
+    } else if (found->size() > 1) {
       if (!first) out << "\n";
       out << fmt::format("MID {}{}\n", U(m, "mid"), m.value("journal", false) ? " (journal copy)" : "");
     }

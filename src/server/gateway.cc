@@ -4,14 +4,14 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <thread>
 
 #include "base/filesystem.h"
 #include "cluster/agent.h"
 #include "server/data_dir_lock.h"
+#include "telemetry/pg_tracking.h"
 #include "validation/call_ahead.h"
 #include "validation/ldap_lookup.h"
 #include "webui/admin_api.h"
@@ -128,11 +128,7 @@ base::Status Gateway::Start() {
                                                     &base::SystemClock::Instance(),
                                                     [this] { return config(); });
   if (base::Status s = queue_->Start(); !s) return s;
-  telemetry::TrackingOptions tracking_options;
-  tracking_options.path = base::JoinPath(cfg->data_dir, "tracking.db");
-  tracking_options.retention =
-      std::chrono::duration_cast<std::chrono::hours>(cfg->tracking.retention);
-  auto tracking = telemetry::Tracking::Open(tracking_options);
+  auto tracking = OpenTracking(*cfg);
   if (tracking) {
     tracking_ = std::move(*tracking);
     for (const std::string& note : tracking_->notes()) log_->Warning("Message tracking: " + note);
@@ -256,6 +252,42 @@ base::Result<std::string> ReadPasswordFile(const std::string& path) {
 }
 
 }  // namespace
+
+base::Result<std::unique_ptr<telemetry::TrackingStore>> Gateway::OpenTracking(
+    const config::GatewayConfig& cfg) {
+  const auto retention = std::chrono::duration_cast<std::chrono::hours>(cfg.tracking.retention);
+  if (cfg.tracking.backend == config::TrackingBackend::kPostgresql) {
+    // CONTRACT §11: MIDs are per machine; the machine's name tags every row it writes.
+    std::string machine = cfg.cluster ? cfg.cluster->machine : std::string();
+    if (machine.empty()) {
+      char host[256] = {};
+      if (::gethostname(host, sizeof host - 1) == 0) machine = host;
+    }
+    telemetry::PgTrackingOptions o;
+    o.machine = machine;
+    o.buffer_dir = base::JoinPath(cfg.data_dir, "tracking-buffer");
+    o.buffer_max = cfg.tracking.buffer_max;
+    o.conninfo = cfg.tracking.postgresql.conninfo;
+    o.password = cfg.tracking.postgresql.password;
+    o.retention = retention;
+    o.log = [log = log_.get()](const std::string& line, bool warning) {
+      if (warning) {
+        log->Warning(line);
+      } else {
+        log->Info(line);
+      }
+    };
+    auto pg = telemetry::PgTracking::Open(std::move(o));
+    if (!pg) return pg.error();
+    return std::unique_ptr<telemetry::TrackingStore>(std::move(*pg));
+  }
+  telemetry::TrackingOptions o;
+  o.path = base::JoinPath(cfg.data_dir, "tracking.db");
+  o.retention = retention;
+  auto sqlite = telemetry::Tracking::Open(o);
+  if (!sqlite) return sqlite.error();
+  return std::unique_ptr<telemetry::TrackingStore>(std::move(*sqlite));
+}
 
 base::Status Gateway::StartAdmin() {
   auto cfg = config();

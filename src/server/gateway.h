@@ -54,6 +54,10 @@ class Gateway {
   // of live changes from the admin API and of cluster revisions.
   base::Status ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg);
   base::Status StartAdmin();
+  // The message tracking store of tracking.backend: SQLite in data_dir, or PostgreSQL with its
+  // buffer in data_dir/tracking-buffer (CONTRACT §11).
+  base::Result<std::unique_ptr<telemetry::TrackingStore>> OpenTracking(
+      const config::GatewayConfig& cfg);
   void BeginShutdown();
 
   mutable std::mutex config_mu_;
@@ -68,7 +72,7 @@ class Gateway {
   std::unique_ptr<spool::Spool> spool_;
   telemetry::Counters counters_;
   std::unique_ptr<delivery::QueueManager> queue_;
-  std::unique_ptr<telemetry::Tracking> tracking_;
+  std::unique_ptr<telemetry::TrackingStore> tracking_;
   std::unique_ptr<ContentSecurity> content_security_;  // scan stage and quarantines (§10)
   std::unique_ptr<RecipientValidation> validation_;    // RCPT-time validation (§13)
   std::unique_ptr<MessagePipeline> pipeline_;

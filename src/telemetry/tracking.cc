@@ -19,6 +19,7 @@
 #include "base/filesystem.h"
 #include "telemetry/mail_log.h"
 #include "telemetry/tracking_db.h"
+#include "telemetry/tracking_queue.h"
 
 namespace tidegate::telemetry {
 namespace {
@@ -46,13 +47,15 @@ std::string CompactStamp(SystemTime t) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Tracking::Impl: the queue (guarded by mu_), the writer thread's connection (writer_, touched
-// only by that thread once it runs), the query connection (guarded by read_mu_) and what is
-// reported (guarded by info_mu_). Lock order: read_mu_ before info_mu_; mu_ is never held with
-// either.
+// Tracking::Impl: the queue (ChangeQueue, its own lock), the writer thread's connection (writer_,
+// touched only by that thread once it runs), the query connection (guarded by read_mu_) and what
+// is reported (guarded by info_mu_). Lock order: read_mu_ before info_mu_.
 class Tracking::Impl {
  public:
-  explicit Impl(TrackingOptions options) : opt_(std::move(options)) {}
+  explicit Impl(TrackingOptions options)
+      : opt_(std::move(options)),
+        queue_(Tracking::kMaxQueued, Tracking::kBatchSize, opt_.flush_interval, opt_.on_gathering) {
+  }
   ~Impl();
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -94,16 +97,7 @@ class Tracking::Impl {
 
   const TrackingOptions opt_;
 
-  // The queue.
-  std::mutex mu_;
-  std::condition_variable wake_;  // the writer: work queued, a request, or stop
-  std::condition_variable done_;  // callers: a pass finished
-  std::vector<Change> queue_;
-  SteadyTime first_queued_{};  // when queue_ last went from empty to non-empty
-  std::uint64_t flush_requested_ = 0, flush_done_ = 0;
-  std::uint64_t prune_requested_ = 0, prune_done_ = 0;
-  base::Status prune_result_;
-  bool stop_ = false;
+  ChangeQueue queue_;
   std::atomic<std::uint64_t> dropped_{0};
 
   std::unique_ptr<WriteDb> writer_;  // null after a failed recovery; reopened per batch
@@ -119,11 +113,7 @@ class Tracking::Impl {
 };
 
 Tracking::Impl::~Impl() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_one();
+  queue_.Stop();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(read_mu_);
   CloseAll();
@@ -207,80 +197,26 @@ void Tracking::Impl::SetError(std::string error) {
 }
 
 void Tracking::Impl::Enqueue(Change change) {
-  std::unique_lock lock(mu_);
-  if (queue_.size() >= Tracking::kMaxQueued) {
-    // SQLite cannot keep up (or the disk hangs): losing tracking lines is better than stalling
-    // an event loop or growing without bound.
-    lock.unlock();
-    ++dropped_;
-    return;
-  }
-  const bool was_empty = queue_.empty();
-  if (was_empty) first_queued_ = std::chrono::steady_clock::now();
-  queue_.push_back(std::move(change));
-  const std::size_t size = queue_.size();
-  lock.unlock();
-  // The first item starts the flush_interval timer, the kBatchSize-th commits early; others
-  // ride along without a wake-up.
-  if (was_empty || size == Tracking::kBatchSize) wake_.notify_one();
+  if (!queue_.Push(std::move(change))) ++dropped_;
 }
 
-void Tracking::Impl::Flush() {
-  std::unique_lock lock(mu_);
-  const std::uint64_t wanted = ++flush_requested_;
-  wake_.notify_one();
-  // A pass that starts after this request takes every change queued before it.
-  done_.wait(lock, [&] { return flush_done_ >= wanted; });
-}
+void Tracking::Impl::Flush() { queue_.Flush(); }
 
-base::Status Tracking::Impl::Prune() {
-  std::unique_lock lock(mu_);
-  const std::uint64_t wanted = ++prune_requested_;
-  wake_.notify_one();
-  done_.wait(lock, [&] { return prune_done_ >= wanted; });
-  return prune_result_;
-}
+base::Status Tracking::Impl::Prune() { return queue_.Prune(); }
 
 void Tracking::Impl::Run() {
-  std::vector<Change> batch;
+  ChangeQueue::Pass pass;
   SteadyTime next_prune = std::chrono::steady_clock::now();  // once at start
-  std::unique_lock lock(mu_);
   for (;;) {
-    const auto requested = [&] {
-      return flush_requested_ > flush_done_ || prune_requested_ > prune_done_ || stop_;
-    };
     // Idle until something is queued or asked for, or the hourly prune is due.
-    wake_.wait_until(lock, next_prune, [&] { return !queue_.empty() || requested(); });
-    // Then let a batch gather, up to flush_interval after its first item.
-    if (!queue_.empty() && !requested()) {
-      wake_.wait_until(lock, first_queued_ + opt_.flush_interval, [&] {
-        const bool ready = queue_.size() >= Tracking::kBatchSize || requested();
-        if (!ready && opt_.on_gathering) opt_.on_gathering(queue_.size());
-        return ready;
-      });
-    }
-    batch.swap(queue_);  // queue_ gets the previous batch's storage back, already cleared
-    const std::uint64_t flush = flush_requested_;
-    const std::uint64_t prune = prune_requested_;
-    const bool stopping = stop_;
-    lock.unlock();
-
-    if (!batch.empty()) Commit(batch);
-    batch.clear();
+    queue_.Next(next_prune, &pass);
+    if (!pass.batch.empty()) Commit(pass.batch);
     std::optional<base::Status> pruned;
-    if (prune > prune_done_ || std::chrono::steady_clock::now() >= next_prune) {
+    if (pass.prune_requested || std::chrono::steady_clock::now() >= next_prune) {
       pruned = RunPrune();
       next_prune = std::chrono::steady_clock::now() + kPruneEvery;
     }
-
-    lock.lock();
-    flush_done_ = flush;
-    if (prune > prune_done_) {
-      prune_done_ = prune;
-      prune_result_ = pruned.value_or(base::Status::Ok());
-    }
-    done_.notify_all();
-    if (stopping && queue_.empty()) break;
+    if (queue_.Done(pass, pruned)) break;
   }
 }
 
@@ -399,7 +335,8 @@ base::Status Tracking::Prune() { return impl_->Prune(); }
 base::Result<std::vector<MessageSummary>> Tracking::Find(const TrackingQuery& q) const {
   return impl_->Find(q);
 }
-base::Result<std::vector<TrackingEvent>> Tracking::Events(std::uint64_t mid) const {
+base::Result<std::vector<TrackingEvent>> Tracking::Events(std::uint64_t mid,
+                                                          const std::string& /*machine*/) const {
   return impl_->Events(mid);
 }
 
@@ -407,6 +344,13 @@ std::uint64_t Tracking::dropped() const { return impl_->dropped(); }
 std::string Tracking::last_error() const { return impl_->last_error(); }
 std::vector<std::string> Tracking::notes() const { return impl_->notes(); }
 const std::string& Tracking::path() const { return impl_->path(); }
+
+TrackingStatus Tracking::status() const {
+  return TrackingStatus{.backend = "sqlite",
+                        .connected = true,
+                        .dropped = impl_->dropped(),
+                        .last_error = impl_->last_error()};
+}
 
 std::string FormatTrackingLine(const TrackingEvent& event) {
   const std::time_t tt = static_cast<std::time_t>(

@@ -1,5 +1,6 @@
-// tracking.h — Tracking: the message tracking store (CONTRACT §7), SQLite in WAL mode, written off
-// the hot path in batches.
+// tracking.h — Tracking: the single-machine message tracking store (CONTRACT §7), SQLite in WAL
+// mode, written off the hot path in batches; one implementation of TrackingStore
+// (tracking_store.h; PgTracking in pg_tracking.h is the cluster-wide one).
 //
 // For every Message it keeps a summary (MID, ICID, time received, envelope sender and recipients,
 // Message-ID, Subject, policy, parent MID of a split or journal copy, status) and its history, one
@@ -41,46 +42,9 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "telemetry/tracking_store.h"
 
 namespace tidegate::telemetry {
-
-// One line of a Message's history.
-struct TrackingEvent {
-  std::uint64_t mid = 0;
-  base::SystemTime time{};  // stored to the millisecond
-  std::string text{};
-};
-
-// Every member of these structs has an initializer, so designated initializers may omit any.
-//
-// What is known about one Message. In RecordMessage(), a field left at its default (0, empty,
-// false, epoch) keeps the value stored before, so later calls fill in or override fields.
-struct MessageSummary {
-  std::uint64_t mid = 0;
-  std::uint64_t icid = 0;
-  // When the Message was received. If it was never given, the time the MID was first recorded.
-  base::SystemTime received{};
-  std::string sender{};                   // envelope sender, as received
-  std::vector<std::string> recipients{};  // envelope recipients; a non-empty list replaces
-  std::string message_id{};               // as in the header; searched without angle brackets
-  std::string subject{};
-  std::string policy{};
-  std::uint64_t parent_mid = 0;  // the Message this one was split from or is a journal copy of
-  bool journal = false;          // a journal copy for the Threat Defense Connector
-  std::string status{};          // "queued", "delivered", ...: free text
-};
-
-// A search. Given keys are combined with AND; an empty/absent key does not filter. Sender and
-// recipient match exactly but ignore ASCII case; Message-ID matches exactly, with or without its
-// angle brackets. since/until bound the time received (inclusive).
-struct TrackingQuery {
-  std::optional<std::uint64_t> mid{};
-  std::string message_id{};
-  std::string sender{};
-  std::string recipient{};
-  std::optional<base::SystemTime> since{}, until{};
-  std::size_t limit = 100;  // 0 means the default (100); at most kMaxFindLimit rows
-};
 
 struct TrackingOptions {
   std::string path{};  // data_dir/tracking.db; its folder is created
@@ -92,7 +56,7 @@ struct TrackingOptions {
   std::function<void(std::size_t queued)> on_gathering;
 };
 
-class Tracking {
+class Tracking final : public TrackingStore {
  public:
   static constexpr std::size_t kMaxQueued = 200'000;  // queued items beyond this are dropped
   static constexpr std::size_t kBatchSize = 1000;     // this many queued items commit at once
@@ -103,36 +67,41 @@ class Tracking {
   static base::Result<std::unique_ptr<Tracking>> Open(TrackingOptions options);
 
   // Commits everything queued so far, then stops the writer thread.
-  ~Tracking();
+  ~Tracking() override;
   Tracking(const Tracking&) = delete;
   Tracking& operator=(const Tracking&) = delete;
 
   // Queue a change; never blocks on I/O. Upserts the summary by MID (see MessageSummary).
-  void RecordMessage(MessageSummary summary);
+  void RecordMessage(MessageSummary summary) override;
   // Appends one line to a Message's history (a summary need not exist).
-  void AddEvent(std::uint64_t mid, base::SystemTime time, std::string text);
+  void AddEvent(std::uint64_t mid, base::SystemTime time, std::string text) override;
   // Sets the status; creates a bare summary if the MID is not known yet.
-  void SetStatus(std::uint64_t mid, std::string status);
+  void SetStatus(std::uint64_t mid, std::string status) override;
 
   // Blocks until every change queued before this call is committed (or counted as dropped).
-  void Flush();
+  void Flush() override;
 
   // Summaries matching the query, newest received first (then highest MID first).
-  base::Result<std::vector<MessageSummary>> Find(const TrackingQuery& q) const;
+  base::Result<std::vector<MessageSummary>> Find(const TrackingQuery& q) const override;
   // A Message's history, oldest first (events with the same time in the order they were queued).
-  base::Result<std::vector<TrackingEvent>> Events(std::uint64_t mid) const;
+  // The machine is ignored: one SQLite store holds one machine's Messages (machine "").
+  using TrackingStore::Events;
+  base::Result<std::vector<TrackingEvent>> Events(std::uint64_t mid,
+                                                  const std::string& machine) const override;
 
   // Deletes Messages received before clock->Now() - retention (with their recipients and
   // events) and any events older than that. Runs after the changes queued before it; the writer
   // also runs it at start and every hour.
-  base::Status Prune();
+  base::Status Prune() override;
 
   // Changes lost: queue full, or a batch that could not be committed.
-  std::uint64_t dropped() const;
+  std::uint64_t dropped() const override;
   // The last error met while writing ("" if none).
-  std::string last_error() const;
+  std::string last_error() const override;
   // Things an operator should know, e.g. that a corrupt file was moved aside.
-  std::vector<std::string> notes() const;
+  std::vector<std::string> notes() const override;
+  // backend "sqlite", always connected, no buffer.
+  TrackingStatus status() const override;
   const std::string& path() const;
 
  private:
@@ -140,10 +109,5 @@ class Tracking {
   explicit Tracking(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// "16 Feb 2024 21:19:24 (GMT -06:00) <text>": CONTRACT §7's line, in local time with the UTC
-// offset of that moment; the text is sanitized to stay one line (see Sanitize in mail_log.h).
-// Thread-safe.
-std::string FormatTrackingLine(const TrackingEvent& event);
 
 }  // namespace tidegate::telemetry

@@ -93,31 +93,6 @@ SystemTime FromMs(std::int64_t ms) {
       std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
 }
 
-std::string_view Trim(std::string_view s) {
-  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string_view StripBrackets(std::string_view s) {
-  s = Trim(s);
-  if (s.size() >= 2 && s.front() == '<' && s.back() == '>') s = Trim(s.substr(1, s.size() - 2));
-  return s;
-}
-
-// Addresses are searched without case (ASCII only: the domain is case-insensitive, and nobody
-// relies on a case-sensitive local part to tell two mailboxes apart).
-std::string AddressKey(std::string_view address) {
-  std::string key(StripBrackets(address));
-  for (char& c : key) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return key;
-}
-
-std::string MessageIdKey(std::string_view id) { return std::string(StripBrackets(id)); }
-
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
@@ -485,5 +460,31 @@ base::Result<std::vector<TrackingEvent>> ReadDb::Events(std::uint64_t mid) {
     return base::MakeError("tracking events: " + tracking_db::ErrorText(r.db.get(), rc));
   return out;
 }
+
+namespace {
+std::string_view Trim(std::string_view s) {
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view StripBrackets(std::string_view s) {
+  s = Trim(s);
+  if (s.size() >= 2 && s.front() == '<' && s.back() == '>') s = Trim(s.substr(1, s.size() - 2));
+  return s;
+}
+
+}  // namespace
+
+std::string AddressKey(std::string_view address) {
+  std::string key(StripBrackets(address));
+  for (char& c : key) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return key;
+}
+
+std::string MessageIdKey(std::string_view id) { return std::string(StripBrackets(id)); }
 
 }  // namespace tidegate::telemetry::tracking_db

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -41,6 +42,11 @@ struct StatusChange {
   base::SystemTime at;
 };
 using Change = std::variant<RecordChange, EventChange, StatusChange>;
+
+// The search keys: an address without angle brackets in ASCII lower case (addresses are searched
+// without case); a Message-ID without its angle brackets.
+std::string AddressKey(std::string_view address);
+std::string MessageIdKey(std::string_view id);
 
 // The file is not a database, is damaged, or was written by a newer tidegate.
 bool IsCorruption(int rc);

@@ -209,6 +209,16 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
              {"quarantine_messages", quarantined}}},
            {"tdc_enabled", c->config()->tdc.enabled}};
     if (c->cluster != nullptr) j["cluster"] = ClusterStateJson(c->cluster->State());
+    // CONTRACT §11: the cluster-wide store's connection and buffer (absent with SQLite, whose
+    // status output stays as it was).
+    if (c->tracking != nullptr) {
+      const telemetry::TrackingStatus t = c->tracking->status();
+      if (t.backend != "sqlite") {
+        j["tracking"] = {{"backend", t.backend},           {"connected", t.connected},
+                         {"buffer_bytes", t.buffer_bytes}, {"buffer_records", t.buffer_records},
+                         {"dropped", t.dropped},           {"last_error", t.last_error}};
+      }
+    }
     co_return Response::Json(200, j);
   });
 
@@ -300,17 +310,19 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     if (!found) co_return Response::Error(500, found.error().message);
     json out = json::array();
     for (const auto& m : *found) {
-      out.push_back({{"mid", m.mid},
-                     {"icid", m.icid},
-                     {"received", Epoch(m.received)},
-                     {"sender", m.sender},
-                     {"recipients", m.recipients},
-                     {"message_id", m.message_id},
-                     {"subject", m.subject},
-                     {"policy", m.policy},
-                     {"parent_mid", m.parent_mid},
-                     {"journal", m.journal},
-                     {"status", m.status}});
+      json row = {{"mid", m.mid},
+                  {"icid", m.icid},
+                  {"received", Epoch(m.received)},
+                  {"sender", m.sender},
+                  {"recipients", m.recipients},
+                  {"message_id", m.message_id},
+                  {"subject", m.subject},
+                  {"policy", m.policy},
+                  {"parent_mid", m.parent_mid},
+                  {"journal", m.journal},
+                  {"status", m.status}};
+      if (!m.machine.empty()) row["machine"] = m.machine;  // the PostgreSQL backend (§11)
+      out.push_back(std::move(row));
     }
     co_return Response::Json(200, out);
   });
@@ -320,7 +332,9 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     auto mid = it == req.query.end() ? std::nullopt : ParseU64(it->second);
     if (!mid) co_return Response::Error(400, "mid must be a number");
     if (c->tracking == nullptr) co_return Response::Error(503, "message tracking unavailable");
-    auto events = c->tracking->Events(*mid);
+    auto mit = req.query.find("machine");  // MIDs are per machine (§11); "" = this one
+    const std::string machine = mit == req.query.end() ? std::string() : mit->second;
+    auto events = c->tracking->Events(*mid, machine);
     if (!events) co_return Response::Error(500, events.error().message);
     json out = json::array();
     for (const auto& e : *events) {

@@ -8,7 +8,8 @@
 //   GET  /api/v1/workqueue            queue sizes per destination and stage
 //   GET  /api/v1/hoststatus?domain=D  one destination: up/down, next hops, last errors, counters
 //   GET  /api/v1/tracking?mid=|message_id=|sender=|recipient=|since=|until=|limit=
-//   GET  /api/v1/tracking/events?mid=N  the event lines of one message (CONTRACT §7 format)
+//   GET  /api/v1/tracking/events?mid=N[&machine=M]  the event lines of one message (CONTRACT §7
+//                                     format); machine: the PostgreSQL backend's (§11)
 //   GET  /api/v1/tdc                  TDC settings;  POST /api/v1/tdc {enabled?, intake_address?}
 //   GET  /api/v1/policies             the policy table; GET /api/v1/policies/<name>
 //   POST /api/v1/policies/<name>/tdc  {mode: global|default|off|custom, intake_address?}
@@ -39,6 +40,7 @@
 #include "telemetry/mail_log.h"
 #include "telemetry/tracking.h"
 #include "cluster/agent.h"
+#include "telemetry/tracking_store.h"
 #include "validation/validator.h"
 
 namespace tidegate::webui {
@@ -46,7 +48,7 @@ namespace tidegate::webui {
 struct AdminContext {
   telemetry::Counters* counters = nullptr;
   delivery::QueueManager* queue = nullptr;
-  telemetry::Tracking* tracking = nullptr;
+  telemetry::TrackingStore* tracking = nullptr;
   telemetry::MailLog* log = nullptr;
   spool::Spool* spool = nullptr;
   std::function<std::shared_ptr<const config::GatewayConfig>()> config;

@@ -10,9 +10,10 @@
 #include <regex>
 
 #include "admin/layout.h"
+#include "admin/text_codec.h"
+#include "telemetry/tracking.h"
 #include "webui/admin_common.h"
 #include "webui/admin_ui_internal.h"
-#include "telemetry/tracking.h"
 
 namespace tidegate::webui::ui {
 
@@ -105,8 +106,11 @@ std::optional<base::SystemTime> ParseLocalTime(const std::string& text) {
   return base::SystemTime(std::chrono::seconds(t));
 }
 
-std::string MidLink(std::uint64_t mid) {
-  return fmt::format("<a href=\"/ui/tracking/{0}\">{0}</a>", mid);
+// machine: the PostgreSQL backend's (CONTRACT §11: MIDs are per machine); "" with SQLite.
+std::string MidLink(std::uint64_t mid, const std::string& machine = "") {
+  if (machine.empty()) return fmt::format("<a href=\"/ui/tracking/{0}\">{0}</a>", mid);
+  return fmt::format("<a href=\"/ui/tracking/{0}?machine={1}\">{0}</a>", mid,
+                     Esc(admin::PercentEncode(machine)));
 }
 
 std::string SearchForm(const Request& req, const std::map<std::string, std::string>& errors) {
@@ -166,22 +170,28 @@ Response TrackingSearch(const UiContext& ui, const Request& req) {
   if (!found) return Page(req, 500, kTitle, body + Alert(found.error().message));
   body += fmt::format("<h2>Results ({}{})</h2>", found->size(),
                       found->size() == q.limit ? ", the newest shown" : "");
-  body +=
-      "<table id=\"results\"><thead><tr><th class=\"num\">MID</th><th>Received</th>"
-      "<th>Sender</th><th>Recipients</th><th>Subject</th><th>Message-ID</th><th>Policy</th>"
-      "<th>Status</th></tr></thead><tbody>";
+  // The cluster-wide store tags each Message with its machine: a column of its own then.
+  const bool machines =
+      std::any_of(found->begin(), found->end(),
+                  [](const telemetry::MessageSummary& m) { return !m.machine.empty(); });
+  body += std::string("<table id=\"results\"><thead><tr>") + (machines ? "<th>Machine</th>" : "") +
+          "<th class=\"num\">MID</th><th>Received</th>"
+          "<th>Sender</th><th>Recipients</th><th>Subject</th><th>Message-ID</th><th>Policy</th>"
+          "<th>Status</th></tr></thead><tbody>";
   for (const telemetry::MessageSummary& m : *found) {
     std::string status = Esc(m.status);
     if (m.journal) {
       status += fmt::format("<br><span class=\"muted\">journal copy of MID {}</span>",
-                            MidLink(m.parent_mid));
+                            MidLink(m.parent_mid, m.machine));
     }
     body += fmt::format(
-        "<tr data-mid=\"{0}\"><td class=\"num\">{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>"
+        "<tr data-mid=\"{0}\"{9}>{10}<td class=\"num\">{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>"
         "<td>{5}</td><td>{6}</td><td>{7}</td><td>{8}</td></tr>",
-        m.mid, MidLink(m.mid), Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S")),
+        m.mid, MidLink(m.mid, m.machine), Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S")),
         m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
-        Esc(m.subject), Esc(m.message_id), Esc(m.policy), status);
+        Esc(m.subject), Esc(m.message_id), Esc(m.policy), status,
+        m.machine.empty() ? "" : fmt::format(" data-machine=\"{}\"", Esc(m.machine)),
+        machines ? fmt::format("<td>{}</td>", Esc(m.machine)) : "");
   }
   if (found->empty()) {
     body += "<tr><td colspan=\"8\" class=\"muted\">No messages found.</td></tr>";
@@ -199,9 +209,13 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
   const std::string title = fmt::format("Message Tracking: MID {}", *mid);
   telemetry::TrackingQuery q;
   q.mid = *mid;
+  const std::string machine = Trim(req.param("machine"));  // §11: MIDs are per machine
   auto found = ui.ctx.tracking->Find(q);
   if (!found) return MessagePage(req, 500, title, found.error().message);
-  auto events = ui.ctx.tracking->Events(*mid);
+  if (!machine.empty()) {
+    std::erase_if(*found, [&](const telemetry::MessageSummary& m) { return m.machine != machine; });
+  }
+  auto events = ui.ctx.tracking->Events(*mid, machine);
   if (!events) return MessagePage(req, 500, title, events.error().message);
   if (found->empty() && events->empty()) {
     return MessagePage(req, 404, title, fmt::format("No message with MID {} is known.", *mid));
@@ -227,12 +241,15 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
     const telemetry::MessageSummary& m = found->front();
     if (m.journal && m.parent_mid != 0) original = m.parent_mid;
     body += fmt::format(
-        "<table class=\"kv\" id=\"summary\">"
+        "<table class=\"kv\" id=\"summary\">{}"
         "<tr><th>MID</th><td>{}</td></tr><tr><th>ICID</th><td>{}</td></tr>"
         "<tr><th>Received</th><td>{}</td></tr><tr><th>Envelope Sender</th><td>{}</td></tr>"
         "<tr><th>Envelope Recipients</th><td>{}</td></tr><tr><th>Message-ID</th><td>{}</td></tr>"
         "<tr><th>Subject</th><td>{}</td></tr><tr><th>Policy</th><td>{}</td></tr>"
         "<tr><th>Status</th><td>{}</td></tr>",
+        m.machine.empty()
+            ? ""
+            : fmt::format("<tr><th>Machine</th><td id=\"machine\">{}</td></tr>", Esc(m.machine)),
         m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S %Z")),
         m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
         Esc(m.message_id), Esc(m.subject), Esc(m.policy), Esc(m.status));
@@ -241,11 +258,13 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
   }
   if (original) {
     body += fmt::format("<tr><th>Journal copy of</th><td id=\"original\">MID {}</td></tr>",
-                        MidLink(*original));
+                        MidLink(*original, machine));
   }
   if (!copies.empty()) {
     std::string links;
-    for (std::uint64_t c : copies) links += (links.empty() ? "MID " : ", MID ") + MidLink(c);
+    for (std::uint64_t c : copies) {
+      links += (links.empty() ? "MID " : ", MID ") + MidLink(c, machine);
+    }
     body += fmt::format("<tr><th>Journal copies</th><td id=\"copies\">{}</td></tr>", links);
   }
   body += "</table><h2>Processing Details</h2><ol class=\"events\" id=\"events\">";
