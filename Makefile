@@ -44,7 +44,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   iproute2 procps chromium clang-14 libclang-rt-14-dev ccache \
   rspamd clamav-daemon zip clamav-milter \
   libldap-dev slapd ldap-utils \
-  etcd-server etcd-client
+  etcd-server etcd-client \
   libpq-dev postgresql
 
 .PHONY: deps build test run bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
