@@ -3,6 +3,8 @@
 #   make build  configure (RelWithDebInfo) into build/ and build build/tidegate
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
+#   make run-cluster  deps + build, then the cluster demo: 3 etcd members, PostgreSQL, three
+#               gateways and an intake (scripts/run-cluster.py, README "Cluster demo")
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
 #   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_CYCLES cycles
 #               of 15 s blocks, 3 by default, about 11 minutes; docs/RELIABILITY.md)
@@ -35,6 +37,7 @@ ASAN_DIR ?= build-asan
 # clamav-milter is Postfix's side of the content-security benchmark (bench/scanning.py).
 # etcd-server and etcd-client (etcdctl) are cluster mode's configuration store, run privately by
 # tests/e2e/etcd.py (docs/testing-engines.md).
+# postgresql is the cluster demo's tracking database (scripts/run-cluster.py).
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
@@ -44,9 +47,9 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   iproute2 procps chromium clang-14 libclang-rt-14-dev ccache \
   rspamd clamav-daemon zip clamav-milter \
   libldap-dev slapd ldap-utils \
-  etcd-server etcd-client
+  etcd-server etcd-client postgresql
 
-.PHONY: deps build test run bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
+.PHONY: deps build test run run-cluster bench-cluster bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -93,6 +96,9 @@ sanitize: deps
 
 run: deps build
 	./scripts/run-demo.sh
+
+run-cluster: deps build
+	./scripts/run-cluster.py
 
 # The side-by-side benchmark against Postfix (docs/PERFORMANCE.md); about an hour with the full
 # matrix. BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 1 --matrix main".
