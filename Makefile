@@ -6,6 +6,8 @@
 #   make run-cluster  deps + build, then the cluster demo: 3 etcd members, PostgreSQL, three
 #               gateways and an intake (scripts/run-cluster.py, README "Cluster demo")
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
+#   make bench-cluster  deps + build, then the cluster configuration propagation benchmark
+#               (bench/cluster_propagation.py, docs/PERFORMANCE.md, about 30 s)
 #   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_CYCLES cycles
 #               of 15 s blocks, 3 by default, about 11 minutes; docs/RELIABILITY.md)
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each, in build-fuzz/
@@ -105,6 +107,9 @@ run-cluster: deps build
 BENCH_ARGS ?= --rounds 3 --matrix full --queued 100000
 bench: deps build
 	python3 bench/sidebyside.py $(BENCH_ARGS)
+
+bench-cluster: deps build
+	/usr/bin/python3 bench/cluster_propagation.py $(BENCH_ARGS)
 
 # The same with content security on (issue 16): rspamd and clamd alone, tidegate scanning with
 # both, Postfix with rspamd's milter and clamav-milter; about 10 minutes. Debian's python3: it
