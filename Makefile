@@ -109,7 +109,7 @@ bench: deps build
 	python3 bench/sidebyside.py $(BENCH_ARGS)
 
 bench-cluster: deps build
-	/usr/bin/python3 bench/cluster_propagation.py $(BENCH_ARGS)
+	/usr/bin/python3 bench/cluster_propagation.py $(BENCH_CLUSTER_ARGS)
 
 # The same with content security on (issue 16): rspamd and clamd alone, tidegate scanning with
 # both, Postfix with rspamd's milter and clamav-milter; about 10 minutes. Debian's python3: it
