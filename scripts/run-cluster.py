@@ -40,6 +40,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
 from etcd import EtcdCluster  # noqa: E402
+from harness import free_ports, tcp_open, udp_free  # noqa: E402
 
 PY = "/usr/bin/python3"  # Debian's, with python3-aiosmtpd (make deps)
 BIN = os.environ.get("TIDEGATE_BIN", os.path.join(ROOT, "build", "tidegate"))
@@ -70,11 +71,8 @@ def say(*args):
 # ---- Ports ----
 
 def tcp_busy(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        pass
+    if tcp_open(port):
+        return True
     with socket.socket() as s:  # a bound but not listening socket, or a port in TIME_WAIT use
         try:
             s.bind(("127.0.0.1", port))
@@ -84,38 +82,12 @@ def tcp_busy(port):
 
 
 def udp_busy(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return False
-        except OSError:
-            return True
-
-
-def free_ports():
-    """{name: port}: distinct ports the system has free now (the DNS one for UDP too)."""
-    held, ports = [], {}
-    try:
-        for name in DEFAULT_PORTS:
-            while True:
-                s = socket.socket()
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-                if name == "dns" and udp_busy(port):
-                    s.close()
-                    continue
-                held.append(s)
-                ports[name] = port
-                break
-    finally:
-        for s in held:
-            s.close()
-    return ports
+    return not udp_free(port)
 
 
 def choose_ports():
     if os.environ.get("TIDEGATE_CLUSTER_PORTS") == "free":
-        return free_ports()
+        return free_ports(DEFAULT_PORTS, udp=("dns",))
     busy = [f"{name} {port}" for name, port in DEFAULT_PORTS.items()
             if tcp_busy(port) or (name == "dns" and udp_busy(port))]
     if busy:
@@ -223,13 +195,7 @@ class Demo:
             time.sleep(0.1)
 
     def wait_port(self, what, proc, port):
-        def listening():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return True
-            except OSError:
-                return False
-        self.wait(what, proc, listening)
+        self.wait(what, proc, lambda: tcp_open(port))
 
     # etcd: the e2e fixture, on this demo's ports.
     def start_etcd(self):
@@ -413,7 +379,7 @@ def main():
     etcd_urls = ", ".join(demo.etcd.client_urls)
     bin_show = os.path.relpath(BIN, ROOT) if BIN.startswith(ROOT + "/") else BIN
     lines = ["", "tidegate cluster demo is running (Ctrl-C stops it):",
-             f"  cluster          Hosted_Cluster: gw1, gw2 (group Main_Group), gw3",
+             "  cluster          Hosted_Cluster: gw1, gw2 (group Main_Group), gw3",
              f"  etcd             {etcd_urls} (prefix /tidegate/; data and logs in {show}/etcd/)",
              f"  PostgreSQL       host=127.0.0.1 port={ports['postgresql']} dbname=tidegate "
              f"user=tidegate password={pg_pw} (file {show}/pg.password)"]

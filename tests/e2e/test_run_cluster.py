@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import BIN, interrupt
+from harness import BIN, interrupt, tcp_open
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "run-cluster.py")
@@ -41,14 +41,6 @@ def alive(pid):
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
-        return False
-
-
-def tcp_listening(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
         return False
 
 
@@ -92,7 +84,7 @@ class Run:
         assert "Stopped." in self.text()
         left = {name: pid for name, pid in self.pids.items() if alive(pid)}
         assert not left, f"left running: {left}"
-        assert [p for p in self.ports if tcp_listening(p)] == []
+        assert [p for p in self.ports if tcp_open(p)] == []
 
 
 def mail_logs(run):
