@@ -3,7 +3,11 @@
 #   make build  configure (RelWithDebInfo) into build/ and build build/tidegate
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
+#   make run-cluster  deps + build, then the cluster demo: 3 etcd members, PostgreSQL, three
+#               gateways and an intake (scripts/run-cluster.py, README "Cluster demo")
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
+#   make bench-cluster  deps + build, then the cluster configuration propagation benchmark
+#               (bench/cluster_propagation.py, docs/PERFORMANCE.md, about 30 s)
 #   make soak   build, then the TDC fault-isolation soak (tests/e2e/soak.py, SOAK_CYCLES cycles
 #               of 15 s blocks, 3 by default, about 11 minutes; docs/RELIABILITY.md)
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each, in build-fuzz/
@@ -35,6 +39,7 @@ ASAN_DIR ?= build-asan
 # clamav-milter is Postfix's side of the content-security benchmark (bench/scanning.py).
 # etcd-server and etcd-client (etcdctl) are cluster mode's configuration store, run privately by
 # tests/e2e/etcd.py (docs/testing-engines.md).
+# postgresql is the cluster demo's tracking database (scripts/run-cluster.py).
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
@@ -47,7 +52,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   etcd-server etcd-client \
   libpq-dev postgresql
 
-.PHONY: deps build test run bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
+.PHONY: deps build test run run-cluster bench-cluster bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -95,11 +100,17 @@ sanitize: deps
 run: deps build
 	./scripts/run-demo.sh
 
+run-cluster: deps build
+	./scripts/run-cluster.py
+
 # The side-by-side benchmark against Postfix (docs/PERFORMANCE.md); about an hour with the full
 # matrix. BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 1 --matrix main".
 BENCH_ARGS ?= --rounds 3 --matrix full --queued 100000
 bench: deps build
 	python3 bench/sidebyside.py $(BENCH_ARGS)
+
+bench-cluster: deps build
+	/usr/bin/python3 bench/cluster_propagation.py $(BENCH_CLUSTER_ARGS)
 
 # The same with content security on (issue 16): rspamd and clamd alone, tidegate scanning with
 # both, Postfix with rspamd's milter and clamav-milter; about 10 minutes. Debian's python3: it

@@ -48,6 +48,46 @@ def free_port():
         return s.getsockname()[1]
 
 
+def tcp_open(port, host="127.0.0.1"):
+    """Something accepts TCP connections on host:port now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def udp_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        try:
+            u.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(names, udp=()):
+    """{name: port}: distinct 127.0.0.1 ports free now for TCP, those named in `udp` for UDP too
+    (for a demo script's ports: tests/e2e/test_demo_run.py, scripts/run-cluster.py)."""
+    held, ports = [], {}
+    try:
+        for name in names:
+            while True:
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+                if name in udp and not udp_free(port):
+                    s.close()
+                    continue
+                held.append(s)
+                ports[name] = port
+                break
+    finally:
+        for s in held:
+            s.close()
+    return ports
+
+
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -11,50 +11,15 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import time
 import urllib.request
 
-from harness import interrupt
+from harness import free_ports, interrupt, tcp_open
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NAMES = ("SMTP", "MAILBOX", "INTAKE", "ADMIN", "CONSOLE", "DNS", "RSPAMD", "CLAMD", "LDAP")
-
-
-def free_ports():
-    """{name: port}, distinct ports free now for TCP, the DNS one for UDP too."""
-    held, ports = [], {}
-    try:
-        for name in NAMES:
-            while True:
-                s = socket.socket()
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-                if name == "DNS":
-                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    try:
-                        u.bind(("127.0.0.1", port))
-                    except OSError:
-                        s.close()
-                        continue
-                    u.close()
-                held.append(s)
-                ports[name] = port
-                break
-    finally:
-        for s in held:
-            s.close()
-    return ports
-
-
-def tcp_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def udp_bound(port):
@@ -91,7 +56,7 @@ def api(port, path, password):
 
 
 def test_make_run_demo_end_to_end(tmp_path):
-    ports = free_ports()
+    ports = free_ports(NAMES, udp=("DNS",))
     run = tmp_path / "run"
     env = dict(os.environ, TIDEGATE_DEMO_RUN_DIR=str(run),
                **{f"TIDEGATE_DEMO_{name}_PORT": str(port) for name, port in ports.items()})
