@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from etcd import EtcdCluster
 from harness import Gateway, free_port, timing_slack
 from peers import Sink
 from postgres import Postgres
@@ -37,13 +38,22 @@ def pg():
     p.close()
 
 
-def tracking_yaml(pg, machine, sink_port):
+@pytest.fixture(scope="module")
+def etcd():
+    workdir = tempfile.mkdtemp(prefix="tidegate-pgt-etcd-")
+    cluster = EtcdCluster(workdir, members=1).start()
+    yield cluster
+    cluster.close()
+
+
+def tracking_yaml(pg, machine, sink_port, etcd, prefix=None):
+    """A cluster machine (its configuration from a private etcd under `prefix`, default one
+    of its own) with tracking in PostgreSQL."""
     return (f"smtp_routes:\n  example.com: [127.0.0.1:{sink_port}]\n"
             "cluster:\n"
             "  name: Test_Cluster\n"
             f"  machine: {machine}\n"
-            # Cluster configuration (etcd) is not what this file tests: nothing listens there.
-            f"  etcd: {{endpoints: [http://127.0.0.1:{free_port()}]}}\n"
+            f"  etcd: {{endpoints: [{etcd.client_urls[0]}], prefix: {prefix or '/' + machine + '/'}}}\n"
             "tracking:\n"
             "  backend: postgresql\n"
             f"  postgresql: {{conninfo: \"{pg.conninfo}\", password_file: {pg.password_file}}}\n"
@@ -99,10 +109,10 @@ def shape(texts):
             for t in texts]
 
 
-def test_message_on_gw1_found_on_gw2(pg):
+def test_message_on_gw1_found_on_gw2(pg, etcd):
     sink = Sink().start()
-    g1 = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gw1", sink.port))
-    g2 = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gw2", sink.port))
+    g1 = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gw1", sink.port, etcd, "/pair/"))
+    g2 = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gw2", sink.port, etcd, "/pair/"))
     try:
         g1.start()
         g2.start()
@@ -140,9 +150,9 @@ def test_message_on_gw1_found_on_gw2(pg):
         sink.stop()
 
 
-def test_pg_down_buffers_then_exactly_once(pg):
+def test_pg_down_buffers_then_exactly_once(pg, etcd):
     sink = Sink().start()
-    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwdown", sink.port))
+    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwdown", sink.port, etcd))
     try:
         g.start()
         send(g, "ref1")
@@ -179,9 +189,9 @@ def test_pg_down_buffers_then_exactly_once(pg):
         sink.stop()
 
 
-def test_kill9_then_restart_still_exactly_once(pg):
+def test_kill9_then_restart_still_exactly_once(pg, etcd):
     sink = Sink().start()
-    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwkill", sink.port))
+    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwkill", sink.port, etcd))
     try:
         g.start()
         send(g, "kref")
@@ -234,13 +244,13 @@ def test_kill9_then_restart_still_exactly_once(pg):
         sink.stop()
 
 
-def test_buffer_replayed_after_commit_is_not_written_twice(pg):
+def test_buffer_replayed_after_commit_is_not_written_twice(pg, etcd):
     """A crash after PostgreSQL committed a batch but before the buffer let go of it: the
     restart replays the buffer, and the machine's mark keeps every change from a second write.
     Simulated by putting back a copy of the buffer taken before the shipment."""
     import shutil
     sink = Sink().start()
-    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwreplay", sink.port))
+    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwreplay", sink.port, etcd))
     try:
         pg.stop()
         g.start()
