@@ -140,6 +140,16 @@ def test_make_run_cluster_end_to_end(workdir):
         assert all(m["healthy"] for m in machines), machines
         assert {m["name"]: m["group"] for m in machines}["gw2"] == "Main_Group"
 
+        # The README's tracking search: gw1 finds the message gw2 received (PostgreSQL).
+        deadline = time.time() + 20
+        found = ""
+        while "Machine gw2 MID" not in found and time.time() < deadline:
+            r = subprocess.run([BIN, "-c", first.conf["gw1"], "track", "--recipient",
+                                "bob@example.com"], capture_output=True, text=True, timeout=60)
+            found = r.stdout
+            time.sleep(0.2)
+        assert "Machine gw2 MID" in found, found
+
         # The README's change: on gw1, seen on gw3.
         cli(first.conf["gw1"], "tdcconfig", "disable", "--comment", "maintenance")
         rev = json.loads(cli(first.conf["gw1"], "clusterconfig", "show",
