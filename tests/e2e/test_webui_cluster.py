@@ -55,11 +55,17 @@ def test_webui_cluster_in_chromium():
         gw1 = machine(etcd, peers, prefix, "gw1").start()
         gw1.wait_log("Cluster configuration revision")
         gw2 = machine(etcd, peers, prefix, "gw2").start()
-        wait_applied([gw1, gw2], committed_revision(gw1), 10)
+        rev = committed_revision(gw1)
+        wait_applied([gw1, gw2], rev, 10)
+
+        def registered():  # both entries, healthy, at the bootstrap revision
+            return sorted((m["name"], m["applied_revision"], m["healthy"]) for m in machines(gw1))
+
         deadline = time.monotonic() + 20
-        while len(machines(gw1)) < 2 and time.monotonic() < deadline:
+        while registered() != [("gw1", rev, True), ("gw2", rev, True)] and \
+                time.monotonic() < deadline:
             time.sleep(0.1)
-        assert sorted(m["name"] for m in machines(gw1)) == ["gw1", "gw2"]
+        assert registered() == [("gw1", rev, True), ("gw2", rev, True)], registered()
 
         run_browser("up", gw1, gw2)
 
