@@ -56,6 +56,8 @@ textarea{vertical-align:top}
 table.kv{width:auto}
 table.kv th{width:220px}
 tr.down td{background:#fdf3f3}
+.cluster-mode .mode{margin:0 0 6px}
+.cluster-mode summary{cursor:pointer;color:#28567f}
 pre#headers{white-space:pre-wrap;word-break:break-all}
 ol.events{background:#fff;border:1px solid #d5dce3;padding:10px 10px 10px 40px;
  font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
@@ -68,7 +70,7 @@ struct NavLink {
   std::string_view href;
 };
 
-constexpr std::array<NavLink, 8> kNav = {{
+constexpr std::array<NavLink, 9> kNav = {{
     {"Security Services", "Anti-Spam", "/ui/security/antispam"},
     {"Security Services", "Anti-Virus", "/ui/security/antivirus"},
     {"Security Services", "Recipient Validation", "/ui/recipient-validation"},
@@ -77,6 +79,7 @@ constexpr std::array<NavLink, 8> kNav = {{
     {"Monitor", "Delivery Status", "/ui/status"},
     {"Monitor", "Message Tracking", "/ui/tracking"},
     {"Monitor", "Quarantine", "/ui/quarantine"},
+    {"System Administration", "Cluster", "/ui/cluster"},
 }};
 
 bool InSection(std::string_view path, std::string_view href) {

@@ -27,6 +27,8 @@ TEST(Layout, RendersNavigationUserAndLogout) {
         "<form method=\"post\" action=\"/logout\">", "<style>", "</html>"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
+  EXPECT_NE(html.find("System Administration</span><a href=\"/ui/cluster\">Cluster</a>"),
+            std::string::npos);
   EXPECT_NE(html.find("<a href=\"/ui/policies\" class=\"current\">"), std::string::npos);
   EXPECT_NE(html.find("ad&lt;min&gt;"), std::string::npos);
   EXPECT_EQ(html.find("ad<min>"), std::string::npos);

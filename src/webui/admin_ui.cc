@@ -30,6 +30,12 @@ Response Page(const Request& request, int status, std::string title, std::string
                         admin::Layout(request, std::move(title), std::move(body), refresh_seconds));
 }
 
+Response SectionPage(const UiContext& ui, const Request& request, int status, std::string title,
+                     std::string body) {
+  return Page(request, status, std::move(title),
+              ClusterOptions(request, ui.ctx, SectionOfPage(request.path)) + body);
+}
+
 Response MessagePage(const Request& request, int status, std::string title,
                      std::string_view message) {
   return Page(request, status, std::move(title), Alert(message));
@@ -171,9 +177,9 @@ std::string TdcBody(const Request& req, const config::GatewayConfig& cfg, const 
       "<div class=\"field\"><label for=\"intake_address\">Message Intake Address</label>"
       "<input type=\"text\" id=\"intake_address\" name=\"intake_address\" value=\"{}\" "
       "size=\"60\" spellcheck=\"false\"> {}</div>"
-      "<div class=\"field\"><button type=\"submit\">Submit</button></div></form>",
+      "{}<div class=\"field\"><button type=\"submit\">Submit</button></div></form>",
       admin::CsrfField(req), f.enabled ? " checked" : "", error("enabled"), Esc(f.intake_address),
-      error("intake_address"));
+      error("intake_address"), CommentField(cfg));
   body += fmt::format(
       "<div class=\"panel\"><h2>Current settings</h2><table class=\"kv\">"
       "<tr><th>Threat Defense Connector</th><td>{}</td></tr>"
@@ -198,7 +204,7 @@ Response TdcGet(const UiContext& ui, const Request& req) {
   if (req.param("saved") == "1") {
     f.notice = "Your changes have been committed and are in effect.";
   }
-  return Page(req, 200, kTdcTitle, TdcBody(req, *cfg, f));
+  return SectionPage(ui, req, 200, kTdcTitle, TdcBody(req, *cfg, f));
 }
 
 boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req) {
@@ -210,7 +216,7 @@ boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req
   auto editor = LoadEditor(ui.ctx);
   if (!editor) {
     f.alert = editor.error().message;
-    co_return Page(req, 500, kTdcTitle, TdcBody(req, *cfg, f));
+    co_return SectionPage(ui, req, 500, kTdcTitle, TdcBody(req, *cfg, f));
   }
   if (f.intake_address.empty()) {
     // The address cannot be removed, only replaced; it is needed only to enable.
@@ -225,10 +231,10 @@ boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req
       f.errors["enabled"] = s.error().message;
     }
   }
-  if (!f.errors.empty()) co_return Page(req, 400, kTdcTitle, TdcBody(req, *cfg, f));
+  if (!f.errors.empty()) co_return SectionPage(ui, req, 400, kTdcTitle, TdcBody(req, *cfg, f));
   if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
     f.alert = r.message;
-    co_return Page(req, r.http_status, kTdcTitle, TdcBody(req, *ui.ctx.config(), f));
+    co_return SectionPage(ui, req, r.http_status, kTdcTitle, TdcBody(req, *ui.ctx.config(), f));
   }
   std::string what = fmt::format("tdcconfig {}", f.enabled ? "enable" : "disable");
   if (!f.intake_address.empty() && f.intake_address != current) {
@@ -251,6 +257,7 @@ void RegisterAdminUi(admin::Server& server, AdminContext context) {
   RegisterQuarantinePages(server, ui);
   RegisterSecurityPages(server, ui);
   RegisterValidationPages(server, ui);
+  RegisterClusterPages(server, ui);
 }
 
 }  // namespace tidegate::webui

@@ -12,6 +12,10 @@
 //   /ui/status                   Monitor › Delivery Status (the tophosts figures; refreshes itself)
 //   /ui/tracking                 Monitor › Message Tracking: search form and results
 //   /ui/tracking/<mid>             one message: summary, event lines, journal copy <-> original
+//   /ui/cluster                  System Administration › Cluster (admin_ui_cluster.cc; cluster mode:
+//                                the machines, mode, connection; Change Mode; and the
+//                                Centralized Management Options block on every settings page of a
+//                                shared section)
 // Every change goes through config::ConfigEditor (validated, atomic), is applied live through
 // AdminContext::reload and leaves an audit line (admin::Server::Audit, via=ui). Form posts
 // answer 303 to a GET page on success (so a reload never posts twice) and re-render the form

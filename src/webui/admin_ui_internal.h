@@ -11,6 +11,8 @@
 #include "admin/http_message.h"
 #include "admin/server.h"
 #include "base/clock.h"
+#include "base/result.h"
+#include "cluster/agent.h"
 #include "config/config.h"
 #include "webui/admin_api.h"
 
@@ -53,6 +55,33 @@ std::string PolicyUrl(std::string_view name, std::string_view action);
 // /ui/policies/<name>/antispam and /antivirus (GET shows, POST saves); `kind` is the last segment.
 boost::asio::awaitable<admin::Response> ScanPage(const UiContext& ui, const admin::Request& req, const config::Policy& p,
                          std::string_view kind);
+
+// Cluster mode (admin_ui_cluster.cc; CONTRACT §11 "Web UI").
+// The block at the top of a settings page in cluster mode: "Mode — Cluster: <name>" (or Group /
+// Machine), Change Mode... and, for a non-empty `section`, its Centralized Management Options
+// (where it comes from; Override here / Inherit with a comment). "" when not in cluster mode.
+std::string ClusterOptions(const admin::Request& req, const AdminContext& ctx,
+                           std::string_view section);
+// The same, pure: `return_to` is the page the posts come back to, `notice` the ?cluster= value
+// of the previous post (mode / override / inherit; anything else shows nothing).
+std::string RenderClusterOptions(const cluster::ClusterState& state, std::string_view section,
+                                 std::string_view return_to, std::string_view csrf_field,
+                                 std::string_view notice);
+// System Administration › Cluster, pure: the options without a section, this machine and the
+// registry (or the error reading it).
+std::string RenderClusterPage(const cluster::ClusterState& state,
+                              const base::Result<std::vector<cluster::MachineInfo>>& machines,
+                              std::string_view csrf_field, std::string_view notice);
+// The "Comment" field of a settings form in cluster mode (CommitEdit passes it on); "" alone.
+std::string CommentField(const config::GatewayConfig& cfg);
+// The shared section a settings page edits, from its path ("" for none): /ui/tdc,
+// /ui/policies..., /ui/security/antispam|antivirus..., /ui/recipient-validation...
+std::string_view SectionOfPage(std::string_view path);
+// Page() with ClusterOptions for SectionOfPage(request.path) on top: every settings page of a
+// shared section.
+admin::Response SectionPage(const UiContext& ui, const admin::Request& request, int status,
+                            std::string title, std::string body);
+void RegisterClusterPages(admin::Server& server, const UiPtr& ui);
 
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);
 void RegisterMonitorPages(admin::Server& server, const UiPtr& ui);

@@ -140,11 +140,12 @@ std::string PolicyFormBody(const Request& req, const config::GatewayConfig& cfg,
              "<textarea id=\"senders\" name=\"senders\" rows=\"3\">{}</textarea> {}</div>"
              "<p class=\"muted\">One pattern a line: <code>user@example.com</code>, "
              "<code>@example.com</code>, <code>@.example.com</code> (subdomains), "
-             "<code>user@</code>. No senders: any sender.</p>"
+             "<code>user@</code>. No senders: any sender.</p>{}"
              "<div class=\"field\"><button type=\"submit\">Submit</button> "
              "<a href=\"/ui/policies\">Cancel</a></div></form>",
              Esc(action), admin::CsrfField(req), Esc(f.name), error("name"), position,
-             Esc(f.recipients), error("recipients"), Esc(f.senders), error("senders"));
+             Esc(f.recipients), error("recipients"), Esc(f.senders), error("senders"),
+             CommentField(cfg));
 }
 
 PolicyForm FormFromRequest(const Request& req) {
@@ -164,10 +165,11 @@ bool CheckForm(PolicyForm& f) {
   return f.errors.empty();
 }
 
-Response AddGet(const Request& req, const config::GatewayConfig& cfg) {
+Response AddGet(const UiContext& ui, const Request& req) {
+  const config::GatewayConfig& cfg = *ui.ctx.config();
   PolicyForm f;
   f.position = cfg.policies.size() - 1;
-  return Page(req, 200, "Add Incoming Mail Policy",
+  return SectionPage(ui, req, 200, "Add Incoming Mail Policy",
               PolicyFormBody(req, cfg, f, "/ui/policies/add", true));
 }
 
@@ -179,7 +181,7 @@ boost::asio::awaitable<Response> AddPost(const UiContext& ui, const Request& req
                    ? *position - 1
                    : cfg->policies.size() - 1;
   auto fail = [&](int status) {
-    return Page(req, status, "Add Incoming Mail Policy",
+    return SectionPage(ui, req, status, "Add Incoming Mail Policy",
                 PolicyFormBody(req, *cfg, f, "/ui/policies/add", true));
   };
   if (!CheckForm(f)) co_return fail(400);
@@ -213,11 +215,11 @@ boost::asio::awaitable<Response> EditPage(const UiContext& ui, const Request& re
     f.name = p.name;
     f.recipients = Join(p.recipients, "\n");
     f.senders = Join(p.senders, "\n");
-    co_return Page(req, 200, title, PolicyFormBody(req, *cfg, f, action, false));
+    co_return SectionPage(ui, req, 200, title, PolicyFormBody(req, *cfg, f, action, false));
   }
   f = FormFromRequest(req);
   auto fail = [&](int status) {
-    return Page(req, status, title, PolicyFormBody(req, *cfg, f, action, false));
+    return SectionPage(ui, req, status, title, PolicyFormBody(req, *cfg, f, action, false));
   };
   if (!CheckForm(f)) co_return fail(400);
   auto editor = LoadEditor(ui.ctx);
@@ -274,13 +276,14 @@ boost::asio::awaitable<Response> DeletePage(const UiContext& ui, const Request& 
     co_return MessagePage(req, 400, title, "The DEFAULT policy cannot be deleted.");
   }
   if (req.method == "GET") {
-    co_return Page(req, 200, title,
+    co_return SectionPage(ui, req, 200, title,
                 fmt::format("<form method=\"post\" action=\"{}\" class=\"panel\">{}"
                             "<p>Delete the policy <strong>{}</strong>? Its recipients will be "
                             "handled by the policies below it.</p>"
-                            "<button type=\"submit\">Delete</button> "
+                            "{}<button type=\"submit\">Delete</button> "
                             "<a href=\"/ui/policies\">Cancel</a></form>",
-                            Esc(PolicyUrl(p.name, "delete")), admin::CsrfField(req), Esc(p.name)));
+                            Esc(PolicyUrl(p.name, "delete")), admin::CsrfField(req), Esc(p.name),
+                            CommentField(*ui.ctx.config())));
   }
   auto editor = LoadEditor(ui.ctx);
   if (!editor) co_return MessagePage(req, 500, title, editor.error().message);
@@ -332,6 +335,7 @@ std::string TdcBody(const Request& req, const config::GatewayConfig& cfg, const 
                             Esc(c.intake_address), FieldError("intake_address", c.error)));
   body += radio("off", "No");
   if (!is_default) body += radio("default", "Use Default Policy settings");
+  body += CommentField(cfg);
   body +=
       "<div class=\"field\"><button type=\"submit\">Submit</button> "
       "<a href=\"/ui/policies\">Cancel</a></div></form>";
@@ -345,11 +349,13 @@ boost::asio::awaitable<Response> TdcPage(const UiContext& ui, const Request& req
   if (req.method == "GET") {
     c.mode = PolicyTdcModeName(p.tdc.mode);
     if (p.tdc.intake_address) c.intake_address = p.tdc.intake_address->str();
-    co_return Page(req, 200, title, TdcBody(req, *cfg, p, c));
+    co_return SectionPage(ui, req, 200, title, TdcBody(req, *cfg, p, c));
   }
   c.mode = req.field("mode");
   c.intake_address = Trim(req.field("intake_address"));
-  auto fail = [&](int status) { return Page(req, status, title, TdcBody(req, *cfg, p, c)); };
+  auto fail = [&](int status) {
+    return SectionPage(ui, req, status, title, TdcBody(req, *cfg, p, c));
+  };
   config::PolicyTdc tdc;
   if (c.mode == "global") {
     tdc.mode = config::PolicyTdcMode::kGlobal;
@@ -423,10 +429,10 @@ boost::asio::awaitable<Response> PolicyAction(const UiContext& ui, const Request
 
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui) {
   server.Page("GET", "/ui/policies", [ui](Request& req) -> asio::awaitable<Response> {
-    co_return Page(req, 200, kTitle, TableBody(req, *ui->ctx.config()));
+    co_return SectionPage(*ui, req, 200, kTitle, TableBody(req, *ui->ctx.config()));
   });
   server.Page("GET", "/ui/policies/add", [ui](Request& req) -> asio::awaitable<Response> {
-    co_return AddGet(req, *ui->ctx.config());
+    co_return AddGet(*ui, req);
   });
   server.Page("POST", "/ui/policies/add",
               [ui](Request& req) -> asio::awaitable<Response> { co_return co_await AddPost(*ui, req); });

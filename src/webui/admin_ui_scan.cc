@@ -132,6 +132,7 @@ std::string Body(const Request& req, const ScanKind& kind, const config::Gateway
         "apply when Yes is chosen.</p></div>",
         EscBytes(f.subject_tag), kind.spam ? "Spam" : "Virus");
   }
+  body += CommentField(cfg);
   body +=
       "<div class=\"field\"><button type=\"submit\">Submit</button> "
       "<a href=\"/ui/policies\">Cancel</a></div></form>";
@@ -147,7 +148,8 @@ boost::asio::awaitable<Response> ScanPage(const UiContext& ui, const Request& re
   const std::string title = fmt::format("{}: {}", kind.title, p.name);
   const std::string url = PolicyUrl(p.name, kind_name);
   if (req.method == "GET")
-    co_return Page(req, 200, title, Body(req, kind, *cfg, p, Current(kind, *cfg, p), url));
+    co_return SectionPage(ui, req, 200, title,
+                          Body(req, kind, *cfg, p, Current(kind, *cfg, p), url));
   ScanForm f;
   f.mode = req.field("mode");
   const auto [first, second] = ScanActionFields(kind.spam);
@@ -155,7 +157,7 @@ boost::asio::awaitable<Response> ScanPage(const UiContext& ui, const Request& re
   f.subject_tag = Trim(req.field("subject_tag"));
   auto fail = [&](int status, std::string message) {
     f.alert = std::move(message);
-    return Page(req, status, title, Body(req, kind, *cfg, p, f, url));
+    return SectionPage(ui, req, status, title, Body(req, kind, *cfg, p, f, url));
   };
   ScanFields fields{{"mode", f.mode}, {"subject_tag", f.subject_tag}};
   if (f.mode == "on") {

@@ -140,12 +140,12 @@ void Register(admin::Server& server, const UiPtr& ui, const Engine& e) {
   const std::string path = fmt::format("/ui/security/{}", e.slug);
   const std::string title = fmt::format("{} Settings", e.title);
   server.Page("GET", path, [ui, &e, title](Request& req) -> asio::awaitable<Response> {
-    co_return Page(req, 200, title, Body(req, e, *ui->ctx.config(), ""));
+    co_return SectionPage(*ui, req, 200, title, Body(req, e, *ui->ctx.config(), ""));
   });
   server.Page("POST", path + "/test", [ui, &e, title](Request& req) -> asio::awaitable<Response> {
     auto cfg = ui->ctx.config();
     if ((e.slug == "antispam" && !cfg->anti_spam) || (e.slug == "antivirus" && !cfg->anti_virus)) {
-      co_return Page(req, 400, title, Body(req, e, *cfg, ""));
+      co_return SectionPage(*ui, req, 400, title, Body(req, e, *cfg, ""));
     }
     base::Status s = co_await Probe(e, *cfg);
     ui->server->Audit(req, fmt::format("{} test connection: {}", e.slug,
@@ -156,7 +156,7 @@ void Register(admin::Server& server, const UiPtr& ui, const Engine& e) {
                 "<p class=\"alert\" role=\"alert\" id=\"test-result\">Connection test "
                 "failed: {}</p>",
                 Esc(s.error().message));
-    co_return Page(req, 200, title, Body(req, e, *cfg, result));
+    co_return SectionPage(*ui, req, 200, title, Body(req, e, *cfg, result));
   });
 }
 

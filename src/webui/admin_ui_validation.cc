@@ -255,6 +255,7 @@ std::string Body(const Request& req, const UiContext& ui, const Form& f, const s
                     "required; these take precedence over LDAP");
   body += TextField("call_ahead_timeout", "Timeout", f.call_ahead_timeout, "the whole probe");
   body += OnFailureSelect("call_ahead_on_failure", f.call_ahead_on_failure);
+  body += CommentField(*cfg);
   body += "<div class=\"field\"><button type=\"submit\" id=\"save\">Submit</button></div></form>";
   return body;
 }
@@ -292,12 +293,12 @@ std::string AuditLine(const config::RecipientValidation& rv) {
 void RegisterValidationPages(admin::Server& server, const UiPtr& ui) {
   server.Page("GET", kPath, [ui](Request& req) -> asio::awaitable<Response> {
     const Form f = Current(ui->ctx.config()->recipient_validation);
-    co_return Page(req, 200, kTitle, Body(req, *ui, f, "", "", ""));
+    co_return SectionPage(*ui, req, 200, kTitle, Body(req, *ui, f, "", "", ""));
   });
   server.Page("POST", kPath, [ui](Request& req) -> asio::awaitable<Response> {
     const Form f = FromRequest(req);
     auto fail = [&](int status, const std::string& message) {
-      return Page(req, status, kTitle, Body(req, *ui, f, message, "", ""));
+      return SectionPage(*ui, req, status, kTitle, Body(req, *ui, f, message, "", ""));
     };
     auto setting = ToSetting(f);
     if (!setting) co_return fail(400, setting.error().message);
@@ -321,9 +322,10 @@ void RegisterValidationPages(admin::Server& server, const UiPtr& ui) {
           const std::string html = fmt::format(
               "<p class=\"alert\" role=\"alert\" id=\"test-result\">Lookup test: {}</p>",
               Esc(check.error().message));
-          co_return Page(req, status, kTitle, Body(req, *ui, f, "", address, html));
+          co_return SectionPage(*ui, req, status, kTitle, Body(req, *ui, f, "", address, html));
         }
-        co_return Page(req, 200, kTitle, Body(req, *ui, f, "", address, ResultHtml(*check)));
+        co_return SectionPage(*ui, req, 200, kTitle,
+                              Body(req, *ui, f, "", address, ResultHtml(*check)));
       });
 }
 
