@@ -9,7 +9,7 @@ Two configurations of tidegate on sidebyside.py's main point (4 KB, 20 smtp-sour
 probe, both sinks, the warm-up, the checks), alternating their order per round:
 - `tidegate`: tracking in SQLite (the default; the reference figure);
 - `pg-tracking`: `tracking.backend: postgresql` with a private PostgreSQL 15 (fsync off, as a
-  test instance) on 127.0.0.1, machine name `bench`.
+  test instance) on 127.0.0.1, machine name = the gateway's host name.
 PostgreSQL runs outside the system's cgroup (its CPU is reported beside it). Each pg-tracking
 run checks that PostgreSQL received the run's events (tracking_events rows grew by at least one
 per message). The issue's target: pg-tracking throughput >= 90 % of tidegate's.
@@ -31,9 +31,8 @@ from postgres import Postgres  # noqa: E402
 def systems(pg):
     class PgTracking(sb.Tidegate):
         name = "pg-tracking"
-        extra_yaml = ("cluster:\n  name: Bench\n  machine: bench\n"
-                      "  etcd: {endpoints: [http://127.0.0.1:9]}\n"
-                      "tracking:\n  backend: postgresql\n"
+        # No cluster section: tracking is tagged with the host name, and no etcd is involved.
+        extra_yaml = ("tracking:\n  backend: postgresql\n"
                       f"  postgresql: {{conninfo: \"{pg.conninfo}\", "
                       f"password_file: {pg.password_file}}}\n")
     return [sb.Tidegate, PgTracking]
