@@ -243,7 +243,7 @@ asio::awaitable<base::Status> Bootstrap(EtcdClient& etcd, const config::GatewayC
 }  // namespace
 
 base::Result<std::shared_ptr<const config::GatewayConfig>> Agent::Initial(
-    const std::shared_ptr<const config::GatewayConfig>& local, std::string* note) {
+    const std::shared_ptr<const config::GatewayConfig>& local, telemetry::MailLog& log) {
   const config::Cluster& c = *local->cluster;
   auto local_text = LocalText(*local);
   if (!local_text) return local_text.error();
@@ -285,7 +285,7 @@ base::Result<std::shared_ptr<const config::GatewayConfig>> Agent::Initial(
     if (built) {
       const std::int64_t rev = last ? last->mod_revision : range->revision;
       (void)SaveState(*local, DiskState{rev, values});
-      *note = fmt::format("Cluster configuration revision {} loaded from etcd", rev);
+      log.Info(fmt::format("Cluster configuration revision {} loaded from etcd", rev));
       return built->config;
     }
     // An invalid configuration in etcd: run on the last one applied here, as below.
@@ -294,15 +294,15 @@ base::Result<std::shared_ptr<const config::GatewayConfig>> Agent::Initial(
   if (auto state = LoadState(*local)) {
     auto built = Build(*local, *local_text, state->values);
     if (built) {
-      *note = fmt::format(
+      log.Warning(fmt::format(
           "Cluster configuration store unavailable ({}): running on revision {}, the last one "
           "applied here",
-          failure, state->revision);
+          failure, state->revision));
       return built->config;
     }
   }
-  *note = "Cluster configuration store unavailable (" + failure +
-          "): no configuration was ever applied here, running on the local file";
+  log.Warning("Cluster configuration store unavailable (" + failure +
+              "): no configuration was ever applied here, running on the local file");
   return local;
 }
 

@@ -96,9 +96,9 @@ class Agent {
 
   // The configuration to start with, before the io_context runs: etcd asked (blocking, bounded
   // by a few seconds), bootstrapped when empty; else the last applied one on disk; else the
-  // local file (a machine that never joined). `note` says which (for the log).
+  // local file (a machine that never joined). Logs which: Info from etcd, Warning otherwise.
   static base::Result<std::shared_ptr<const config::GatewayConfig>> Initial(
-      const std::shared_ptr<const config::GatewayConfig>& local, std::string* note);
+      const std::shared_ptr<const config::GatewayConfig>& local, telemetry::MailLog& log);
 
   Agent(boost::asio::io_context& io, Options options);
   ~Agent();

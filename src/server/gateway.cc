@@ -85,14 +85,8 @@ base::Status Gateway::Start() {
   if (cfg->cluster) {
     // Cluster mode (§11): the shared sections come from etcd (or the last applied revision on
     // disk while it is unreachable); the local file gives the machine-local keys.
-    std::string note;
-    auto initial = cluster::Agent::Initial(cfg, &note);
+    auto initial = cluster::Agent::Initial(cfg, *log_);
     if (!initial) return initial.error();
-    if (note.starts_with("Cluster configuration store unavailable")) {
-      log_->Warning(note);
-    } else {
-      log_->Info(note);
-    }
     cluster_ = std::make_unique<cluster::Agent>(
         io_, cluster::Agent::Options{.local = cfg,
                                      .admin_url = "",
