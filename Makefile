@@ -40,6 +40,7 @@ ASAN_DIR ?= build-asan
 # etcd-server and etcd-client (etcdctl) are cluster mode's configuration store, run privately by
 # tests/e2e/etcd.py (docs/testing-engines.md).
 # postgresql is the cluster demo's tracking database (scripts/run-cluster.py).
+# prometheus scrapes /metrics and rsyslog receives syslog in the operations tests (issue 19).
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libboost-system1.81-dev libssl-dev libc-ares-dev libyaml-cpp-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev zlib1g-dev \
@@ -50,7 +51,8 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   rspamd clamav-daemon zip clamav-milter \
   libldap-dev slapd ldap-utils \
   etcd-server etcd-client \
-  libpq-dev postgresql
+  libpq-dev postgresql \
+  prometheus rsyslog
 
 .PHONY: deps build test run run-cluster bench-cluster bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 
