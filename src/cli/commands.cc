@@ -452,21 +452,32 @@ int Hoststatus(Api& api, const std::vector<std::string>& args, const CommandOpti
 
 int Track(Api& api, const std::vector<std::string>& args, const CommandOptions& o,
           std::ostream& out) {
+  // CONTRACT §7, §12: each option is the API parameter of the same name.
   static const std::map<std::string, std::string> kKeys = {
-      {"--mid", "mid"}, {"--message-id", "message_id"}, {"--recipient", "recipient"},
-      {"--sender", "sender"}, {"--since", "since"}, {"--until", "until"}};
+      {"--mid", "mid"},           {"--message-id", "message_id"}, {"--recipient", "recipient"},
+      {"--sender", "sender"},     {"--subject", "subject"},       {"--sender-ip", "sender_ip"},
+      {"--policy", "policy"},     {"--match", "match"},           {"--since", "since"},
+      {"--until", "until"},       {"--limit", "limit"},           {"--offset", "offset"}};
+  constexpr const char* kHelp =
+      "usage: track [--mid N] [--message-id ID] [--sender ADDR] [--recipient ADDR] "
+      "[--subject TEXT] [--match is|begins|contains] [--sender-ip IP] [--policy NAME] "
+      "[--since TIME] [--until TIME] [--include-journal] [--limit N] [--offset N]\n"
+      "  TIME: RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (local time) or seconds since the epoch\n";
   std::string query;
   for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--include-journal") {
+      query += std::string(query.empty() ? "?" : "&") + "include_journal=true";
+      continue;
+    }
     auto it = kKeys.find(args[i]);
     if (it == kKeys.end() || i + 1 >= args.size()) {
-      api.err << "usage: track --mid N | --message-id ID | --recipient ADDR | --sender ADDR "
-                 "[--since EPOCH] [--until EPOCH]\n";
+      api.err << kHelp;
       return kUsage;
     }
     query += (query.empty() ? "?" : "&") + it->second + "=" + UrlEncode(args[++i]);
   }
   if (query.empty()) {
-    api.err << "usage: track --mid N | --message-id ID | --recipient ADDR | --sender ADDR\n";
+    api.err << kHelp;
     return kUsage;
   }
   auto found = api.Call("GET", "/api/v1/tracking" + query);

@@ -54,6 +54,7 @@ void DeliveryReport::Opening(const ReportStyle& style) { counters_->ConnectionOp
 
 void DeliveryReport::Closed(const ReportStyle& style, std::uint64_t dcid) {
   if (dcid != 0) log_->Info(fmt::format("DCID {} close", dcid));
+  connections_.erase(dcid);
   counters_->ConnectionClosed(style.queue);
 }
 
@@ -99,11 +100,19 @@ void DeliveryReport::Report(const ReportStyle& style, const ConnectionError& e) 
 }
 
 void DeliveryReport::Report(const ReportStyle& style, const ConnectionOpened& e) {
+  // Bounded even if some path never reports the close: the oldest DCIDs go first.
+  constexpr std::size_t kMaxOpen = 4096;
+  while (connections_.size() >= kMaxOpen) connections_.erase(connections_.begin());
+  connections_[e.dcid] = OpenConnection{.interface = e.interface, .ip = e.ip, .port = e.port};
   log_->Info(fmt::format("{}New SMTP DCID {} interface {} address {} port {}",
                          Journal(style) ? "TDC: " : "", e.dcid, e.interface, e.ip, e.port));
 }
 
 void DeliveryReport::Report(const ReportStyle&, const TlsResult& e) {
+  if (auto it = connections_.find(e.dcid); it != connections_.end() && e.ok) {
+    it->second.tls_protocol = e.protocol;
+    it->second.tls_cipher = e.cipher;
+  }
   if (e.ok) {
     log_->Info(
         fmt::format("DCID {} TLS success protocol {} cipher {}", e.dcid, e.protocol, e.cipher));
@@ -113,6 +122,17 @@ void DeliveryReport::Report(const ReportStyle&, const TlsResult& e) {
 }
 
 void DeliveryReport::Report(const ReportStyle& style, const DeliveryStarted& e) {
+  if (auto it = connections_.find(e.dcid); it != connections_.end()) {
+    const OpenConnection& c = it->second;
+    Track(e.mid, fmt::format("SMTP delivery connection (DCID {}) opened from interface {} to IP "
+                             "address {} on port {}.",
+                             e.dcid, c.interface.empty() ? "-" : c.interface, c.ip, c.port));
+    if (!c.tls_protocol.empty()) {
+      Track(e.mid, fmt::format("Delivery connection (DCID {}) successfully accepted TLS protocol "
+                               "{} cipher {}.",
+                               e.dcid, c.tls_protocol, c.tls_cipher));
+    }
+  }
   if (Journal(style)) {
     log_->Info(fmt::format("TDC: Delivery start DCID {} MID {}", e.dcid, e.mid));
   } else {

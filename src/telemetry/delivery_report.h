@@ -135,6 +135,14 @@ class DeliveryReport {
   MailLog* log_;
   Counters* counters_;
   TrackingSink tracking_;
+  // Open connections by DCID, for the tracking lines of each message delivered over one (the
+  // ESA's "SMTP delivery connection (DCID n) opened … TLS …"); forgotten when it closes.
+  struct OpenConnection {
+    std::string interface{}, ip{};
+    std::uint16_t port = 0;
+    std::string tls_protocol{}, tls_cipher{};  // "" without TLS
+  };
+  std::map<std::uint64_t, OpenConnection> connections_;
 };
 
 }  // namespace tidegate::telemetry

@@ -59,6 +59,15 @@ CREATE INDEX tracking_events_by_mid ON tracking_events(machine, mid, time_ms);
 CREATE INDEX tracking_events_by_time ON tracking_events(time_ms);
 CREATE TABLE tracking_marks(machine text PRIMARY KEY, last_seq bigint NOT NULL);
 )sql",
+    // 2: the search of CONTRACT §12 (sender IP, policy, subject; LIKE prefixes use the
+    // text_pattern_ops indexes).
+    R"sql(
+ALTER TABLE tracking_messages ADD COLUMN sender_ip text;
+CREATE INDEX tracking_messages_by_sender_ip ON tracking_messages(sender_ip);
+CREATE INDEX tracking_messages_by_policy ON tracking_messages(policy);
+CREATE INDEX tracking_messages_by_sender_prefix ON tracking_messages(sender_key text_pattern_ops);
+CREATE INDEX tracking_messages_by_subject ON tracking_messages(lower(subject) text_pattern_ops);
+)sql",
 };
 constexpr std::int64_t kLockKey = 0x7469646567617465;  // "tidegate"
 
@@ -120,6 +129,7 @@ std::string Encode(const tracking_db::Change& change) {
     PutU64(out, s.parent_mid);
     PutU64(out, s.journal ? 1 : 0);
     PutStr(out, s.status);
+    PutStr(out, s.sender_ip);  // added last: a record buffered by an older tidegate ends before
   } else if (const auto* e = std::get_if<tracking_db::EventChange>(&change)) {
     out.push_back(static_cast<char>(kEvent));
     PutU64(out, e->mid);
@@ -156,6 +166,7 @@ std::optional<tracking_db::Change> Decode(std::string_view payload) {
     s.parent_mid = r.U64();
     s.journal = r.U64() != 0;
     s.status = r.Str();
+    if (!r.in.empty()) s.sender_ip = r.Str();
     out = tracking_db::RecordChange{std::move(s), at};
   } else if (kind == kEvent) {
     const std::uint64_t mid = r.U64();
@@ -299,7 +310,7 @@ struct Merged {
   std::uint64_t mid = 0;
   std::int64_t first_at = 0;
   std::optional<std::int64_t> icid, received, parent_mid;
-  std::optional<std::string> sender, message_id, subject, policy, status;
+  std::optional<std::string> sender, message_id, subject, policy, status, sender_ip;
   std::optional<std::vector<std::string>> recipients;
   std::optional<bool> journal;
 };
@@ -326,6 +337,7 @@ void MergeChange(const tracking_db::Change& change, std::map<std::uint64_t, Merg
     if (s.parent_mid) m.parent_mid = static_cast<std::int64_t>(s.parent_mid);
     if (s.journal) m.journal = true;
     if (!s.status.empty()) m.status = s.status;
+    if (!s.sender_ip.empty()) m.sender_ip = s.sender_ip;
   } else if (const auto* st = std::get_if<tracking_db::StatusChange>(&change)) {
     slot(st->mid, st->at).status = st->status;
   }
@@ -333,7 +345,8 @@ void MergeChange(const tracking_db::Change& change, std::map<std::uint64_t, Merg
 
 constexpr std::string_view kSummaryColumns =
     "machine, mid, icid, received_ms, first_seen_ms, sender, sender_key, message_id, "
-    "message_id_key, subject, policy, parent_mid, journal, status, recipients, recipient_keys";
+    "message_id_key, subject, policy, parent_mid, journal, status, recipients, recipient_keys, "
+    "sender_ip";
 
 constexpr std::string_view kSummaryUpdate = R"sql(
 ON CONFLICT (machine, mid) DO UPDATE SET
@@ -349,7 +362,8 @@ ON CONFLICT (machine, mid) DO UPDATE SET
   journal = coalesce(excluded.journal, t.journal),
   status = coalesce(excluded.status, t.status),
   recipients = coalesce(excluded.recipients, t.recipients),
-  recipient_keys = coalesce(excluded.recipient_keys, t.recipient_keys))sql";
+  recipient_keys = coalesce(excluded.recipient_keys, t.recipient_keys),
+  sender_ip = coalesce(excluded.sender_ip, t.sender_ip))sql";
 
 std::string RecipientKeys(const std::vector<std::string>& recipients) {
   std::vector<std::string> keys;
@@ -684,7 +698,7 @@ base::Status PgTracking::Impl::ShipBatch(const std::vector<TrackingBuffer::Recor
     for (const auto& [mid, m] : merged) {
       sql += first ? "(" : ",(";
       first = false;
-      for (int i = 0; i < 16; ++i)
+      for (int i = 0; i < 17; ++i)
         sql += (i ? "," : "") + ("$" + std::to_string(sp.size() + 1 + i));
       sql += ")";
       auto opt_int = [&](const std::optional<std::int64_t>& v) {
@@ -710,6 +724,7 @@ base::Status PgTracking::Impl::ShipBatch(const std::vector<TrackingBuffer::Recor
       opt_text(m.status);
       sp.Add(m.recipients ? std::optional(ArrayLiteral(*m.recipients)) : std::nullopt);
       sp.Add(m.recipients ? std::optional(RecipientKeys(*m.recipients)) : std::nullopt);
+      opt_text(m.sender_ip);
     }
     sql += kSummaryUpdate;
     if (auto r = ExecParams(c, sql, sp); !r) return fail(r.error());
@@ -771,7 +786,8 @@ base::Result<std::vector<MessageSummary>> PgTracking::Impl::Find(const TrackingQ
   Params p;
   std::string sql =
       "SELECT machine, mid, icid, coalesce(received_ms, first_seen_ms), sender, message_id, "
-      "subject, policy, parent_mid, journal, status, recipients FROM tracking_messages WHERE true";
+      "subject, policy, parent_mid, journal, status, recipients, sender_ip FROM tracking_messages "
+      "WHERE true";
   if (q.mid) {
     sql += " AND mid = " + p.Next();
     p.Int(static_cast<std::int64_t>(*q.mid));
@@ -780,14 +796,40 @@ base::Result<std::vector<MessageSummary>> PgTracking::Impl::Find(const TrackingQ
     sql += " AND message_id_key = " + p.Next();
     p.Text(k);
   }
+  // The same search as SQLite's (tracking_db::FindSql): user text only ever bound, LIKE patterns
+  // escaped (LikePattern) with ESCAPE '\'.
+  const bool like = q.match != TrackingMatch::kIs;
   if (const std::string k = tracking_db::AddressKey(q.sender); !k.empty()) {
-    sql += " AND sender_key = " + p.Next();
-    p.Text(k);
+    sql += (like ? " AND sender_key LIKE " : " AND sender_key = ") + p.Next();
+    if (like) sql += " ESCAPE '\\'";
+    p.Text(like ? LikePattern(q.match, k) : k);
   }
   if (const std::string k = tracking_db::AddressKey(q.recipient); !k.empty()) {
-    sql += " AND recipient_keys @> ARRAY[" + p.Next() + "::text]";
-    p.Text(k);
+    if (like) {
+      sql += " AND EXISTS (SELECT 1 FROM unnest(recipient_keys) AS k WHERE k LIKE " + p.Next() +
+             " ESCAPE '\\')";
+      p.Text(LikePattern(q.match, k));
+    } else {
+      sql += " AND recipient_keys @> ARRAY[" + p.Next() + "::text]";
+      p.Text(k);
+    }
   }
+  if (!q.subject.empty()) {
+    // lower() on both sides: ASCII and beyond, as the index on lower(subject) is built.
+    sql += (like ? " AND lower(subject) LIKE lower(" : " AND lower(subject) = lower(") + p.Next() +
+           ")";
+    if (like) sql += " ESCAPE '\\'";
+    p.Text(like ? LikePattern(q.match, q.subject) : q.subject);
+  }
+  if (!q.sender_ip.empty()) {
+    sql += " AND sender_ip = " + p.Next();
+    p.Text(q.sender_ip);
+  }
+  if (!q.policy.empty()) {
+    sql += " AND policy = " + p.Next();
+    p.Text(q.policy);
+  }
+  if (!q.mid && !q.include_journal) sql += " AND journal IS NOT TRUE";
   if (q.since) {
     sql += " AND coalesce(received_ms, first_seen_ms) >= " + p.Next();
     p.Int(Ms(*q.since));
@@ -797,7 +839,7 @@ base::Result<std::vector<MessageSummary>> PgTracking::Impl::Find(const TrackingQ
     p.Int(Ms(*q.until));
   }
   sql += " ORDER BY coalesce(received_ms, first_seen_ms) DESC, mid DESC, machine LIMIT " +
-         std::to_string(limit);
+         std::to_string(limit) + " OFFSET " + std::to_string(q.offset);
   auto r = ExecParams(reader_.get(), sql, p);
   if (!r) return base::MakeError("tracking find: " + r.error().message);
   std::vector<MessageSummary> out;
@@ -818,6 +860,7 @@ base::Result<std::vector<MessageSummary>> PgTracking::Impl::Find(const TrackingQ
     s.parent_mid = u64(i, 8);
     s.journal = !PQgetisnull(res, i, 9) && PQgetvalue(res, i, 9)[0] == 't';
     s.status = PQgetvalue(res, i, 10);
+    s.sender_ip = PQgetvalue(res, i, 12);
     out.push_back(std::move(s));
   }
   // Recipients: a second query returns them one a row, so no array literal needs parsing.

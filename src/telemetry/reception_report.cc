@@ -14,6 +14,7 @@ MessageSummary Row(const Received& tx, std::uint64_t mid, const std::string& pol
                    std::uint64_t parent_mid) {
   return MessageSummary{.mid = mid,
                         .icid = tx.icid,
+                        .sender_ip = tx.client_ip,
                         .received = tx.received,
                         .message_id = tx.message_id,
                         .subject = tx.subject,

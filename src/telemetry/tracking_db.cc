@@ -21,7 +21,7 @@ using base::SystemTime;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kDefaultFindLimit = 100;
 
-// Schema version 1. received_ms/time_ms are milliseconds since the Unix epoch. Summary columns
+// Schema version 2 (1 + sender_ip and the search indexes). received_ms/time_ms are milliseconds since the Unix epoch. Summary columns
 // are NULL until some call gives them a value (RecordMessage upserts with coalesce()).
 // *_key columns hold the normalised search keys; events.seq is the rowid, so it grows in commit
 // order, which is queue order.
@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS messages(
   mid INTEGER PRIMARY KEY,
   icid INTEGER,
   received_ms INTEGER NOT NULL,
+  sender_ip TEXT,
   sender TEXT,
   sender_key TEXT,
   message_id TEXT,
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS messages(
 CREATE INDEX IF NOT EXISTS messages_by_received ON messages(received_ms);
 CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender_key);
 CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages(message_id_key);
+CREATE INDEX IF NOT EXISTS messages_by_sender_ip ON messages(sender_ip, received_ms);
+CREATE INDEX IF NOT EXISTS messages_by_subject ON messages(subject COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS messages_by_policy ON messages(policy, received_ms);
 CREATE TABLE IF NOT EXISTS recipients(
   mid INTEGER NOT NULL,
   pos INTEGER NOT NULL,
@@ -56,17 +60,20 @@ CREATE TABLE IF NOT EXISTS events(
   text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_mid ON events(mid, time_ms);
 CREATE INDEX IF NOT EXISTS events_by_time ON events(time_ms);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )sql";
-constexpr std::int64_t kSchemaVersion = 1;
+constexpr std::int64_t kSchemaVersion = 2;
+// Version 1 to 2, before kSchema runs (its CREATE TABLE IF NOT EXISTS leaves a table as it is).
+constexpr std::string_view kUpgrade1 = "ALTER TABLE messages ADD COLUMN sender_ip TEXT";
 
 // Later calls fill or override: a NULL parameter keeps the stored value. ?13 is the time the
 // change was queued, the received time of a MID first seen without one.
 constexpr std::string_view kUpsertMessage = R"sql(
 INSERT INTO messages(mid, icid, received_ms, sender, sender_key, message_id, message_id_key,
-                     subject, policy, parent_mid, journal, status)
-VALUES(?1, ?2, coalesce(?3, ?13), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     subject, policy, parent_mid, journal, status, sender_ip)
+VALUES(?1, ?2, coalesce(?3, ?13), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14)
 ON CONFLICT(mid) DO UPDATE SET
+  sender_ip = coalesce(?14, sender_ip),
   icid = coalesce(?2, icid), received_ms = coalesce(?3, received_ms),
   sender = coalesce(?4, sender), sender_key = coalesce(?5, sender_key),
   message_id = coalesce(?6, message_id), message_id_key = coalesce(?7, message_id_key),
@@ -220,7 +227,7 @@ struct WriteDb::Handles {
 struct ReadDb::Handles {
   DbPtr db;
   Stmt begin, commit, recipients, events;
-  std::map<unsigned, Stmt> find;  // by the set of keys given, prepared on first use
+  std::map<std::string, Stmt> find;  // by their SQL (the keys given), prepared on first use
 };
 
 WriteDb::WriteDb(std::unique_ptr<Handles> h) : h_(std::move(h)) {}
@@ -244,15 +251,17 @@ int WriteDb::Open(const std::string& path, std::unique_ptr<WriteDb>* out, std::s
   {
     // A store written by a newer tidegate cannot be read safely: treat it like a damaged one
     // (moved aside, kept) rather than stop the gateway.
-    Stmt version;
-    if ((rc = version.Prepare(db, "PRAGMA user_version")) != SQLITE_OK) return fail(rc);
-    Use use(version);
+    Stmt user_version;
+    if ((rc = user_version.Prepare(db, "PRAGMA user_version")) != SQLITE_OK) return fail(rc);
+    Use use(user_version);
     if ((rc = use.Step()) != SQLITE_ROW) return fail(rc);
-    if (use.ColumnInt(0) > kSchemaVersion) {
-      *error = fmt::format("schema version {} is newer than this tidegate's ({})", use.ColumnInt(0),
+    const std::int64_t version = use.ColumnInt(0);
+    if (version > kSchemaVersion) {
+      *error = fmt::format("schema version {} is newer than this tidegate's ({})", version,
                            kSchemaVersion);
       return SQLITE_NOTADB;
     }
+    if (version == 1 && (rc = Exec(db, kUpgrade1)) != SQLITE_OK) return fail(rc);
   }
   if ((rc = Exec(db, kSchema)) != SQLITE_OK) return fail(rc);
   const std::pair<Stmt*, std::string_view> statements[] = {
@@ -304,6 +313,7 @@ int WriteDb::Apply(const Change& change) {
       u.IntOrNull(11, s.journal ? 1 : 0);
       u.TextOrNull(12, s.status);
       u.Int(13, ToMs(rec->at));
+      u.TextOrNull(14, s.sender_ip);
       if (int rc = u.Run(); rc != SQLITE_OK) return rc;
     }
     if (s.recipients.empty()) return SQLITE_OK;
@@ -373,35 +383,68 @@ int ReadDb::Open(const std::string& path, std::unique_ptr<ReadDb>* out, std::str
   return SQLITE_OK;
 }
 
-base::Result<std::vector<MessageSummary>> ReadDb::Find(const TrackingQuery& q) {
-  const std::string message_id = MessageIdKey(q.message_id);
-  const std::string sender = AddressKey(q.sender);
-  const std::string recipient = AddressKey(q.recipient);
+std::string FindSql(const TrackingQuery& q, std::vector<FindParam>* params) {
+  std::string sql =
+      "SELECT mid, icid, received_ms, sender, message_id, subject, policy, parent_mid, journal,"
+      " status, sender_ip FROM messages WHERE 1";
+  auto add = [&](std::string_view clause, const char* name, FindParam::Value value) {
+    sql += clause;
+    params->push_back(FindParam{name, std::move(value)});
+  };
+  const bool like = q.match != TrackingMatch::kIs;
+  if (q.mid) add(" AND mid = :mid", ":mid", AsInt(*q.mid));
+  if (std::string k = MessageIdKey(q.message_id); !k.empty()) {
+    add(" AND message_id_key = :message_id", ":message_id", std::move(k));
+  }
+  // Address keys are lower case, so LIKE (ASCII case-insensitive) and = agree on case.
+  if (std::string k = AddressKey(q.sender); !k.empty()) {
+    if (like) {
+      add(" AND sender_key LIKE :sender ESCAPE '\\'", ":sender", LikePattern(q.match, k));
+    } else {
+      add(" AND sender_key = :sender", ":sender", std::move(k));
+    }
+  }
+  if (std::string k = AddressKey(q.recipient); !k.empty()) {
+    if (like) {
+      add(" AND mid IN (SELECT mid FROM recipients WHERE address_key LIKE :rcpt ESCAPE '\\')",
+          ":rcpt", LikePattern(q.match, k));
+    } else {
+      add(" AND mid IN (SELECT mid FROM recipients WHERE address_key = :rcpt)", ":rcpt",
+          std::move(k));
+    }
+  }
+  if (!q.subject.empty()) {
+    if (like) {
+      add(" AND subject LIKE :subject ESCAPE '\\'", ":subject", LikePattern(q.match, q.subject));
+    } else {
+      add(" AND subject = :subject COLLATE NOCASE", ":subject", q.subject);
+    }
+  }
+  if (!q.sender_ip.empty()) add(" AND sender_ip = :sender_ip", ":sender_ip", q.sender_ip);
+  if (!q.policy.empty()) add(" AND policy = :policy", ":policy", q.policy);
+  if (!q.mid && !q.include_journal) sql += " AND coalesce(journal, 0) = 0";
+  if (q.since) add(" AND received_ms >= :since", ":since", ToMs(*q.since));
+  if (q.until) add(" AND received_ms <= :until", ":until", ToMs(*q.until));
   std::size_t limit = q.limit == 0 ? kDefaultFindLimit : q.limit;
   limit = std::min(limit, Tracking::kMaxFindLimit);
+  add(" ORDER BY received_ms DESC, mid DESC LIMIT :limit", ":limit",
+      static_cast<std::int64_t>(limit));
+  add(" OFFSET :offset", ":offset", static_cast<std::int64_t>(q.offset));
+  return sql;
+}
 
-  // One statement per combination of keys (at most 64), so each gets a plan that uses the index
-  // for its keys; an "(? IS NULL OR col = ?)" statement would scan.
-  const unsigned mask = (q.mid ? 1u : 0u) | (!message_id.empty() ? 2u : 0u) |
-                        (!sender.empty() ? 4u : 0u) | (!recipient.empty() ? 8u : 0u) |
-                        (q.since ? 16u : 0u) | (q.until ? 32u : 0u);
-
+base::Result<std::vector<MessageSummary>> ReadDb::Find(const TrackingQuery& q) {
+  // One statement per combination of keys and match mode, so each gets a plan that uses the
+  // index for its keys; an "(? IS NULL OR col = ?)" statement would scan. User text is only ever
+  // bound, never part of the SQL.
+  std::vector<FindParam> params;
+  const std::string sql = FindSql(q, &params);
   Handles& r = *h_;
-  Stmt& find = r.find[mask];
+  Stmt& find = r.find[sql];
   if (!find) {
-    std::string sql =
-        "SELECT mid, icid, received_ms, sender, message_id, subject, policy, parent_mid, journal,"
-        " status FROM messages WHERE 1";
-    if (mask & 1u) sql += " AND mid = :mid";
-    if (mask & 2u) sql += " AND message_id_key = :message_id";
-    if (mask & 4u) sql += " AND sender_key = :sender";
-    if (mask & 8u) sql += " AND mid IN (SELECT mid FROM recipients WHERE address_key = :rcpt)";
-    if (mask & 16u) sql += " AND received_ms >= :since";
-    if (mask & 32u) sql += " AND received_ms <= :until";
-    sql += " ORDER BY received_ms DESC, mid DESC LIMIT :limit";
     if (int rc = find.Prepare(r.db.get(), sql); rc != SQLITE_OK) {
       const std::string error = tracking_db::ErrorText(r.db.get(), rc);
-      r.find.erase(mask);
+      r.find.erase(sql);
       return base::MakeError("tracking find: " + error);
     }
   }
@@ -414,13 +457,13 @@ base::Result<std::vector<MessageSummary>> ReadDb::Find(const TrackingQuery& q) {
   int rc = SQLITE_OK;
   {
     Use u(find);
-    if (q.mid) u.Int(u.Named(":mid"), AsInt(*q.mid));
-    if (mask & 2u) u.Text(u.Named(":message_id"), message_id);
-    if (mask & 4u) u.Text(u.Named(":sender"), sender);
-    if (mask & 8u) u.Text(u.Named(":rcpt"), recipient);
-    if (q.since) u.Int(u.Named(":since"), ToMs(*q.since));
-    if (q.until) u.Int(u.Named(":until"), ToMs(*q.until));
-    u.Int(u.Named(":limit"), static_cast<std::int64_t>(limit));
+    for (const FindParam& p : params) {
+      if (const auto* i = std::get_if<std::int64_t>(&p.value)) {
+        u.Int(u.Named(p.name), *i);
+      } else {
+        u.Text(u.Named(p.name), std::get<std::string>(p.value));
+      }
+    }
     while ((rc = u.Step()) == SQLITE_ROW) {
       MessageSummary s;
       s.mid = AsUint(u.ColumnInt(0));
@@ -433,6 +476,7 @@ base::Result<std::vector<MessageSummary>> ReadDb::Find(const TrackingQuery& q) {
       s.parent_mid = AsUint(u.ColumnInt(7));
       s.journal = u.ColumnInt(8) != 0;
       s.status = u.ColumnText(9);
+      s.sender_ip = u.ColumnText(10);
       out.push_back(std::move(s));
     }
   }

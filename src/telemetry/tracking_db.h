@@ -48,6 +48,16 @@ using Change = std::variant<RecordChange, EventChange, StatusChange>;
 std::string AddressKey(std::string_view address);
 std::string MessageIdKey(std::string_view id);
 
+// One bound parameter of a search statement.
+struct FindParam {
+  using Value = std::variant<std::int64_t, std::string>;
+  const char* name;  // ":sender", ...
+  Value value;
+};
+// The SQL of a search and, in *params, what to bind to it (see TrackingQuery). Exposed for the
+// unit tests of the query building; ReadDb::Find runs it.
+std::string FindSql(const TrackingQuery& q, std::vector<FindParam>* params);
+
 // The file is not a database, is damaged, or was written by a newer tidegate.
 bool IsCorruption(int rc);
 // An error of one statement that does not spoil the rest of its transaction.

@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "telemetry/tracking_search.h"
 
 namespace tidegate::telemetry {
 
@@ -34,6 +35,7 @@ struct MessageSummary {
   std::uint64_t mid = 0;
   std::string machine{};  // the machine that received it (PostgreSQL backend); "" with SQLite
   std::uint64_t icid = 0;
+  std::string sender_ip{};  // the client's address of the connection it came in on
   // When the Message was received. If it was never given, the time the MID was first recorded.
   base::SystemTime received{};
   std::string sender{};                   // envelope sender, as received
@@ -46,16 +48,24 @@ struct MessageSummary {
   std::string status{};          // "queued", "delivered", ...: free text
 };
 
-// A search. Given keys are combined with AND; an empty/absent key does not filter. Sender and
-// recipient match exactly but ignore ASCII case; Message-ID matches exactly, with or without its
-// angle brackets. since/until bound the time received (inclusive).
+// A search (CONTRACT §7, §12). Given keys are combined with AND; an empty/absent key does not
+// filter. Sender, recipient and subject compare as `match` says (whole value, start, anywhere),
+// without ASCII case; Message-ID matches exactly, with or without its angle brackets; sender_ip
+// and policy match exactly. since/until bound the time received (inclusive). Journal copies are
+// left out unless include_journal — or the search names a MID, which always finds its Message.
 struct TrackingQuery {
   std::optional<std::uint64_t> mid{};
   std::string message_id{};
   std::string sender{};
   std::string recipient{};
+  std::string subject{};
+  std::string sender_ip{};
+  std::string policy{};
+  TrackingMatch match = TrackingMatch::kIs;
+  bool include_journal = false;
   std::optional<base::SystemTime> since{}, until{};
   std::size_t limit = 100;  // 0 means the default (100); at most kMaxFindLimit rows
+  std::size_t offset = 0;   // rows skipped first (paging), in the result order
 };
 
 // What `status` shows of the store (CONTRACT §2, §11).

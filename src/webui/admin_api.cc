@@ -10,6 +10,7 @@
 #include "config/editor.h"
 #include "webui/admin_common.h"
 #include "webui/recipient_check.h"
+#include "webui/tracking_params.h"
 
 namespace tidegate::webui {
 
@@ -284,27 +285,10 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
   });
 
   server.Api("GET", "/api/v1/tracking", [c](Request& req) -> asio::awaitable<Response> {
-    telemetry::TrackingQuery q;
-    auto get = [&](const char* k) -> std::string {
-      auto it = req.query.find(k);
-      return it == req.query.end() ? std::string() : it->second;
-    };
-    if (!get("mid").empty()) {
-      auto mid = ParseU64(get("mid"));
-      if (!mid) co_return Response::Error(400, "mid must be a number");
-      q.mid = *mid;
-    }
-    for (const char* key : {"since", "until", "limit"}) {
-      if (get(key).empty()) continue;
-      auto v = ParseU64(get(key));
-      if (!v) co_return Response::Error(400, std::string(key) + " must be a number");
-      if (std::string(key) == "since") q.since = base::SystemTime(std::chrono::seconds(*v));
-      if (std::string(key) == "until") q.until = base::SystemTime(std::chrono::seconds(*v));
-      if (std::string(key) == "limit") q.limit = std::min<std::uint64_t>(*v, 1000);
-    }
-    q.message_id = get("message_id");
-    q.sender = get("sender");
-    q.recipient = get("recipient");
+    // CONTRACT §7, §12: the search keys, paging (limit up to 1000, offset); anything else is 400.
+    const TrackingParams params = ParseTrackingParams(req.query, 100, 1000);
+    if (!params.errors.empty()) co_return Response::Error(400, TrackingParamsError(params));
+    const telemetry::TrackingQuery& q = params.query;
     if (c->tracking == nullptr) co_return Response::Error(503, "message tracking unavailable");
     auto found = c->tracking->Find(q);
     if (!found) co_return Response::Error(500, found.error().message);
@@ -314,6 +298,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
                   {"icid", m.icid},
                   {"received", Epoch(m.received)},
                   {"sender", m.sender},
+                  {"sender_ip", m.sender_ip},
                   {"recipients", m.recipients},
                   {"message_id", m.message_id},
                   {"subject", m.subject},

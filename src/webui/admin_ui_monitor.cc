@@ -14,6 +14,7 @@
 #include "telemetry/tracking.h"
 #include "webui/admin_common.h"
 #include "webui/admin_ui_internal.h"
+#include "webui/tracking_params.h"
 
 namespace tidegate::webui::ui {
 
@@ -85,27 +86,6 @@ Response StatusPage(const UiContext& ui, const Request& req) {
 
 // ---- Message Tracking ---------------------------------------------------------------------
 
-// An <input type="datetime-local"> value, "YYYY-MM-DDTHH:MM[:SS]", in the gateway's local time.
-std::optional<base::SystemTime> ParseLocalTime(const std::string& text) {
-  std::tm tm{};
-  int seconds = 0;
-  char tail = 0;
-  const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &seconds, &tail);
-  if (n != 5 && n != 6) return std::nullopt;
-  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59 || seconds > 60 || tm.tm_year < 1970) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  tm.tm_sec = seconds;
-  tm.tm_isdst = -1;  // let mktime find out whether summer time applied then
-  const std::time_t t = std::mktime(&tm);
-  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  return base::SystemTime(std::chrono::seconds(t));
-}
-
 // machine: the PostgreSQL backend's (CONTRACT §11: MIDs are per machine); "" with SQLite.
 std::string MidLink(std::uint64_t mid, const std::string& machine = "") {
   if (machine.empty()) return fmt::format("<a href=\"/ui/tracking/{0}\">{0}</a>", mid);
@@ -113,68 +93,132 @@ std::string MidLink(std::uint64_t mid, const std::string& machine = "") {
                      Esc(admin::PercentEncode(machine)));
 }
 
+constexpr std::size_t kPageSize = 200;
+
 std::string SearchForm(const Request& req, const std::map<std::string, std::string>& errors) {
-  auto field = [&](const char* id, const char* label, const char* type) {
+  auto error = [&](const char* id) {
     auto it = errors.find(id);
+    return it == errors.end() ? std::string() : FieldError(id, it->second);
+  };
+  auto field = [&](const char* id, const char* label, const char* type) {
     return fmt::format(
         "<div class=\"field\"><label for=\"{0}\">{1}</label><input type=\"{2}\" id=\"{0}\" "
         "name=\"{0}\" value=\"{3}\"> {4}</div>",
-        id, label, type, Esc(req.param(id)),
-        it == errors.end() ? std::string() : FieldError(id, it->second));
+        id, label, type, Esc(req.param(id)), error(id));
   };
+  std::string match = req.param("match").empty() ? "is" : req.param("match");
+  std::string options;
+  for (const char* m : {"begins", "is", "contains"}) {
+    options += fmt::format("<option value=\"{}\"{}>{}</option>", m,
+                           match == m ? " selected" : "",
+                           std::string_view(m) == "begins" ? "Begins With"
+                           : std::string_view(m) == "is"   ? "Is"
+                                                           : "Contains");
+  }
+  const bool journal = !req.param("include_journal").empty() &&
+                       req.param("include_journal") != "0" &&
+                       req.param("include_journal") != "false";
   // GET: a search changes nothing, so it needs no CSRF token and can be bookmarked.
-  return "<form method=\"get\" action=\"/ui/tracking\" class=\"panel\">" +
-         field("mid", "MID", "text") + field("message_id", "Message-ID", "text") +
+  return "<form method=\"get\" action=\"/ui/tracking\" class=\"panel\" id=\"search\">" +
+         fmt::format("<div class=\"field\"><label for=\"match\">Sender, Recipient, Subject"
+                     "</label><select id=\"match\" name=\"match\">{}</select> {}</div>",
+                     options, error("match")) +
          field("sender", "Envelope Sender", "text") +
-         field("recipient", "Envelope Recipient", "text") +
+         field("recipient", "Envelope Recipient", "text") + field("subject", "Subject", "text") +
+         field("sender_ip", "Sender IP Address", "text") +
+         field("message_id", "Message-ID", "text") + field("mid", "MID", "text") +
+         field("policy", "Policy", "text") +
          field("since", "Received from", "datetime-local") +
          field("until", "Received until", "datetime-local") +
+         fmt::format("<div class=\"field\"><label for=\"include_journal\">Journal copies</label>"
+                     "<input type=\"checkbox\" id=\"include_journal\" name=\"include_journal\" "
+                     "value=\"1\"{}> <span class=\"muted\">include the copies made for the "
+                     "Threat Defense Connector</span></div>",
+                     journal ? " checked" : "") +
          "<div class=\"field\"><button type=\"submit\">Search</button> "
          "<a href=\"/ui/tracking\">Clear</a></div></form>";
 }
 
+// The request's query with offset replaced (paging links, the CSV export).
+std::string QueryWith(const Request& req, std::optional<std::size_t> offset) {
+  std::string out;
+  for (const auto& [k, v] : req.query) {
+    if (k == "offset" || v.empty()) continue;
+    out += (out.empty() ? "?" : "&") + admin::PercentEncode(k) + "=" + admin::PercentEncode(v);
+  }
+  if (offset && *offset > 0) out += (out.empty() ? "?" : "&") + fmt::format("offset={}", *offset);
+  return out;
+}
+
+// The page's own query: its fields (admin::Request::query) checked as the API checks them; the
+// page ignores parameters it does not know, where the API answers 400.
+TrackingParams PageParams(const Request& req) {
+  TrackingParams p = ParseTrackingParams(req.query, kPageSize, 1000);
+  std::erase_if(p.errors, [](const auto& e) { return e.second == "unknown"; });
+  return p;
+}
+
+Response TrackingCsvExport(const UiContext& ui, const Request& req) {
+  TrackingParams params = PageParams(req);
+  if (!params.errors.empty()) return Response::Error(400, TrackingParamsError(params));
+  if (ui.ctx.tracking == nullptr) return Response::Error(503, "message tracking unavailable");
+  // The export takes the rows of the search from the page's offset, up to the store's most.
+  if (req.param("limit").empty()) params.query.limit = telemetry::Tracking::kMaxFindLimit;
+  auto found = ui.ctx.tracking->Find(params.query);
+  if (!found) return Response::Error(500, found.error().message);
+  Response r;
+  r.status = 200;
+  r.content_type = "text/csv; charset=utf-8";
+  r.body = TrackingCsv(*found);
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"tracking.csv\"");
+  return r;
+}
+
 Response TrackingSearch(const UiContext& ui, const Request& req) {
   constexpr const char* kTitle = "Message Tracking";
-  std::map<std::string, std::string> errors;
-  telemetry::TrackingQuery q;
-  q.limit = 200;
-  if (const std::string mid = Trim(req.param("mid")); !mid.empty()) {
-    if (auto v = ParseU64(mid)) {
-      q.mid = *v;
-    } else {
-      errors["mid"] = "A MID is a number.";
-    }
-  }
-  q.message_id = Trim(req.param("message_id"));
-  q.sender = Trim(req.param("sender"));
-  q.recipient = Trim(req.param("recipient"));
-  for (const char* key : {"since", "until"}) {
-    const std::string text = Trim(req.param(key));
-    if (text.empty()) continue;
-    auto t = ParseLocalTime(text);
-    if (!t) {
-      errors[key] = "Use the form YYYY-MM-DDTHH:MM.";
-    } else if (std::string_view(key) == "since") {
-      q.since = *t;
-    } else {
-      // The form has minutes: "until 10:05" includes the whole minute.
-      q.until = *t + std::chrono::seconds(59);
-    }
-  }
-  std::string body = SearchForm(req, errors);
-  if (!errors.empty()) return Page(req, 400, kTitle, body);
+  TrackingParams params = PageParams(req);
+  telemetry::TrackingQuery& q = params.query;
+  std::string body = SearchForm(req, params.errors);
+  if (!params.errors.empty()) return Page(req, 400, kTitle, body);
   if (ui.ctx.tracking == nullptr) {
     return Page(req, 503, kTitle, body + Alert("Message tracking is not available."));
   }
+  const std::size_t page = q.limit;
+  ++q.limit;  // one more tells whether there is a next page
   auto found = ui.ctx.tracking->Find(q);
   if (!found) return Page(req, 500, kTitle, body + Alert(found.error().message));
-  body += fmt::format("<h2>Results ({}{})</h2>", found->size(),
-                      found->size() == q.limit ? ", the newest shown" : "");
+  const bool more = found->size() > page;
+  if (more) found->resize(page);
+  // Fits a 1366-px window: fixed column widths, long Message-IDs and addresses wrap.
+  body +=
+      "<style>table#results{table-layout:fixed}table#results td{overflow-wrap:anywhere;"
+      "word-break:break-word}table#results col.mid{width:7em}table#results col.time{width:"
+      "10em}table#results col.policy,table#results col.status{width:9em}</style>";
+  body += fmt::format(
+      "<h2>Results <span id=\"range\">{}</span></h2>",
+      found->empty() ? std::string("(none)")
+                     : fmt::format("{}–{}", q.offset + 1, q.offset + found->size()));
+  std::string pager = "<p class=\"pager\">";
+  if (q.offset > 0) {
+    pager += fmt::format("<a id=\"prev\" href=\"/ui/tracking{}\">&larr; Previous {}</a> ",
+                         Esc(QueryWith(req, q.offset > page ? q.offset - page : 0)), page);
+  }
+  if (more) {
+    pager += fmt::format("<a id=\"next\" href=\"/ui/tracking{}\">Next {} &rarr;</a> ",
+                         Esc(QueryWith(req, q.offset + page)), page);
+  }
+  pager += fmt::format("<a id=\"csv\" href=\"/ui/tracking.csv{}\">Export CSV</a></p>",
+                       Esc(QueryWith(req, q.offset)));
+  body += pager;
   // The cluster-wide store tags each Message with its machine: a column of its own then.
   const bool machines =
       std::any_of(found->begin(), found->end(),
                   [](const telemetry::MessageSummary& m) { return !m.machine.empty(); });
-  body += std::string("<table id=\"results\"><thead><tr>") + (machines ? "<th>Machine</th>" : "") +
+  body += std::string("<table id=\"results\"><colgroup>") +
+          (machines ? "<col class=\"machine\">" : "") +
+          "<col class=\"mid\"><col class=\"time\"><col><col><col><col><col class=\"policy\">"
+          "<col class=\"status\"></colgroup><thead><tr>" +
+          (machines ? "<th>Machine</th>" : "") +
           "<th class=\"num\">MID</th><th>Received</th>"
           "<th>Sender</th><th>Recipients</th><th>Subject</th><th>Message-ID</th><th>Policy</th>"
           "<th>Status</th></tr></thead><tbody>";
@@ -184,12 +228,15 @@ Response TrackingSearch(const UiContext& ui, const Request& req) {
       status += fmt::format("<br><span class=\"muted\">journal copy of MID {}</span>",
                             MidLink(m.parent_mid, m.machine));
     }
+    std::string sender = m.sender.empty() ? "&lt;&gt;" : Esc(m.sender);
+    if (!m.sender_ip.empty()) {
+      sender += fmt::format("<br><span class=\"muted\">{}</span>", Esc(m.sender_ip));
+    }
     body += fmt::format(
         "<tr data-mid=\"{0}\"{9}>{10}<td class=\"num\">{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>"
-        "<td>{5}</td><td>{6}</td><td>{7}</td><td>{8}</td></tr>",
-        m.mid, MidLink(m.mid, m.machine), Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S")),
-        m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
-        Esc(m.subject), Esc(m.message_id), Esc(m.policy), status,
+        "<td>{5}</td><td class=\"message-id\">{6}</td><td>{7}</td><td>{8}</td></tr>",
+        m.mid, MidLink(m.mid, m.machine), Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S")), sender,
+        Esc(Join(m.recipients, ", ")), Esc(m.subject), Esc(m.message_id), Esc(m.policy), status,
         m.machine.empty() ? "" : fmt::format(" data-machine=\"{}\"", Esc(m.machine)),
         machines ? fmt::format("<td>{}</td>", Esc(m.machine)) : "");
   }
@@ -197,7 +244,53 @@ Response TrackingSearch(const UiContext& ui, const Request& req) {
     body += "<tr><td colspan=\"8\" class=\"muted\">No messages found.</td></tr>";
   }
   body += "</tbody></table>";
+  if (more || q.offset > 0) body += pager;
   return Page(req, 200, kTitle, body);
+}
+
+// The delivery connection(s) a Message went out on, from its tracking lines (DeliveryReport
+// records them as the ESA words them): DCID, address, port, TLS protocol and cipher.
+std::string DeliveryConnections(const std::vector<telemetry::TrackingEvent>& events) {
+  static const std::regex kOpened(
+      R"(SMTP delivery connection \(DCID (\d+)\) opened from interface (\S+) to IP address (\S+) on port (\d+))");
+  static const std::regex kTls(
+      R"(Delivery connection \(DCID (\d+)\) successfully accepted TLS protocol (\S+) cipher (\S+)\.)");
+  struct Row {
+    std::string interface, ip, port, protocol, cipher;
+  };
+  std::vector<std::pair<std::string, Row>> rows;  // in order, one per DCID
+  auto row = [&](const std::string& dcid) -> Row& {
+    for (auto& [d, r] : rows) {
+      if (d == dcid) return r;
+    }
+    return rows.emplace_back(dcid, Row{}).second;
+  };
+  for (const telemetry::TrackingEvent& e : events) {
+    std::smatch m;
+    if (std::regex_search(e.text, m, kOpened)) {
+      Row& r = row(m[1].str());
+      r.interface = m[2].str();
+      r.ip = m[3].str();
+      r.port = m[4].str();
+    } else if (std::regex_search(e.text, m, kTls)) {
+      Row& r = row(m[1].str());
+      r.protocol = m[2].str();
+      r.cipher = m[3].str();
+    }
+  }
+  if (rows.empty()) return "";
+  std::string out =
+      "<h2>Delivery Connections</h2><table id=\"connections\"><thead><tr><th class=\"num\">"
+      "DCID</th><th>IP Address</th><th class=\"num\">Port</th><th>TLS Protocol</th>"
+      "<th>TLS Cipher</th></tr></thead><tbody>";
+  for (const auto& [dcid, r] : rows) {
+    out += fmt::format(
+        "<tr data-dcid=\"{0}\"><td class=\"num\">{0}</td><td>{1}</td><td class=\"num\">{2}</td>"
+        "<td>{3}</td><td>{4}</td></tr>",
+        Esc(dcid), Esc(r.ip), Esc(r.port), r.protocol.empty() ? "none" : Esc(r.protocol),
+        r.cipher.empty() ? "" : Esc(r.cipher));
+  }
+  return out + "</tbody></table>";
 }
 
 Response TrackingDetails(const UiContext& ui, const Request& req) {
@@ -243,14 +336,15 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
     body += fmt::format(
         "<table class=\"kv\" id=\"summary\">{}"
         "<tr><th>MID</th><td>{}</td></tr><tr><th>ICID</th><td>{}</td></tr>"
-        "<tr><th>Received</th><td>{}</td></tr><tr><th>Envelope Sender</th><td>{}</td></tr>"
+        "<tr><th>Received</th><td>{}</td></tr><tr><th>Sender IP</th><td id=\"sender-ip\">{}"
+        "</td></tr><tr><th>Envelope Sender</th><td>{}</td></tr>"
         "<tr><th>Envelope Recipients</th><td>{}</td></tr><tr><th>Message-ID</th><td>{}</td></tr>"
         "<tr><th>Subject</th><td>{}</td></tr><tr><th>Policy</th><td>{}</td></tr>"
         "<tr><th>Status</th><td>{}</td></tr>",
         m.machine.empty()
             ? ""
             : fmt::format("<tr><th>Machine</th><td id=\"machine\">{}</td></tr>", Esc(m.machine)),
-        m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S %Z")),
+        m.mid, m.icid, Esc(LocalTime(m.received, "%d %b %Y %H:%M:%S %Z")), Esc(m.sender_ip),
         m.sender.empty() ? "&lt;&gt;" : Esc(m.sender), Esc(Join(m.recipients, ", ")),
         Esc(m.message_id), Esc(m.subject), Esc(m.policy), Esc(m.status));
   } else {
@@ -267,7 +361,8 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
     }
     body += fmt::format("<tr><th>Journal copies</th><td id=\"copies\">{}</td></tr>", links);
   }
-  body += "</table><h2>Processing Details</h2><ol class=\"events\" id=\"events\">";
+  body += "</table>" + DeliveryConnections(*events);
+  body += "<h2>Processing Details</h2><ol class=\"events\" id=\"events\">";
   for (const telemetry::TrackingEvent& e : *events) {
     body += fmt::format("<li>{}</li>", Esc(telemetry::FormatTrackingLine(e)));
   }
@@ -283,6 +378,9 @@ void RegisterMonitorPages(admin::Server& server, const UiPtr& ui) {
               [ui](Request& req) -> asio::awaitable<Response> { co_return StatusPage(*ui, req); });
   server.Page("GET", "/ui/tracking", [ui](Request& req) -> asio::awaitable<Response> {
     co_return TrackingSearch(*ui, req);
+  });
+  server.Page("GET", "/ui/tracking.csv", [ui](Request& req) -> asio::awaitable<Response> {
+    co_return TrackingCsvExport(*ui, req);
   });
   server.Page("GET", "/ui/tracking/*", [ui](Request& req) -> asio::awaitable<Response> {
     co_return TrackingDetails(*ui, req);

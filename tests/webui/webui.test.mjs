@@ -230,7 +230,10 @@ test('Delivery Status shows the.tdc.queue', async () => {
 test('Message Tracking finds the message with its TDC line', async () => {
   await page.goto(`${URL_BASE}/ui/tracking`);
   await page.fill('#message_id', MESSAGE_ID);
-  await Promise.all([page.waitForURL(/message_id=/), page.click('main button[type=submit]')]);
+  // Journal copies are hidden unless asked for (CONTRACT §12).
+  await page.check('#include_journal');
+  await Promise.all([page.waitForURL(/message_id=.*include_journal=1/),
+    page.click('main button[type=submit]')]);
   const rows = page.locator('#results tbody tr[data-mid]');
   await poll(page.url(), async () => (await rows.count()) >= 2, 'original and journal copy');
   await shot('07-tracking-search');
