@@ -99,6 +99,9 @@ void DeliveryReport::Report(const ReportStyle& style, const ConnectionError& e) 
 }
 
 void DeliveryReport::Report(const ReportStyle& style, const ConnectionOpened& e) {
+  const bool v6 = e.ip.find(':') != std::string::npos;
+  counters_->ConnectionUsed(style.queue, v6 ? fmt::format("[{}]:{}", e.ip, e.port)
+                                            : fmt::format("{}:{}", e.ip, e.port));
   log_->Info(fmt::format("{}New SMTP DCID {} interface {} address {} port {}",
                          Journal(style) ? "TDC: " : "", e.dcid, e.interface, e.ip, e.port));
 }
@@ -140,7 +143,7 @@ void DeliveryReport::Count(const ReportStyle& style, const AttemptResult& e) {
         reply.code >= 500 ? Counters::ErrorKind::kPermanent : Counters::ErrorKind::kTemporary,
         fmt::format("{} {}", reply.code, reply.text));
   }
-  if (!e.delivered.empty()) counters_->Delivered(style.queue, e.delivered.size());
+  if (!e.delivered.empty()) counters_->Delivered(style.queue, e.delivered.size(), Journal(style));
   if (!e.retried.empty()) {
     counters_->SoftBounced(style.queue, e.retried.size(), e.retried[0].second.Counted());
   }
