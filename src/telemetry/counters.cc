@@ -11,8 +11,7 @@ DestinationCounters& Counters::Active(const std::string& destination) {
   return d;
 }
 
-void Counters::Delivered(const std::string& destination, std::uint64_t recipients,
-                         bool journal) {
+void Counters::Delivered(const std::string& destination, std::uint64_t recipients, bool journal) {
   std::lock_guard lock(mu_);
   Active(destination).delivered += recipients;
   global_.recipients_delivered += recipients;

@@ -27,18 +27,18 @@ struct DestinationCounters {
   std::string last_tls_error;       // last TLS failure
   std::vector<std::string> next_hops;  // "host [ip]:port" of the last resolution, in order
   // The Delivery Status Details figures (hoststatus, the Web UI's page per destination).
-  std::vector<std::string> ips_used;   // "ip:port" connected to, most recent first (kMaxIpsUsed)
-  base::SystemTime last_activity{};    // the last event of any kind above (epoch 0 = none yet)
-  base::SystemTime last_error_at{};    // when last_error was recorded (epoch 0 = never)
+  std::vector<std::string> ips_used;  // "ip:port" connected to, most recent first (kMaxIpsUsed)
+  base::SystemTime last_activity{};   // the last event of any kind above (epoch 0 = none yet)
+  base::SystemTime last_error_at{};   // when last_error was recorded (epoch 0 = never)
 };
 
 struct GlobalCounters {
   std::uint64_t connections_in = 0;      // accepted inbound connections
   std::uint64_t messages_received = 0;   // messages that got a 250
   std::uint64_t recipients_received = 0;
-  std::uint64_t recipients_delivered = 0;           // = the two below
-  std::uint64_t recipients_delivered_mail = 0;      // to every destination but the.tdc.queue
-  std::uint64_t recipients_delivered_journal = 0;   // journal copies, on the.tdc.queue
+  std::uint64_t recipients_delivered = 0;          // = the two below
+  std::uint64_t recipients_delivered_mail = 0;     // to every destination but the.tdc.queue
+  std::uint64_t recipients_delivered_journal = 0;  // journal copies, on the.tdc.queue
   std::uint64_t recipients_bounced = 0;
   std::uint64_t journal_copies = 0;      // journal copies generated
   std::uint64_t journal_delivered = 0;

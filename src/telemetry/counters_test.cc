@@ -62,9 +62,9 @@ TEST(Counters, LastActivityErrorTimeAndIpsUsed) {
   EXPECT_EQ(d["example.com"].last_activity, start + std::chrono::seconds(15));
   EXPECT_EQ(d["example.com"].last_error_at, start + std::chrono::seconds(10));
   EXPECT_EQ(d["example.com"].last_error, "451 later");
-  EXPECT_EQ(d["example.com"].ips_used,
-            (std::vector<std::string>{"192.0.2.1:25", "192.0.2.2:25"}));
-  for (int i = 0; i < 20; ++i) c.ConnectionUsed("many.test", "192.0.2." + std::to_string(i) + ":25");
+  EXPECT_EQ(d["example.com"].ips_used, (std::vector<std::string>{"192.0.2.1:25", "192.0.2.2:25"}));
+  for (int i = 0; i < 20; ++i)
+    c.ConnectionUsed("many.test", "192.0.2." + std::to_string(i) + ":25");
   d = c.Destinations();
   ASSERT_EQ(d["many.test"].ips_used.size(), Counters::kMaxIpsUsed);
   EXPECT_EQ(d["many.test"].ips_used.front(), "192.0.2.19:25");

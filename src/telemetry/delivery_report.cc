@@ -100,8 +100,8 @@ void DeliveryReport::Report(const ReportStyle& style, const ConnectionError& e) 
 
 void DeliveryReport::Report(const ReportStyle& style, const ConnectionOpened& e) {
   const bool v6 = e.ip.find(':') != std::string::npos;
-  counters_->ConnectionUsed(style.queue, v6 ? fmt::format("[{}]:{}", e.ip, e.port)
-                                            : fmt::format("{}:{}", e.ip, e.port));
+  counters_->ConnectionUsed(
+      style.queue, v6 ? fmt::format("[{}]:{}", e.ip, e.port) : fmt::format("{}:{}", e.ip, e.port));
   log_->Info(fmt::format("{}New SMTP DCID {} interface {} address {} port {}",
                          Journal(style) ? "TDC: " : "", e.dcid, e.interface, e.ip, e.port));
 }
