@@ -432,10 +432,27 @@ int Hoststatus(Api& api, const std::vector<std::string>& args, const CommandOpti
   out << fmt::format("Host: {}\nStatus: {}\n", S(*j, "domain"), S(*j, "status"));
   out << fmt::format("Active recipients: {}\nConnections out: {}\n",
                      base::WithThousands(U(*j, "active_recipients")), U(*j, "connections_out"));
-  out << fmt::format("Delivered recipients: {}\nSoft bounces: {}\nHard bounces: {}\n",
-                     base::WithThousands(U(*j, "delivered")),
+  out << fmt::format("Delivered recipients: {}\n", base::WithThousands(U(*j, "delivered")));
+  // The split of "Recipients delivered": journal copies are the ones on the.tdc.queue.
+  out << fmt::format("  mail: {}\n  journal copies: {}\n",
+                     base::WithThousands(U(*j, "delivered_mail")),
+                     base::WithThousands(U(*j, "delivered_journal")));
+  out << fmt::format("Soft bounces: {}\nHard bounces: {}\n",
                      base::WithThousands(U(*j, "soft_bounced")),
                      base::WithThousands(U(*j, "hard_bounced")));
+  auto time = [&](const char* key, const char* none) {
+    return j->contains(key) && (*j)[key].is_number() ? When(I(*j, key)) + " UTC"
+                                                     : std::string(none);
+  };
+  out << fmt::format("Last activity: {}\nNext attempt: {}\n", time("last_activity", "none"),
+                     time("next_attempt", "none waiting"));
+  out << "IPs used:";
+  if (j->contains("ips_used") && !(*j)["ips_used"].empty()) {
+    for (const auto& ip : (*j)["ips_used"]) out << " " << ip.get<std::string>();
+    out << "\n";
+  } else {
+    out << " none yet\n";
+  }
   out << "Next hops used:";
   if (j->contains("next_hops") && !(*j)["next_hops"].empty()) {
     for (const auto& h : (*j)["next_hops"]) out << "\n  " << h.get<std::string>();
@@ -447,6 +464,12 @@ int Hoststatus(Api& api, const std::vector<std::string>& args, const CommandOpti
                      S(*j, "last_4xx").empty() ? "none" : S(*j, "last_4xx"),
                      S(*j, "last_5xx").empty() ? "none" : S(*j, "last_5xx"),
                      S(*j, "last_tls_error").empty() ? "none" : S(*j, "last_tls_error"));
+  if (!S(*j, "last_error").empty()) {
+    out << fmt::format("Last error: {} ({})\n", S(*j, "last_error"),
+                       time("last_error_at", "time unknown"));
+  } else {
+    out << "Last error: none\n";
+  }
   return kOk;
 }
 

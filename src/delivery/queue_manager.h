@@ -79,6 +79,10 @@ class QueueManager {
 
   // io thread only:
   std::vector<queue::Scheduler::DestinationStatus> Status() const;
+  // Scheduler::NextAttempt (the hoststatus "next attempt").
+  std::optional<queue::Time> NextAttempt(const std::string& display) const {
+    return scheduler_.NextAttempt(display);
+  }
   // Message tracking receives every delivery event's row through this.
   void set_tracking(telemetry::DeliveryReport::TrackingSink sink) {
     report_.set_tracking(std::move(sink));

@@ -456,6 +456,21 @@ std::optional<Scheduler::DestinationStatus> Scheduler::Status(
   return MakeStatus(*it->second);
 }
 
+std::optional<Time> Scheduler::NextAttempt(const std::string& display) const {
+  bool scheduled = false;
+  for (const auto& [name, dest] : destinations_) {
+    if (name.Display() != display) continue;
+    if (!dest->ready.empty()) return clock_.Now();
+    scheduled = scheduled || dest->scheduled > 0;
+  }
+  if (!scheduled) return std::nullopt;
+  for (const auto& [due, id] : scheduled_) {
+    auto it = entries_.find(id);
+    if (it != entries_.end() && it->second->dest->name.Display() == display) return due;
+  }
+  return std::nullopt;
+}
+
 std::size_t Scheduler::size() const { return entries_.size(); }
 
 }  // namespace tidegate::queue

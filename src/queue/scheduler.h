@@ -193,6 +193,12 @@ class Scheduler {
   // lost state), sorted by name.
   std::vector<DestinationStatus> Status() const;
   std::optional<DestinationStatus> Status(const Destination& destination) const;
+  // When the next delivery attempt for the destinations shown as `display` (Destination::
+  // Display(): a domain, or a named queue such as the.tdc.queue) is due: now if an entry is ready
+  // (it waits for a connection), else the earliest scheduled entry's due time (a down
+  // destination's entries wait for its next probe); nullopt if none waits. O(destinations +
+  // scheduled entries), for the status pages.
+  std::optional<Time> NextAttempt(const std::string& display) const;
 
   std::size_t size() const;  // entries
 

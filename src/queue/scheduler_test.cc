@@ -646,6 +646,30 @@ TEST_F(SchedulerTest, StatusListsDestinationsSorted) {
   EXPECT_FALSE(scheduler_.Status("c.example"));
 }
 
+TEST_F(SchedulerTest, NextAttemptPerDisplayedDestination) {
+  EXPECT_FALSE(scheduler_.NextAttempt("a.example"));  // unknown
+  AddNow(1, "a.example", {0});
+  EXPECT_EQ(scheduler_.NextAttempt("a.example"), Now());  // ready: waits for a connection
+  auto e = scheduler_.TakeReady("a.example");
+  EXPECT_FALSE(scheduler_.NextAttempt("a.example"));  // in flight only: nothing waits
+  scheduler_.Complete(e->id, FailedAll(*e, k451));
+  EXPECT_EQ(scheduler_.NextAttempt("a.example"), Now() + seconds(60));
+  // Another destination's earlier entry is not this one's.
+  scheduler_.Add(2, "b.example", {0}, Now(), Now() + seconds(5));
+  EXPECT_EQ(scheduler_.NextAttempt("a.example"), Now() + seconds(60));
+  EXPECT_EQ(scheduler_.NextAttempt("b.example"), Now() + seconds(5));
+  // A named queue: every next hop of it counts under its name, not under the next hop's.
+  scheduler_.Add(3, Destination(kTdc, "intake-a.test"), {0}, Now(), Now() + seconds(40));
+  scheduler_.Add(4, Destination(kTdc, "intake-b.test"), {0}, Now(), Now() + seconds(30));
+  EXPECT_EQ(scheduler_.NextAttempt(kTdc), Now() + seconds(30));
+  EXPECT_FALSE(scheduler_.NextAttempt("intake-b.test"));
+  // A down destination's new entries wait for its probe.
+  AddNow(5, "dead.example", {0});
+  scheduler_.OnConnectionFailed("dead.example", kRefused);
+  AddNow(6, "dead.example", {0});
+  EXPECT_EQ(scheduler_.NextAttempt("dead.example"), Now() + seconds(60));
+}
+
 TEST_F(SchedulerTest, EmptyDestinationsAreForgottenBeyondTheIdleLimit) {
   AddNow(1, "first.example", {0});
   scheduler_.OnConnectionFailed("first.example", kRefused);  // down, entry scheduled

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
+
 namespace tidegate::telemetry {
 
 struct DestinationCounters {
@@ -24,13 +26,19 @@ struct DestinationCounters {
   std::string last_5xx;             // last permanent SMTP reply
   std::string last_tls_error;       // last TLS failure
   std::vector<std::string> next_hops;  // "host [ip]:port" of the last resolution, in order
+  // The Delivery Status Details figures (hoststatus, the Web UI's page per destination).
+  std::vector<std::string> ips_used;  // "ip:port" connected to, most recent first (kMaxIpsUsed)
+  base::SystemTime last_activity{};   // the last event of any kind above (epoch 0 = none yet)
+  base::SystemTime last_error_at{};   // when last_error was recorded (epoch 0 = never)
 };
 
 struct GlobalCounters {
   std::uint64_t connections_in = 0;      // accepted inbound connections
   std::uint64_t messages_received = 0;   // messages that got a 250
   std::uint64_t recipients_received = 0;
-  std::uint64_t recipients_delivered = 0;
+  std::uint64_t recipients_delivered = 0;          // = the two below
+  std::uint64_t recipients_delivered_mail = 0;     // to every destination but the.tdc.queue
+  std::uint64_t recipients_delivered_journal = 0;  // journal copies, on the.tdc.queue
   std::uint64_t recipients_bounced = 0;
   std::uint64_t journal_copies = 0;      // journal copies generated
   std::uint64_t journal_delivered = 0;
@@ -56,7 +64,11 @@ struct GlobalCounters {
 
 class Counters {
  public:
-  void Delivered(const std::string& destination, std::uint64_t recipients);
+  // `clock` stamps last_activity and last_error_at; it must outlive the Counters.
+  explicit Counters(const base::Clock& clock = base::SystemClock::Instance()) : clock_(clock) {}
+
+  // `journal`: the recipients are journal copies (the.tdc.queue), else mail.
+  void Delivered(const std::string& destination, std::uint64_t recipients, bool journal = false);
   void SoftBounced(const std::string& destination, std::uint64_t events, std::string error);
   void HardBounced(const std::string& destination, std::uint64_t recipients, std::string error);
   void ConnectionOpened(const std::string& destination);
@@ -65,6 +77,9 @@ class Counters {
   enum class ErrorKind { kTemporary, kPermanent, kTls };
   void RecordError(const std::string& destination, ErrorKind kind, std::string text);
   void SetNextHops(const std::string& destination, std::vector<std::string> hops);
+  // A connection to `address` ("ip:port") was opened: first in ips_used, without duplicates.
+  void ConnectionUsed(const std::string& destination, const std::string& address);
+  static constexpr std::size_t kMaxIpsUsed = 8;
   // Ensures a row exists (the.tdc.queue is listed while the TDC is enabled, even when idle).
   void Touch(const std::string& destination);
 
@@ -78,6 +93,10 @@ class Counters {
   GlobalCounters Global() const;
 
  private:
+  // The destination's row, its last_activity stamped now. Called with mu_ held.
+  DestinationCounters& Active(const std::string& destination);
+
+  const base::Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, DestinationCounters> destinations_;
   GlobalCounters global_;

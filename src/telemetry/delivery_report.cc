@@ -104,6 +104,9 @@ void DeliveryReport::Report(const ReportStyle& style, const ConnectionOpened& e)
   constexpr std::size_t kMaxOpen = 4096;
   while (connections_.size() >= kMaxOpen) connections_.erase(connections_.begin());
   connections_[e.dcid] = OpenConnection{.interface = e.interface, .ip = e.ip, .port = e.port};
+  const bool v6 = e.ip.find(':') != std::string::npos;
+  counters_->ConnectionUsed(
+      style.queue, v6 ? fmt::format("[{}]:{}", e.ip, e.port) : fmt::format("{}:{}", e.ip, e.port));
   log_->Info(fmt::format("{}New SMTP DCID {} interface {} address {} port {}",
                          Journal(style) ? "TDC: " : "", e.dcid, e.interface, e.ip, e.port));
 }
@@ -160,7 +163,7 @@ void DeliveryReport::Count(const ReportStyle& style, const AttemptResult& e) {
         reply.code >= 500 ? Counters::ErrorKind::kPermanent : Counters::ErrorKind::kTemporary,
         fmt::format("{} {}", reply.code, reply.text));
   }
-  if (!e.delivered.empty()) counters_->Delivered(style.queue, e.delivered.size());
+  if (!e.delivered.empty()) counters_->Delivered(style.queue, e.delivered.size(), Journal(style));
   if (!e.retried.empty()) {
     counters_->SoftBounced(style.queue, e.retried.size(), e.retried[0].second.Counted());
   }

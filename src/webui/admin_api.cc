@@ -81,6 +81,50 @@ json TophostsJson(const AdminContext& ctx) {
   return out;
 }
 
+// Epoch seconds, or null for "never" (a default time point).
+json EpochOrNull(base::SystemTime t) {
+  return t == base::SystemTime{} ? json(nullptr) : json(Epoch(t));
+}
+
+// GET /api/v1/hoststatus: the fields of docs/admin-api.md; an unknown destination has only
+// domain, known (false), status ("unknown"), active_recipients and window (0).
+json HostStatusJson(const std::string& domain, const std::optional<HostStatus>& h) {
+  json j{{"domain", domain}, {"known", h && h->counted}};
+  j["active_recipients"] = h ? h->active : 0;
+  j["window"] = h ? h->window : 0;
+  if (!h) {
+    j["status"] = "unknown";
+    return j;
+  }
+  j["journal"] = h->journal;
+  j["entries_ready"] = h->ready;
+  j["entries_scheduled"] = h->scheduled;
+  j["entries_in_flight"] = h->in_flight;
+  j["next_attempt"] = h->next_attempt ? EpochOrNull(*h->next_attempt) : json(nullptr);
+  if (!h->counted) {
+    j["status"] = h->down ? "down" : "unknown";
+    return j;
+  }
+  const telemetry::DestinationCounters& d = h->counters;
+  j["status"] = d.down ? "down" : "up";
+  j["connections_out"] = d.connections_out;
+  j["delivered"] = d.delivered;
+  // "Recipients delivered" split: the.tdc.queue delivers journal copies, every other row mail.
+  j["delivered_mail"] = h->journal ? 0 : d.delivered;
+  j["delivered_journal"] = h->journal ? d.delivered : 0;
+  j["soft_bounced"] = d.soft_bounced;
+  j["hard_bounced"] = d.hard_bounced;
+  j["next_hops"] = d.next_hops;
+  j["ips_used"] = d.ips_used;
+  j["last_activity"] = EpochOrNull(d.last_activity);
+  j["last_error"] = d.last_error;
+  j["last_error_at"] = EpochOrNull(d.last_error_at);
+  j["last_4xx"] = d.last_4xx;
+  j["last_5xx"] = d.last_5xx;
+  j["last_tls_error"] = d.last_tls_error;
+  return j;
+}
+
 void Audit(const AdminContext& ctx, const Request& req, const std::string& what) {
   ctx.log->Info(fmt::format("admin: user {} from {}: {}", req.user, req.remote_ip, what));
 }
@@ -176,6 +220,8 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
              {"messages_received", g.messages_received},
              {"recipients_received", g.recipients_received},
              {"recipients_delivered", g.recipients_delivered},
+             {"recipients_delivered_mail", g.recipients_delivered_mail},
+             {"recipients_delivered_journal", g.recipients_delivered_journal},
              {"recipients_bounced", g.recipients_bounced},
              {"journal_copies", g.journal_copies},
              {"journal_delivered", g.journal_delivered},
@@ -252,36 +298,9 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
     if (it == req.query.end() || it->second.empty()) {
       co_return Response::Error(400, "domain parameter required");
     }
-    const std::string domain = mail::AsciiLower(it->second);
-    auto counters = c->counters->Destinations();
-    auto cit = counters.find(domain);
-    json j{{"domain", domain}, {"known", cit != counters.end()}};
-    std::size_t active = 0;
-    bool down = false;
-    std::uint32_t window = 0;
-    for (const auto& s : c->queue->Status()) {
-      if (s.destination.Display() != domain) continue;
-      active += s.active_recipients;
-      down = down || s.down;
-      window = std::max(window, s.window);
-    }
-    j["active_recipients"] = active;
-    j["window"] = window;
-    if (cit != counters.end()) {
-      const auto& d = cit->second;
-      j["status"] = d.down ? "down" : "up";
-      j["connections_out"] = d.connections_out;
-      j["delivered"] = d.delivered;
-      j["soft_bounced"] = d.soft_bounced;
-      j["hard_bounced"] = d.hard_bounced;
-      j["next_hops"] = d.next_hops;
-      j["last_4xx"] = d.last_4xx;
-      j["last_5xx"] = d.last_5xx;
-      j["last_tls_error"] = d.last_tls_error;
-    } else {
-      j["status"] = down ? "down" : "unknown";
-    }
-    co_return Response::Json(200, j);
+    const std::optional<std::string> domain = DestinationName(it->second);
+    if (!domain) co_return Response::Error(400, "not a destination name");
+    co_return Response::Json(200, HostStatusJson(*domain, FindHostStatus(*c, *domain)));
   });
 
   server.Api("GET", "/api/v1/tracking", [c](Request& req) -> asio::awaitable<Response> {

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
@@ -36,6 +37,48 @@ std::vector<TophostsRow> TophostsRows(const AdminContext& ctx) {
     out.push_back(std::move(row));
   }
   return out;
+}
+
+std::optional<std::string> DestinationName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return std::nullopt;
+  std::string out;
+  out.reserve(name.size());
+  for (char ch : name) {
+    const char c = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                    c == '_' || c == '[' || c == ']' || c == ':';
+    if (!ok) return std::nullopt;
+    out += c;
+  }
+  return out;
+}
+
+std::optional<HostStatus> FindHostStatus(const AdminContext& ctx, const std::string& host) {
+  const bool tdc = host == queue::kTdcQueue;
+  if (tdc && !ctx.config()->tdc.enabled) return std::nullopt;  // as TophostsRows hides it
+  HostStatus h;
+  h.host = host;
+  h.journal = tdc;
+  bool queued = false;
+  for (const auto& s : ctx.queue->Status()) {
+    if (s.destination.Display() != host) continue;
+    queued = true;
+    h.active += s.active_recipients;
+    h.ready += s.ready_entries;
+    h.scheduled += s.scheduled_entries;
+    h.in_flight += s.in_flight_entries;
+    h.window = std::max(h.window, s.window);
+    h.down = h.down || s.down;
+  }
+  auto all = ctx.counters->Destinations();
+  if (auto it = all.find(host); it != all.end()) {
+    h.counted = true;
+    h.counters = std::move(it->second);
+    h.down = h.counters.down;  // as tophosts shows it: as of the last delivery attempt
+  }
+  if (!queued && !h.counted && !tdc) return std::nullopt;
+  h.next_attempt = ctx.queue->NextAttempt(host);
+  return h;
 }
 
 std::optional<std::uint64_t> ParseU64(std::string_view s) {

@@ -39,6 +39,28 @@ struct TophostsRow {
 // Every destination the counters know merged with the scheduler's gauges, ordered by host name.
 std::vector<TophostsRow> TophostsRows(const AdminContext& ctx);
 
+// One destination's Delivery Status Details (hoststatus; the Web UI's page per destination): its
+// tophosts figures with the scheduler's view of it and everything the counters keep about it.
+struct HostStatus {
+  std::string host;          // as tophosts names it: a domain or the.tdc.queue
+  bool journal = false;      // the.tdc.queue: its delivered recipients are journal copies
+  bool counted = false;      // the counters know it (something was attempted or listed)
+  bool down = false;         // the counters' or the scheduler's view
+  std::uint64_t active = 0;  // recipients queued now
+  std::uint64_t ready = 0, scheduled = 0, in_flight = 0;  // entries, by stage
+  std::uint32_t window = 0;                               // connections the queue may open now
+  std::optional<base::SystemTime> next_attempt;           // nullopt: nothing waits
+  telemetry::DestinationCounters counters;
+};
+
+// Lower-case `name` if it can name a destination (1-253 of a-z 0-9 . - _ and, for address
+// literals, [ ] :); nullopt otherwise.
+std::optional<std::string> DestinationName(std::string_view name);
+
+// The destination `host` (a DestinationName) as the tophosts rows know it; nullopt if they do
+// not list it (never seen, or the.tdc.queue while the connector is disabled).
+std::optional<HostStatus> FindHostStatus(const AdminContext& ctx, const std::string& host);
+
 // Seconds since the Unix epoch, as the API reports times.
 inline std::int64_t Epoch(base::SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();

@@ -1,6 +1,6 @@
-// admin_ui_monitor.cc — Monitor › Delivery Status and Monitor › Message Tracking (see
-// admin_ui.h). Read-only pages: the figures come from the same functions as the JSON API
-// (TophostsRows, Tracking::Find/Events, FormatTrackingLine).
+// admin_ui_monitor.cc — Monitor › Delivery Status (with a page per destination) and Monitor ›
+// Message Tracking (see admin_ui.h). Read-only pages: the figures come from the same functions
+// as the JSON API (TophostsRows, FindHostStatus, Tracking::Find/Events, FormatTrackingLine).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -38,6 +38,95 @@ std::string Num(std::uint64_t v) {
 
 // ---- Delivery Status --------------------------------------------------------------------
 
+// The link from a Delivery Status row to its destination's page.
+std::string HostLink(const std::string& host) {
+  return fmt::format("<a href=\"/ui/status/{}\">{}</a>", Esc(admin::PercentEncode(host)),
+                     Esc(host));
+}
+
+std::string TimeOr(base::SystemTime t, const char* none) {
+  return t == base::SystemTime{} ? std::string(none) : Esc(LocalTime(t, "%a %b %e %H:%M:%S %Y %Z"));
+}
+
+std::string ListOr(const std::vector<std::string>& items, const char* none) {
+  if (items.empty()) return none;
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : "<br>") + Esc(item);
+  return out;
+}
+
+// Monitor › Delivery Status › one destination: the hoststatus figures, as the ESA's Delivery
+// Status Details page shows them. The name comes from the URL: anything that cannot name a
+// destination, or a destination tophosts does not list, is a 404 page.
+Response HostPage(const UiContext& ui, const Request& req) {
+  constexpr const char* kTitle = "Delivery Status Details";
+  const std::optional<std::string> name = DestinationName(req.subpath);
+  if (!name) {
+    // Not echoed: it may be any bytes at all.
+    return MessagePage(req, 404, kTitle,
+                       "Not a destination name: a destination is a domain or the.tdc.queue.");
+  }
+  const std::optional<HostStatus> h = FindHostStatus(ui.ctx, *name);
+  if (!h) {
+    return MessagePage(req, 404, kTitle,
+                       "No destination \"" + *name +
+                           "\" is known: no mail was queued for it since the gateway started.");
+  }
+  const telemetry::DestinationCounters& d = h->counters;
+  auto row = [](const char* id, const char* label, const std::string& html) {
+    return fmt::format("<tr id=\"{}\"><th>{}</th><td>{}</td></tr>", id, label, html);
+  };
+  auto num = [](const char* id, const char* label, std::uint64_t v) {
+    return fmt::format("<tr id=\"{}\"><th>{}</th><td class=\"num\">{}</td></tr>", id, label,
+                       Num(v));
+  };
+  std::string next = "None waiting";
+  if (h->next_attempt) {
+    next = *h->next_attempt <= base::SystemClock::Instance().Now()
+               ? std::string("Now (waiting for a connection)")
+               : TimeOr(*h->next_attempt, "None waiting");
+  }
+  std::string last_error = "None";
+  if (!d.last_error.empty()) {
+    last_error = Esc(d.last_error) + " <span class=\"muted\">(" +
+                 TimeOr(d.last_error_at, "time unknown") + ")</span>";
+  }
+  std::string body = fmt::format(
+      "<p><a href=\"/ui/status\">&larr; Delivery Status</a></p><h2 id=\"host\">{}</h2>"
+      "<p>Status as of: <strong>{}</strong>. Counters since the gateway started. This page "
+      "refreshes every {} seconds.</p>",
+      Esc(h->host), Esc(LocalTime(base::SystemClock::Instance().Now(), "%a %b %e %H:%M:%S %Y %Z")),
+      kStatusRefreshSeconds);
+  body += "<h2>Current Information</h2><table class=\"kv\" id=\"current\">";
+  body += row("status", "Latest host status",
+              h->down ? "<span class=\"error\">Down</span>" : (h->counted ? "Up" : "Unknown"));
+  body += row("last-activity", "Last activity", TimeOr(d.last_activity, "None"));
+  body += row("next-attempt", "Next attempt", next);
+  body +=
+      row("next-hops", "Ordered IP addresses (last resolution)", ListOr(d.next_hops, "None yet"));
+  body += row("ips-used", "IP addresses used (most recent first)", ListOr(d.ips_used, "None yet"));
+  body += row("last-error", "Last error", last_error);
+  body += row("last-4xx", "Last 4XX error", d.last_4xx.empty() ? "None" : Esc(d.last_4xx));
+  body += row("last-5xx", "Last 5XX error", d.last_5xx.empty() ? "None" : Esc(d.last_5xx));
+  body +=
+      row("last-tls", "Last TLS error", d.last_tls_error.empty() ? "None" : Esc(d.last_tls_error));
+  body += "</table><h2>Counters</h2><table class=\"kv\" id=\"host-counters\">";
+  body += num("active", "Active recipients", h->active);
+  body += num("connections-out", "Connections out", d.connections_out);
+  body += num("delivered", "Recipients delivered", d.delivered);
+  body += num("delivered-mail", "&nbsp;&nbsp;mail", h->journal ? 0 : d.delivered);
+  body += num("delivered-journal", "&nbsp;&nbsp;journal copies", h->journal ? d.delivered : 0);
+  body += num("soft-bounced", "Soft bounced events", d.soft_bounced);
+  body += num("hard-bounced", "Hard bounced recipients", d.hard_bounced);
+  body += "</table><h2>Queue</h2><table class=\"kv\" id=\"host-queue\">";
+  body += num("entries-ready", "Messages ready", h->ready);
+  body += num("entries-scheduled", "Messages waiting for a retry", h->scheduled);
+  body += num("entries-in-flight", "Messages being delivered", h->in_flight);
+  body += num("window", "Connection window", h->window);
+  body += "</table>";
+  return Page(req, 200, std::string(kTitle) + ": " + h->host, body, kStatusRefreshSeconds);
+}
+
 Response StatusPage(const UiContext& ui, const Request& req) {
   std::vector<TophostsRow> rows = TophostsRows(ui.ctx);
   // tophosts' default order: active recipients, descending (then name, for a stable page).
@@ -58,12 +147,12 @@ Response StatusPage(const UiContext& ui, const Request& req) {
   for (const TophostsRow& r : rows) {
     ++i;
     body += fmt::format(
-        "<tr data-host=\"{0}\"{1}><td class=\"num\">{2}{3}</td><td>{0}</td>"
+        "<tr data-host=\"{0}\"{1}><td class=\"num\">{2}{3}</td><td>{10}</td>"
         "<td class=\"num\">{4}</td><td class=\"num\">{5}</td><td class=\"num\">{6}</td>"
         "<td class=\"num\">{7}</td><td class=\"num\">{8}</td><td>{9}</td></tr>",
         Esc(r.host), r.down ? " class=\"down\"" : "", i, r.down ? "*" : "", Num(r.active),
         Num(r.connections_out), Num(r.delivered), Num(r.soft_bounced), Num(r.hard_bounced),
-        r.down ? "<span class=\"error\">down</span>" : "up");
+        r.down ? "<span class=\"error\">down</span>" : "up", HostLink(r.host));
   }
   if (rows.empty()) {
     body += "<tr><td colspan=\"8\" class=\"muted\">No destinations yet.</td></tr>";
@@ -74,13 +163,16 @@ Response StatusPage(const UiContext& ui, const Request& req) {
       "<tr><th>Messages received</th><td class=\"num\">{}</td></tr>"
       "<tr><th>Recipients received</th><td class=\"num\">{}</td></tr>"
       "<tr><th>Recipients delivered</th><td class=\"num\">{}</td></tr>"
+      "<tr id=\"delivered-mail\"><th>&nbsp;&nbsp;mail</th><td class=\"num\">{}</td></tr>"
+      "<tr id=\"delivered-journal\"><th>&nbsp;&nbsp;journal copies</th>"
+      "<td class=\"num\">{}</td></tr>"
       "<tr><th>Journal copies made</th><td class=\"num\">{}</td></tr>"
       "<tr><th>Journal copies delivered</th><td class=\"num\">{}</td></tr>"
       "<tr><th>Journal copies failed</th><td class=\"num\">{}</td></tr>"
       "<tr><th>Journal copies queued now</th><td class=\"num\">{}</td></tr></table>",
       Num(g.messages_received), Num(g.recipients_received), Num(g.recipients_delivered),
-      Num(g.journal_copies), Num(g.journal_delivered), Num(g.journal_failed),
-      Num(ui.ctx.queue->journal_backlog()));
+      Num(g.recipients_delivered_mail), Num(g.recipients_delivered_journal), Num(g.journal_copies),
+      Num(g.journal_delivered), Num(g.journal_failed), Num(ui.ctx.queue->journal_backlog()));
   return Page(req, 200, "Delivery Status", body, kStatusRefreshSeconds);
 }
 
@@ -376,6 +468,8 @@ Response TrackingDetails(const UiContext& ui, const Request& req) {
 void RegisterMonitorPages(admin::Server& server, const UiPtr& ui) {
   server.Page("GET", "/ui/status",
               [ui](Request& req) -> asio::awaitable<Response> { co_return StatusPage(*ui, req); });
+  server.Page("GET", "/ui/status/*",
+              [ui](Request& req) -> asio::awaitable<Response> { co_return HostPage(*ui, req); });
   server.Page("GET", "/ui/tracking", [ui](Request& req) -> asio::awaitable<Response> {
     co_return TrackingSearch(*ui, req);
   });
