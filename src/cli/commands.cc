@@ -393,6 +393,15 @@ int Status(Api& api, const CommandOptions& o, std::ostream& out) {
     }
     out << "\n";
   }
+  if (j->contains("syslog")) {  // CONTRACT §12: with log.syslog only
+    const json& s = (*j)["syslog"];
+    out << fmt::format("Syslog: {}, {}, {} sent, {} dropped, {} queued", S(s, "target"),
+                       s.value("connected", false) ? "connected" : "not connected",
+                       base::WithThousands(U(s, "sent")), base::WithThousands(U(s, "dropped")),
+                       base::WithThousands(U(s, "queued")));
+    if (!S(s, "last_error").empty()) out << " (last error: " << S(s, "last_error") << ")";
+    out << "\n";
+  }
   return kOk;
 }
 

@@ -206,11 +206,26 @@ struct Admin {
   std::string password_file;  // absolute; empty only when the config has no admin section
 };
 
+// log.syslog (CONTRACT §12): where a copy of every mail-log line goes.
+struct SyslogTarget {
+  enum class Protocol : std::uint8_t { kUdp, kTcp };
+  enum class Format : std::uint8_t { kRfc5424, kRfc3164 };
+  std::string address;        // as written: "HOST:PORT" or "unix:PATH"
+  Endpoint endpoint;          // HOST:PORT (port 514 when omitted); unused for unix:
+  std::string unix_path;      // non-empty for unix: (absolute; relative to the config's folder)
+  Protocol protocol = Protocol::kUdp;  // unix: is always a datagram socket
+  std::string facility_name = "mail";
+  int facility = 2;  // RFC 5424 table 1
+  Format format = Format::kRfc5424;
+  std::uint64_t buffer = std::uint64_t{1} << 20;  // lines waiting beyond this are dropped
+};
+
 struct Log {
   std::string mail_log;  // absolute (default data_dir/mail_logs/mail.current)
   std::uint64_t max_size = 100 << 20;
   Duration rotate_interval = std::chrono::hours(24);  // 0 = rotate by size only
   std::uint32_t keep = 20;                            // rotated files kept
+  std::optional<SyslogTarget> syslog;
 };
 
 // ---- Cluster mode (CONTRACT §11) ----

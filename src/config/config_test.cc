@@ -193,6 +193,55 @@ TEST(GatewayConfig, AbsoluteMailLogIsKept) {
   EXPECT_EQ(c->log.keep, 3u);
 }
 
+TEST(GatewayConfig, SyslogDefaultsAndChoices) {
+  EXPECT_FALSE(Ok(kMinimal)->log.syslog);
+  auto c = Ok(kMinimal + "log:\n  syslog: {address: 127.0.0.1}\n");
+  ASSERT_TRUE(c && c->log.syslog);
+  EXPECT_EQ(c->log.syslog->endpoint.str(), "127.0.0.1:514");
+  EXPECT_TRUE(c->log.syslog->unix_path.empty());
+  EXPECT_EQ(c->log.syslog->protocol, SyslogTarget::Protocol::kUdp);
+  EXPECT_EQ(c->log.syslog->facility, 2);
+  EXPECT_EQ(c->log.syslog->format, SyslogTarget::Format::kRfc5424);
+  EXPECT_EQ(c->log.syslog->buffer, 1u << 20);
+  c = Ok(kMinimal +
+         "log:\n  syslog: {address: 'logs.example.net:601', protocol: tcp, facility: local3,\n"
+         "           format: rfc3164, buffer: 64k}\n");
+  ASSERT_TRUE(c && c->log.syslog);
+  EXPECT_EQ(c->log.syslog->endpoint.str(), "logs.example.net:601");
+  EXPECT_EQ(c->log.syslog->protocol, SyslogTarget::Protocol::kTcp);
+  EXPECT_EQ(c->log.syslog->facility, 19);
+  EXPECT_EQ(c->log.syslog->format, SyslogTarget::Format::kRfc3164);
+  EXPECT_EQ(c->log.syslog->buffer, 64u << 10);
+  c = Ok(kMinimal + "log:\n  syslog: {address: 'unix:/dev/log', facility: kern}\n");
+  ASSERT_TRUE(c && c->log.syslog);
+  EXPECT_EQ(c->log.syslog->unix_path, "/dev/log");
+  EXPECT_EQ(c->log.syslog->facility, 0);
+}
+
+TEST(GatewayConfig, SyslogErrorsNameTheLine) {
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog: {protocol: udp}\n"),
+            "gw.yaml:10: log.syslog.address: missing required key");
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog:\n    address: 127.0.0.1:514\n    protocol: sctp\n"),
+            "gw.yaml:12: log.syslog.protocol: expected udp or tcp, got 'sctp'");
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog:\n    address: 127.0.0.1\n    facility: mial\n"),
+            "gw.yaml:12: log.syslog.facility: unknown facility 'mial' (expected kern, user, mail, "
+            "daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp or local0 to local7)");
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog:\n    address: 127.0.0.1\n    format: json\n"),
+            "gw.yaml:12: log.syslog.format: expected rfc5424 or rfc3164, got 'json'");
+  EXPECT_EQ(
+      Err(kMinimal + "log:\n  syslog:\n    address: 'unix:/dev/log'\n    protocol: tcp\n"),
+      "gw.yaml:12: log.syslog.protocol: a unix: address is a datagram socket: protocol must be "
+      "udp (or left out)");
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog:\n    address: 'unix:'\n"),
+            "gw.yaml:11: log.syslog.address: unix: needs the path of a datagram socket");
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog:\n    address: '127.0.0.1:99999'\n").rfind(
+                "gw.yaml:11: log.syslog.address: ", 0),
+            0u);
+  EXPECT_EQ(Err(kMinimal + "log:\n  syslog:\n    address: 127.0.0.1\n    colour: red\n").rfind(
+                "gw.yaml:12: log.syslog.colour: unknown key", 0),
+            0u);
+}
+
 TEST(GatewayConfig, RelativeConfigPathResolvesAgainstTheWorkingDirectory) {
   auto c =
       Ok("hostname: h.example\ndata_dir: d\nlisteners: [{name: a, bind: '[::1]:0'}]\n"

@@ -344,6 +344,87 @@ void ReadAdmin(Context& ctx, MapReader& root, Admin* out) {
   internal::ReadLoginSection(ctx, root, "admin", &out->bind, &out->user, &out->password_file);
 }
 
+// RFC 5424 table 1, as syslog.conf spells the names.
+constexpr std::pair<std::string_view, int> kSyslogFacilities[] = {
+    {"kern", 0},      {"user", 1},    {"mail", 2},    {"daemon", 3},  {"auth", 4},
+    {"syslog", 5},    {"lpr", 6},     {"news", 7},    {"uucp", 8},    {"cron", 9},
+    {"authpriv", 10}, {"ftp", 11},    {"local0", 16}, {"local1", 17}, {"local2", 18},
+    {"local3", 19},   {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23},
+};
+
+// One of `choices` ("udp|tcp"), or an error naming them.
+std::optional<std::string> ReadChoice(Context& ctx, const Field& f,
+                                      std::initializer_list<std::string_view> choices) {
+  auto s = internal::ReadString(ctx, f);
+  if (!s) return std::nullopt;
+  std::string names;
+  for (std::string_view c : choices) {
+    if (*s == c) return s;
+    names += names.empty() ? "" : " or ";
+    names += c;
+  }
+  ctx.Fail(f.mark, f.path, "expected " + names + ", got " + internal::Quote(*s));
+  return std::nullopt;
+}
+
+// log.syslog: {address: HOST:PORT | unix:PATH, protocol: udp|tcp, facility: NAME,
+// format: rfc5424|rfc3164, buffer: SIZE}.
+std::optional<SyslogTarget> ReadSyslog(Context& ctx, const Field& field) {
+  MapReader m(ctx, field);
+  if (!m.valid()) return std::nullopt;
+  SyslogTarget t;
+  if (auto address = m.Require("address")) {
+    if (auto s = internal::ReadString(ctx, *address)) {
+      t.address = *s;
+      if (s->starts_with("unix:")) {
+        const std::string path = s->substr(5);
+        if (path.empty()) {
+          ctx.Fail(address->mark, address->path, "unix: needs the path of a datagram socket");
+        } else {
+          t.unix_path = internal::ResolvePath(ctx.base_dir(), path);
+        }
+      } else if (auto e = internal::ReadEndpoint(
+                     ctx, *address,
+                     EndpointRules{.allow_names = true, .allow_port_zero = false,
+                                   .default_port = 514})) {
+        t.endpoint = *e;
+      }
+    }
+  }
+  if (auto protocol = m.Get("protocol")) {
+    if (auto p = ReadChoice(ctx, *protocol, {"udp", "tcp"})) {
+      t.protocol = *p == "tcp" ? SyslogTarget::Protocol::kTcp : SyslogTarget::Protocol::kUdp;
+      if (t.protocol == SyslogTarget::Protocol::kTcp && !t.unix_path.empty()) {
+        ctx.Fail(protocol->mark, protocol->path,
+                 "a unix: address is a datagram socket: protocol must be udp (or left out)");
+      }
+    }
+  }
+  if (auto facility = m.Get("facility")) {
+    if (auto s = internal::ReadString(ctx, *facility)) {
+      const auto it = std::find_if(std::begin(kSyslogFacilities), std::end(kSyslogFacilities),
+                                   [&](const auto& f) { return f.first == *s; });
+      if (it == std::end(kSyslogFacilities)) {
+        ctx.Fail(facility->mark, facility->path,
+                 "unknown facility " + internal::Quote(*s) +
+                     " (expected kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, "
+                     "authpriv, ftp or local0 to local7)");
+      } else {
+        t.facility_name = *s;
+        t.facility = it->second;
+      }
+    }
+  }
+  if (auto format = m.Get("format")) {
+    if (auto f = ReadChoice(ctx, *format, {"rfc5424", "rfc3164"})) {
+      t.format = *f == "rfc3164" ? SyslogTarget::Format::kRfc3164 : SyslogTarget::Format::kRfc5424;
+    }
+  }
+  m.Size("buffer", &t.buffer, 4096);
+  m.Finish();
+  return t;
+}
+
 void ReadLog(Context& ctx, MapReader& root, const std::string& data_dir, Log* out) {
   if (!data_dir.empty()) out->mail_log = internal::ResolvePath(data_dir, "mail_logs/mail.current");
   auto field = root.Get("log");
@@ -358,6 +439,7 @@ void ReadLog(Context& ctx, MapReader& root, const std::string& data_dir, Log* ou
   m.Size("max_size", &out->max_size, 4096);
   m.DurationAtLeast("rotate_interval", &out->rotate_interval, kZero);
   m.Uint32("keep", &out->keep, 1);
+  if (auto syslog = m.Get("syslog")) out->syslog = ReadSyslog(ctx, *syslog);
   m.Finish();
 }
 

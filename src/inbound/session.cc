@@ -12,6 +12,7 @@
 
 #include "inbound/trace_headers.h"
 #include "mail/headers.h"
+#include "telemetry/log_quote.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::inbound {
@@ -295,9 +296,9 @@ asio::awaitable<smtp::Step> Session::CommitMessage() {
   message.recipients = std::move(tx.recipients);
 
   if (!message.message_id.empty()) {
-    log.Info(fmt::format("MID {} Message-ID '{}'", mid_, message.message_id));
+    log.Info(fmt::format("MID {} Message-ID {}", mid_, telemetry::ReprQuote(message.message_id)));
   }
-  log.Info(fmt::format("MID {} Subject '{}'", mid_, message.subject));
+  log.Info(fmt::format("MID {} Subject {}", mid_, telemetry::ReprQuote(message.subject)));
   log.Info(fmt::format("MID {} ready {} bytes from <{}>", mid_, message.body.size(),
                        message.sender.str()));
 

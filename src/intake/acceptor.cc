@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "intake/unwrap.h"
+#include "telemetry/log_quote.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::intake {
@@ -60,9 +61,10 @@ inbound::AcceptResult IntakeAcceptor::Process(const inbound::ReceivedMessage& me
                                           s.error().message))};
     }
     log_->Info(fmt::format(
-        "MID {} stored for account {}: journal report {}, original Message-ID '{}', sender <{}>, "
+        "MID {} stored for account {}: journal report {}, original Message-ID {}, sender <{}>, "
         "{} recipients, remote IP {}, {} bytes",
-        id, account.name, record.journal ? "yes" : "no", record.message_id, record.sender,
+        id, account.name, record.journal ? "yes" : "no", telemetry::ReprQuote(record.message_id),
+        record.sender,
         record.recipients.size(), record.remote_ip.empty() ? "unknown" : record.remote_ip,
         record.size));
     if (id != message.mid) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/filesystem.h"
+#include "base/version.h"
 #include "cluster/agent.h"
 #include "server/data_dir_lock.h"
 #include "telemetry/pg_tracking.h"
@@ -24,6 +25,40 @@ namespace asio = boost::asio;
 namespace {
 // How long a graceful shutdown waits for open sessions to finish their transaction.
 constexpr auto kDrainTimeout = std::chrono::seconds(30);
+
+telemetry::SyslogSenderOptions SyslogOptions(const config::GatewayConfig& cfg) {
+  const config::SyslogTarget& t = *cfg.log.syslog;
+  telemetry::SyslogSenderOptions o;
+  if (!t.unix_path.empty()) {
+    o.transport = telemetry::SyslogTransport::kUnix;
+    o.path = t.unix_path;
+  } else {
+    o.transport = t.protocol == config::SyslogTarget::Protocol::kTcp
+                      ? telemetry::SyslogTransport::kTcp
+                      : telemetry::SyslogTransport::kUdp;
+    o.host = t.endpoint.host;
+    o.port = t.endpoint.port;
+  }
+  o.header.format = t.format == config::SyslogTarget::Format::kRfc3164
+                        ? telemetry::SyslogFormat::kRfc3164
+                        : telemetry::SyslogFormat::kRfc5424;
+  o.header.facility = t.facility;
+  o.header.hostname = cfg.hostname;
+  o.header.procid = static_cast<std::uint32_t>(::getpid());
+  o.max_buffer_bytes = t.buffer;
+  return o;
+}
+
+// What of log.syslog a reload cannot change (it applies at start), for the warning.
+std::string SyslogSummary(const config::GatewayConfig& cfg) {
+  if (!cfg.log.syslog) return "off";
+  const config::SyslogTarget& t = *cfg.log.syslog;
+  return fmt::format("{} {} facility {} format {} buffer {}", t.address,
+                     t.protocol == config::SyslogTarget::Protocol::kTcp ? "tcp" : "udp",
+                     t.facility_name,
+                     t.format == config::SyslogTarget::Format::kRfc3164 ? "rfc3164" : "rfc5424",
+                     t.buffer);
+}
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::GatewayConfig> config)
@@ -78,10 +113,26 @@ base::Status Gateway::Start() {
   log_options.max_size = cfg->log.max_size;
   log_options.rotate_interval = cfg->log.rotate_interval;
   log_options.keep = cfg->log.keep;
+  log_options.version =
+      fmt::format("{} Build: {} SN: {}", base::Version(), base::Build(), cfg->hostname);
+  if (cfg->log.syslog) {
+    // CONTRACT §12: every mail-log line also goes to syslog, from the sender's own thread.
+    auto sender = telemetry::SyslogSender::Start(SyslogOptions(*cfg));
+    if (!sender) return sender.error();
+    syslog_ = std::move(*sender);
+    log_options.mirror = [sender = syslog_.get()](base::SystemTime t, telemetry::Level level,
+                                                  std::string_view line) {
+      sender->Submit(t, level, line);
+    };
+  }
   auto log = telemetry::MailLog::Open(log_options);
   if (!log) return log.error();
   log_ = std::move(*log);
   log_->Info(fmt::format("tidegate starting: config {}, data_dir {}", cfg->path, cfg->data_dir));
+  if (syslog_) {
+    log_->Info("Mail log lines also go to syslog: " + syslog_->stats().target + " " +
+               SyslogSummary(*cfg));
+  }
   if (cfg->cluster) {
     // Cluster mode (§11): the shared sections come from etcd (or the last applied revision on
     // disk while it is unreachable); the local file gives the machine-local keys.
@@ -342,6 +393,7 @@ base::Status Gateway::StartAdmin() {
                                           validator->Explain(address, std::move(done));
                                         }};
   admin_context.cluster = cluster_.get();
+  admin_context.syslog = syslog_.get();
   webui::RegisterAdminApi(*admin_, admin_context);
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
@@ -421,6 +473,9 @@ base::Status Gateway::ApplyConfig(std::shared_ptr<const config::GatewayConfig> c
     validation_->ApplyConfig(cfg);
     session_policy_ = MakeSessionPolicy(cfg);
   }
+  if (SyslogSummary(*cfg) != SyslogSummary(*old_cfg)) {
+    log_->Warning("log.syslog changed: the change takes effect at the next restart");
+  }
   queue_->ConfigChanged();
   content_security_->ConfigChanged();
   if (admin_) {
@@ -477,6 +532,7 @@ int Gateway::Run() {
   tracking_.reset();  // flushes queued tracking writes
   if (log_) log_->Info("tidegate stopped");
   log_.reset();
+  syslog_.reset();  // the log's last lines get up to its drain_timeout to go out
   return 0;
 }
 

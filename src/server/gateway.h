@@ -26,6 +26,7 @@
 #include "spool/spool.h"
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
+#include "telemetry/syslog_sender.h"
 #include "telemetry/tracking.h"
 
 namespace tidegate::server {
@@ -67,6 +68,9 @@ class Gateway {
   // lives on io_ (its resolver, sockets and posted answers) and must go before io_ does.
   std::shared_ptr<const inbound::SessionPolicy> session_policy_;
   boost::asio::signal_set signals_;
+  // The syslog copy of the mail log (log.syslog); null without one. Before log_: the log's
+  // writer thread hands it every line, so it must outlive the log.
+  std::unique_ptr<telemetry::SyslogSender> syslog_;
   std::unique_ptr<telemetry::MailLog> log_;
   int lock_fd_ = -1;  // flock on data_dir/LOCK: one gateway per data_dir
   std::unique_ptr<spool::Spool> spool_;

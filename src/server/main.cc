@@ -1,6 +1,7 @@
 // main.cc — the tidegate command line (CONTRACT §2): serve, check-config, intake, and later the
 // operator commands. Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/filesystem.h"
+#include "base/version.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "intake/intake_server.h"
@@ -162,6 +164,8 @@ int Intake(const std::string& path) {
 int main(int argc, char** argv) {
   CLI::App app{"tidegate — secure email gateway with a Threat Defense Connector"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", fmt::format("tidegate {} (build {})", tidegate::base::Version(),
+                                                tidegate::base::Build()));
   std::string config_path = "/etc/tidegate/gateway.yaml";
   app.add_option("-c,--config", config_path, "configuration file");
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "telemetry/log_quote.h"
+
 namespace tidegate::telemetry {
 
 namespace {
@@ -220,18 +222,19 @@ void DeliveryReport::Report(const ReportStyle& style, const AttemptResult& e) {
     log_->Info(fmt::format("Message done DCID {} MID {} to RID [{}]", e.dcid, e.mid,
                            fmt::join(rids, ", ")));
     const std::string& text = e.delivered[0].second.text;
-    log_->Info(fmt::format("MID {} RID [{}] Response '{}'", e.mid, fmt::join(rids, ", "), text));
+    log_->Info(
+        fmt::format("MID {} RID [{}] Response {}", e.mid, fmt::join(rids, ", "), ReprQuote(text)));
     for (std::uint32_t rid : rids) {
-      Track(e.mid, fmt::format("Message {} to {} received remote SMTP response '{}'", e.mid,
-                               address(rid), text));
+      Track(e.mid, fmt::format("Message {} to {} received remote SMTP response {}", e.mid,
+                               address(rid), ReprQuote(text)));
     }
   }
   auto line = [&](const char* what, std::uint32_t rid, const ReplySummary& reply, bool expired) {
     const std::string enhanced = expired ? std::string("4.4.7") : reply.enhanced;
-    log_->Info(fmt::format("{}: DCID {} MID {} to RID {} - {} - {} ('{:03d}', ['{}'])", what,
+    log_->Info(fmt::format("{}: DCID {} MID {} to RID {} - {} - {} ('{:03d}', [{}])", what,
                            e.dcid, e.mid, rid, enhanced,
                            expired ? std::string("Message expired") : Describe(enhanced),
-                           reply.code, reply.text));
+                           reply.code, ReprQuote(reply.text)));
     Track(e.mid, fmt::format("{} message {} to {} - {} - {}", what, e.mid, address(rid), enhanced,
                              reply.text));
   };

@@ -18,6 +18,8 @@
 #include <tuple>
 #include <vector>
 
+#include "telemetry/log_quote.h"
+
 namespace tidegate::telemetry {
 namespace {
 
@@ -92,37 +94,6 @@ std::optional<SystemTime> ParseAsctime(std::string_view line) {
   const std::time_t tt = std::mktime(&tm);
   if (tt == static_cast<std::time_t>(-1)) return std::nullopt;
   return std::chrono::system_clock::from_time_t(tt);
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode Table 3-7), 0 if none.
-std::size_t Utf8Length(std::string_view s, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c == 0xE0) {
-    len = 3, lo = 0xA0;  // no overlong 3-byte forms
-  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-    len = 3;
-  } else if (c == 0xED) {
-    len = 3, hi = 0x9F;  // no surrogates
-  } else if (c == 0xF0) {
-    len = 4, lo = 0x90;  // no overlong 4-byte forms
-  } else if (c >= 0xF1 && c <= 0xF3) {
-    len = 4;
-  } else if (c == 0xF4) {
-    len = 4, hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return len;
 }
 
 void AppendHex(std::string& out, unsigned char c) { out += fmt::format("\\x{:02x}", c); }
@@ -313,8 +284,21 @@ base::Status MailLog::Impl::Start() {
   // A path that cannot be opened is a configuration error. A file that exists but cannot be
   // written now (a full disk) is not: the writer reopens it on its next pass with lines and
   // reports the lost lines once a write succeeds — a full disk must not keep the gateway down.
-  if (!OpenCurrent(opt_.clock->Now()) && !opt_.fs->Exists(opt_.path)) {
+  const SystemTime now = opt_.clock->Now();
+  const bool opened = OpenCurrent(now);
+  if (!opened && !opt_.fs->Exists(opt_.path)) {
     return base::MakeError("mail log " + opt_.path + ": " + disk_error_);
+  }
+  if (opened && header_end_ == 0) {
+    // A file continued from an earlier run: this run's version goes on record too.
+    std::string buf;
+    AppendLine(buf, now, Level::kInfo, "Version: " + opt_.version);
+    const iovec part{buf.data(), buf.size()};
+    if (base::Status s = file_->Append({&part, 1}); !s) {
+      disk_error_ = s.error().message;
+      file_.reset();
+    }
+    unsynced_ = true;
   }
   try {
     thread_ = std::thread([this] { Run(); });
@@ -399,9 +383,11 @@ void MailLog::Impl::AppendLine(std::string& buf, SystemTime t, Level level, std:
   }
   buf += stamp_;
   buf += ' ';
+  const std::size_t message = buf.size();
   buf += LevelName(level);
   buf += ": ";
   buf += Sanitize(text);
+  if (opt_.mirror) opt_.mirror(t, level, std::string_view(buf).substr(message));
   buf += '\n';
 }
 

@@ -61,8 +61,13 @@ struct MailLogOptions {
   // Write() drops and counts instead of growing. The batch being written is held besides, so
   // memory stays under about twice this.
   std::uint64_t max_queue_bytes = std::uint64_t{64} << 20;
-  // Shown in each new file's `Info: Version: …` header line.
+  // Shown in the `Info: Version: …` line: in each new file's header, and after a restart that
+  // continues an existing file (e.g. "0.9.0 Build: a928310 SN: gw.example.com").
   std::string version = "tidegate";
+  // Called on the writer thread (and in Open()) with every line as it goes into the file, header
+  // lines included: its time, level and the text after the timestamp ("Info: …", sanitized).
+  // The syslog copy (syslog_sender.h) hangs here. Must not block and must not call into the log.
+  std::function<void(base::SystemTime, Level, std::string_view)> mirror;
   const base::Clock* clock = &base::SystemClock::Instance();
   base::Filesystem* fs = &base::PosixFilesystem();
   // Tests: called by Flush(), under the log's lock, each time it finds its lines not yet written

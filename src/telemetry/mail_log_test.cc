@@ -497,7 +497,45 @@ TEST_F(MailLogTest, ContinuesAnExistingFileAndFinishesATornLine) {
   log->Flush();
   EXPECT_THAT(ReadLines(path_),
               ElementsAre("Tue Feb  6 08:00:00 2024 Info: before restart", "Tue Feb  6 08:0",
+                          "Tue Feb  6 09:05:03 2024 Info: Version: tidegate test",
                           "Tue Feb  6 09:05:03 2024 Info: after restart"));
+}
+
+// The syslog copy hangs on the mirror: it must see every line the file gets, header lines
+// included, as the file has it after the stamp (sanitized), with the line's level and time.
+TEST_F(MailLogTest, MirrorSeesEveryLineAsWritten) {
+  struct Seen {
+    base::SystemTime time;
+    Level level;
+    std::string text;
+  };
+  std::mutex mu;
+  std::vector<Seen> seen;
+  MailLogOptions o = Options();
+  o.mirror = [&](base::SystemTime t, Level level, std::string_view text) {
+    std::lock_guard lock(mu);
+    seen.push_back({t, level, std::string(text)});
+  };
+  auto log = OpenLog(o);
+  ASSERT_TRUE(log);
+  log->Info("Start MID 1 ICID 2");
+  log->Warning("evil\r\nline");
+  log->Critical("c");
+  log->Flush();
+  std::vector<std::string> file;
+  for (const std::string& line : ReadLines(path_)) file.push_back(WithoutStamp(line));
+  std::lock_guard lock(mu);
+  std::vector<std::string> texts;
+  for (const Seen& s : seen) texts.push_back(s.text);
+  EXPECT_EQ(texts, file);
+  EXPECT_THAT(texts, ElementsAre("Info: Begin Logfile", "Info: Version: tidegate test",
+                                 "Info: Time offset from UTC: 0 seconds",
+                                 "Info: Start MID 1 ICID 2", "Warning: evil\\r\\nline",
+                                 "Critical: c"));
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(seen[4].level, Level::kWarning);
+  EXPECT_EQ(seen[5].level, Level::kCritical);
+  EXPECT_EQ(seen[3].time, clock_.Now());
 }
 
 TEST_F(MailLogTest, AnExistingFileAgesFromItsFirstLine) {

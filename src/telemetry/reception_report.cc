@@ -5,6 +5,8 @@
 
 #include <type_traits>
 
+#include "telemetry/log_quote.h"
+
 namespace tidegate::telemetry {
 
 namespace {
@@ -69,8 +71,8 @@ void ReceptionReport::Render(const Received& tx, const Accepted& e) {
                            tx.client_ip, tx.helo, tx.listener, tx.tls ? ", TLS" : ""));
   Track(e.mid, fmt::format("Message {} received from <{}> for {} recipient(s), {} bytes", e.mid,
                            tx.sender, e.recipients.size(), tx.size));
-  if (!tx.message_id.empty()) Track(e.mid, fmt::format("Message-ID '{}'", tx.message_id));
-  Track(e.mid, fmt::format("Subject '{}'", tx.subject));
+  if (!tx.message_id.empty()) Track(e.mid, "Message-ID " + ReprQuote(tx.message_id));
+  Track(e.mid, "Subject " + ReprQuote(tx.subject));
   if (e.parent_mid != 0) {
     Track(e.mid, fmt::format("Message {} was split from message {} by policy {}", e.mid,
                              e.parent_mid, e.policy));
@@ -99,8 +101,8 @@ void ReceptionReport::Render(const Received& tx, const JournalCopyMade& e) {
   Track(e.journal_mid, generated);
   log_->Info(fmt::format("MID {} generated based on MID {} by Threat Defense Connector",
                          e.journal_mid, e.mid));
-  log_->Info(fmt::format("TDC: MID {} with Message-ID '{}' enqueued for delivery to {}",
-                         e.journal_mid, tx.message_id, e.service));
+  log_->Info(fmt::format("TDC: MID {} with Message-ID {} enqueued for delivery to {}",
+                         e.journal_mid, ReprQuote(tx.message_id), e.service));
 }
 
 void ReceptionReport::Render(const Received&, const JournalSkipped& e) {

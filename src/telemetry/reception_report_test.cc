@@ -139,6 +139,25 @@ TEST_F(ReceptionReportTest, AcceptedSplitWithoutMessageIdOrTls) {
   EXPECT_EQ(counters_.Global().recipients_received, 1u);
 }
 
+// The ESA quotes these values like Python's repr(): an apostrophe switches to double quotes, so
+// that log parsers do not cut the value there (issue 19).
+TEST_F(ReceptionReportTest, ValuesWithApostrophesAreQuotedLikeTheEsa) {
+  Received tx = Tx();
+  tx.message_id = "<o'brien@example.org>";
+  tx.subject = "It's done";
+  report_->Report({tx, Accepted{.mid = 7, .policy = "default", .recipients = {"b@x"}}});
+  EXPECT_THAT(events_, testing::Contains(Pair(7, "Message-ID \"<o'brien@example.org>\"")));
+  EXPECT_THAT(events_, testing::Contains(Pair(7, "Subject \"It's done\"")));
+  events_.clear();
+  report_->Report({tx, JournalCopyMade{.mid = 7,
+                                       .journal_mid = 9,
+                                       .policy = "default",
+                                       .intake = "intake@tdc.test",
+                                       .service = "Threat Defense"}});
+  EXPECT_THAT(Lines(), testing::Contains("TDC: MID 9 with Message-ID \"<o'brien@example.org>\" "
+                                         "enqueued for delivery to Threat Defense"));
+}
+
 TEST_F(ReceptionReportTest, JournalCopyMade) {
   report_->Report({Tx(), JournalCopyMade{.mid = 7,
                                          .journal_mid = 9,

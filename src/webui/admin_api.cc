@@ -266,6 +266,11 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
                          {"dropped", t.dropped},           {"last_error", t.last_error}};
       }
     }
+    if (c->syslog != nullptr) {  // CONTRACT §12: present only with log.syslog
+      const telemetry::SyslogStats s = c->syslog->stats();
+      j["syslog"] = {{"target", s.target}, {"connected", s.connected}, {"sent", s.sent},
+                     {"dropped", s.dropped}, {"queued", s.queued},   {"last_error", s.last_error}};
+    }
     co_return Response::Json(200, j);
   });
 

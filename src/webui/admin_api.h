@@ -38,6 +38,7 @@
 #include "spool/spool.h"
 #include "telemetry/counters.h"
 #include "telemetry/mail_log.h"
+#include "telemetry/syslog_sender.h"
 #include "telemetry/tracking.h"
 #include "cluster/agent.h"
 #include "telemetry/tracking_store.h"
@@ -70,6 +71,8 @@ struct AdminContext {
       test_recipient;
   // Cluster mode (CONTRACT §11): the Centralized Management agent; null on a single machine.
   cluster::Agent* cluster = nullptr;
+  // The syslog copy of the mail log (CONTRACT §12); null without log.syslog.
+  telemetry::SyslogSender* syslog = nullptr;
 };
 
 void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminContext> context);

@@ -315,8 +315,9 @@ def strip_trace(data: bytes) -> bytes:
 
 def mid_of(g, subject, timeout=10.0):
     """The MID of the message received with this Subject, from the mail log."""
-    g.wait_log(f"Subject '{subject}'", timeout=timeout)
-    return re.search(rf"MID (\d+) Subject '{re.escape(subject)}'", g.mail_log()).group(1)
+    quoted = repr(subject)  # the log quotes values as Python's repr() does (as the ESA)
+    g.wait_log(f"Subject {quoted}", timeout=timeout)
+    return re.search(rf"MID (\d+) Subject {re.escape(quoted)}", g.mail_log()).group(1)
 
 
 def wait_finished(g, mids, timeout=30.0):
