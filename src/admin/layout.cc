@@ -59,6 +59,9 @@ tr.down td{background:#fdf3f3}
 .cluster-mode .mode{margin:0 0 6px}
 .cluster-mode summary{cursor:pointer;color:#28567f}
 pre#headers{white-space:pre-wrap;word-break:break-all}
+.staged{margin:0;border-left:4px solid #c77c02;background:#fff8e6;padding:8px 16px}
+.staged form.inline{display:inline-block;margin:4px 8px 0 0}
+pre#diff,pre#config{white-space:pre-wrap;word-break:break-all}
 ol.events{background:#fff;border:1px solid #d5dce3;padding:10px 10px 10px 40px;
  font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
 ol.events li{margin:2px 0;white-space:pre-wrap;word-break:break-word}
@@ -70,7 +73,7 @@ struct NavLink {
   std::string_view href;
 };
 
-constexpr std::array<NavLink, 9> kNav = {{
+constexpr std::array<NavLink, 10> kNav = {{
     {"Security Services", "Anti-Spam", "/ui/security/antispam"},
     {"Security Services", "Anti-Virus", "/ui/security/antivirus"},
     {"Security Services", "Recipient Validation", "/ui/recipient-validation"},
@@ -80,6 +83,7 @@ constexpr std::array<NavLink, 9> kNav = {{
     {"Monitor", "Message Tracking", "/ui/tracking"},
     {"Monitor", "Quarantine", "/ui/quarantine"},
     {"System Administration", "Cluster", "/ui/cluster"},
+    {"System Administration", "Configuration History", "/ui/configs"},
 }};
 
 bool InSection(std::string_view path, std::string_view href) {
@@ -112,7 +116,7 @@ std::string CsrfField(const Request& request) {
 }
 
 std::string Layout(const Request& request, std::string title, std::string body_html,
-                   int refresh_seconds) {
+                   int refresh_seconds, std::string_view banner_html) {
   std::string head_extra;
   if (refresh_seconds > 0) {
     head_extra = fmt::format("<meta http-equiv=\"refresh\" content=\"{}\">", refresh_seconds);
@@ -130,9 +134,9 @@ std::string Layout(const Request& request, std::string title, std::string body_h
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{}"
       "<title>{} — tidegate</title><style>{}</style></head>\n<body>"
-      "<header><div class=\"brand\">tidegate</div>{}</header>\n"
+      "<header><div class=\"brand\">tidegate</div>{}</header>\n{}"
       "<main><h1>{}</h1>\n{}\n</main></body></html>\n",
-      head_extra, HtmlEscape(title), kStyle, top, HtmlEscape(title), body_html);
+      head_extra, HtmlEscape(title), kStyle, top, banner_html, HtmlEscape(title), body_html);
 }
 
 std::string LoginPage(const Request& request, std::string_view login_token, std::string_view next,

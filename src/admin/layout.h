@@ -22,8 +22,10 @@ std::string CsrfField(const Request& request);
 // request (user set) the top navigation and logout form are shown, the section holding
 // request.path highlighted. `refresh_seconds` > 0 adds a meta refresh (e.g. Delivery Status),
 // which needs no script and so works under the server's Content-Security-Policy.
+// `banner_html` (inserted as is, outside <main>, between the header and the page) is the Web
+// UI's "uncommitted changes" bar.
 std::string Layout(const Request& request, std::string title, std::string body_html,
-                   int refresh_seconds = 0);
+                   int refresh_seconds = 0, std::string_view banner_html = {});
 
 // The login page: a form posting user, password, `csrf_token` (the pre-session token, which the
 // server also sets as a cookie) and `next` to /login; `error` (escaped) shown above it if set.

@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include "admin/http_client.h"
 #include "base/filesystem.h"
 #include "base/units.h"
@@ -750,6 +753,66 @@ int Quarantine(Api& api, const std::vector<std::string>& args, const CommandOpti
   return kUsage;
 }
 
+// configs list [--json] | show N | diff N M | rollback N [--comment TEXT] (CONTRACT §12).
+int Configs(Api& api, const std::vector<std::string>& args, const CommandOptions& o,
+            std::ostream& out) {
+  auto usage = [&] {
+    api.err << "usage: configs [list | show N | diff N M | rollback N [--comment TEXT]]\n";
+    return kUsage;
+  };
+  auto number = [](const std::string& s) {
+    return !s.empty() && s.size() < 20 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  const std::string verb = args.empty() ? "list" : args[0];
+  if (verb == "list" && args.size() <= 1) {
+    auto j = api.Call("GET", "/api/v1/configs");
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+      return kOk;
+    }
+    out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", "Number", "Time (UTC)", "User", "Comment");
+    for (const auto& e : *j) {
+      out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", U(e, "number"), S(e, "time"), S(e, "user"),
+                         S(e, "comment"));
+    }
+    return kOk;
+  }
+  if (verb == "show" && args.size() == 2 && number(args[1])) {
+    auto j = api.Call("GET", "/api/v1/configs/" + args[1]);
+    if (!j) return kError;
+    out << (o.json ? j->dump(2) + "\n" : S(*j, "text"));
+    return kOk;
+  }
+  if (verb == "diff" && args.size() == 3 && number(args[1]) && number(args[2])) {
+    auto j = api.Call("GET", "/api/v1/configs/diff?from=" + args[1] + "&to=" + args[2]);
+    if (!j) return kError;
+    out << (o.json ? j->dump(2) + "\n" : S(*j, "diff"));
+    return kOk;
+  }
+  if (verb == "rollback" && args.size() == 2 && number(args[1])) {
+    auto j = api.Call("POST", "/api/v1/configs/" + args[1] + "/rollback");
+    if (!j) return kError;
+    if (o.json) {
+      out << j->dump(2) << "\n";
+    } else {
+      out << fmt::format("Rolled back to configuration {}: committed and applied", args[1]);
+      if (j->contains("number")) out << fmt::format(" as entry {}", U(*j, "number"));
+      out << ".\n";
+    }
+    return kOk;
+  }
+  return usage();
+}
+
+// The invoking Unix user, recorded with every change in the configuration history (§12).
+std::string UnixUser() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
+  return "cli";
+}
+
 }  // namespace
 
 std::string UrlEncode(std::string_view text) {
@@ -771,6 +834,7 @@ int RunCommand(const config::GatewayConfig& cfg, const std::string& command,
   Api api{cfg, err, ReadPassword(cfg.admin.password_file, error)};
   if (options.comment) api.extra["comment"] = *options.comment;
   if (options.base_revision) api.extra["base_revision"] = *options.base_revision;
+  api.extra["cli_user"] = UnixUser();
   if (!error.empty()) {
     err << "tidegate: cannot read the admin password: " << error << "\n";
     return kError;
@@ -784,6 +848,7 @@ int RunCommand(const config::GatewayConfig& cfg, const std::string& command,
   if (command == "policyconfig") return Policyconfig(api, args, options, out);
   if (command == "quarantine") return Quarantine(api, args, options, out);
   if (command == "clusterconfig") return Clusterconfig(api, args, options, out);
+  if (command == "configs") return Configs(api, args, options, out);
   err << "tidegate: unknown command " << command << "\n";
   return kUsage;
 }

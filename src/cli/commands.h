@@ -1,5 +1,5 @@
 // commands.h — the operator commands of CONTRACT §2 (tophosts, status, workqueue, hoststatus,
-// track, tdcconfig, policyconfig), run against the running gateway's admin API (admin.bind,
+// track, tdcconfig, policyconfig, configs), run against the running gateway's admin API (admin.bind,
 // admin.user, admin.password_file of the same configuration file).
 // Output goes to `out`, errors to `err`; the return value is the process exit code:
 // 0 ok, 1 error (API unreachable, refused change...), 2 usage error.

@@ -434,7 +434,8 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
       Wake();
       return built.error();
     }
-    if (built->merged.text != effective_.text) {
+    const bool changed = built->merged.text != effective_.text;
+    if (changed) {
       if (base::Status s = options_.apply(built->config); !s) {
         refused_revision_ = revision;
         Log(2, fmt::format("Cluster configuration revision {} refused: {}", revision,
@@ -455,6 +456,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
                                   : LevelText(meta_.level);
     Log(0, fmt::format("Cluster configuration revision {} applied ({}, by {}: {})", revision,
                        level, OneLine(meta_.user), OneLine(meta_.comment)));
+    if (changed && options_.applied) options_.applied(effective_.text, meta_.user, meta_.comment);
     Wake();
     return base::Status::Ok();
   }

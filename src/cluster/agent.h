@@ -89,6 +89,11 @@ class Agent {
     std::shared_ptr<const config::GatewayConfig> local;  // the local file, as loaded
     std::string admin_url;                               // registered for the other machines
     ApplyFn apply;
+    // After a revision that changed the effective configuration was applied: its text and the
+    // commit's user and comment (the configuration history, CONTRACT §12). Optional.
+    std::function<void(const std::string& text, const std::string& user,
+                       const std::string& comment)>
+        applied;
     telemetry::MailLog* log = nullptr;
     std::chrono::milliseconds retry_interval{1000};
     std::chrono::seconds lease_ttl{10};

@@ -92,6 +92,10 @@ class ConfigEditor {
   // no-op (the file's text is kept).
   base::Status SetRecipientValidation(const RecipientValidation& setting);
 
+  // Replaces the whole document (a configuration history rollback, CONTRACT §12); refused (no
+  // change) when it would not validate.
+  base::Status SetText(std::string text) { return Accept(std::move(text)); }
+
   const std::string& path() const { return path_; }
   // The edited document.
   const std::string& text() const { return text_; }

@@ -143,10 +143,31 @@ base::Status Gateway::Start() {
                                      .admin_url = "",
                                      .apply = [this](std::shared_ptr<const config::GatewayConfig>
                                                          c) { return ApplyConfig(std::move(c)); },
+                                     .applied =
+                                         [this](const std::string& text, const std::string& user,
+                                                const std::string& comment) {
+                                           RecordHistory(text, user, comment);
+                                         },
                                      .log = log_.get()});
     cfg = *initial;
     std::lock_guard lock(config_mu_);
     config_ = cfg;
+  }
+
+  // The configuration history (§12): entry 1 is the configuration at first start; a file
+  // changed while the gateway was stopped is recorded as such.
+  if (auto history = config::ConfigHistory::Open(base::JoinPath(cfg->data_dir, "config-history"))) {
+    history_ = std::move(*history);
+    for (const std::string& note : history_->notes()) {
+      log_->Warning("Configuration history: " + note);
+    }
+    RecordHistory(CurrentText(), "file",
+                  !history_->newest() ? "configuration at first start"
+                  : cluster_ ? "configuration at start differs from the last entry (cluster "
+                               "changes while stopped or the local file edited)"
+                             : "configuration file edited by hand (found at start)");
+  } else {
+    log_->Critical("Configuration history unavailable: " + history.error().message);
   }
 
   spool::Options spool_options;
@@ -394,6 +415,7 @@ base::Status Gateway::StartAdmin() {
                                         }};
   admin_context.cluster = cluster_.get();
   admin_context.syslog = syslog_.get();
+  admin_context.history = history_.get();
   webui::RegisterAdminApi(*admin_, admin_context);
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
@@ -428,9 +450,33 @@ base::Status Gateway::Reload() {
       log_->Critical("Configuration reload refused, keeping the running configuration: " +
                      s.error().message);
     }
+    if (s) RecordHistory(CurrentText(), "file", "local configuration file edited by hand");
     return s;
   }
-  return ApplyConfig(*loaded);
+  base::Status s = ApplyConfig(*loaded);
+  // A change committed through the admin API is already the newest entry: this records only
+  // a file edited by hand and loaded by SIGHUP.
+  if (s) RecordHistory(CurrentText(), "file", "configuration file edited by hand");
+  return s;
+}
+
+std::string Gateway::CurrentText() const {
+  if (cluster_) return cluster_->EffectiveText();
+  auto text = base::PosixFilesystem().ReadWholeFile(config()->path);
+  return text ? *text : std::string();
+}
+
+void Gateway::RecordHistory(const std::string& text, const std::string& user,
+                            const std::string& comment) {
+  if (!history_ || text.empty()) return;
+  auto n = history_->RecordIfChanged(text, user, comment, base::SystemClock::Instance().Now());
+  if (!n) {
+    log_->Critical("Configuration history: cannot record the configuration: " +
+                   n.error().message);
+  } else if (*n) {
+    log_->Info(fmt::format("Configuration history: entry {} recorded (by {}: {})", **n, user,
+                           comment));
+  }
 }
 
 base::Status Gateway::ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg) {

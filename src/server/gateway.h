@@ -16,6 +16,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "config/history.h"
 #include "delivery/queue_manager.h"
 #include "admin/server.h"
 #include "cluster/agent.h"
@@ -55,6 +56,12 @@ class Gateway {
   // of live changes from the admin API and of cluster revisions.
   base::Status ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg);
   base::Status StartAdmin();
+  // Records `text` in the configuration history when it differs from the newest entry (the
+  // configuration at start, a hand edit loaded by SIGHUP, a cluster revision); logs failures.
+  void RecordHistory(const std::string& text, const std::string& user,
+                     const std::string& comment);
+  // The text the history keeps: the file alone, the effective configuration in cluster mode.
+  std::string CurrentText() const;
   // The message tracking store of tracking.backend: SQLite in data_dir, or PostgreSQL with its
   // buffer in data_dir/tracking-buffer (CONTRACT §11).
   base::Result<std::unique_ptr<telemetry::TrackingStore>> OpenTracking(
@@ -82,6 +89,9 @@ class Gateway {
   std::unique_ptr<MessagePipeline> pipeline_;
   std::unique_ptr<admin::Server> admin_;
   std::unique_ptr<cluster::Agent> cluster_;  // cluster mode (§11); null on a single machine
+  // The configuration history (§12) in data_dir/config-history; null if it could not be opened
+  // (logged; mail flows regardless).
+  std::unique_ptr<config::ConfigHistory> history_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   inbound::SessionServices services_;
   std::map<std::string, std::unique_ptr<inbound::Listener>> listeners_;

@@ -192,6 +192,8 @@ int main(int argc, char** argv) {
             "incoming mail policies: policyconfig [list | show NAME | tdc NAME global|default|off|custom ADDRESS]"},
            {"quarantine",
             "the Spam and Virus quarantines: quarantine list [Spam|Virus] [--search TEXT] | show MID | release MID | delete MID"},
+           {"configs",
+            "configuration history: configs [list | show N | diff N M | rollback N [--comment TEXT]]"},
            {"clusterconfig",
             "cluster mode: clusterconfig [show | machines | mode cluster|group NAME|machine NAME | "
             "inherit SECTION group NAME|machine NAME | override SECTION group NAME|machine NAME]"}}) {

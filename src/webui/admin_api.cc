@@ -480,6 +480,7 @@ void RegisterAdminApi(admin::Server& server, AdminContext ctx) {
              });
   RegisterQuarantineApi(server, c);
   RegisterClusterApi(server, c);
+  RegisterConfigsApi(server, c);
 }
 
 }  // namespace tidegate::webui

@@ -20,6 +20,8 @@
 //   GET  /api/v1/quarantine?quarantine=Spam|Virus&search=&offset=&limit=   (quarantine_api.cc)
 //   GET  /api/v1/quarantine/<mid>     one message: its meta and header section
 //   POST /api/v1/quarantine/<mid>/release | /delete
+//   GET  /api/v1/configs              the configuration history (configs_api.cc); /configs/<n>,
+//   GET  /api/v1/configs/diff?from=N&to=M;  POST /api/v1/configs/<n>/rollback {comment?}
 // Changes go through config::ConfigEditor (validated, atomic, previous file kept), are applied
 // live through `reload`, and leave an audit line in the mail log.
 #pragma once
@@ -33,6 +35,7 @@
 
 #include "admin/server.h"
 #include "config/config.h"
+#include "config/history.h"
 #include "delivery/queue_manager.h"
 #include "quarantine/store.h"
 #include "spool/spool.h"
@@ -73,11 +76,16 @@ struct AdminContext {
   cluster::Agent* cluster = nullptr;
   // The syslog copy of the mail log (CONTRACT §12); null without log.syslog.
   telemetry::SyslogSender* syslog = nullptr;
+  // The configuration history (CONTRACT §12; configs_api.cc); null when it could not be opened
+  // (its endpoints then answer 503) or not wired (unit tests).
+  config::ConfigHistory* history = nullptr;
 };
 
 void RegisterQuarantineApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
 // The cluster endpoints (cluster_api.cc; CONTRACT §11): 404 unless ctx.cluster is set.
 void RegisterClusterApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
+// The configuration history endpoints under /api/v1/configs (configs_api.cc; CONTRACT §12).
+void RegisterConfigsApi(admin::Server& server, std::shared_ptr<const AdminContext> context);
 // The `cluster` object of /api/v1/status and GET /api/v1/cluster.
 nlohmann::json ClusterStateJson(const cluster::ClusterState& state);
 // The header section of a message (up to the blank line, at most 64 KiB), for showing it safely.

@@ -232,6 +232,15 @@ base::Result<cluster::CommitRequest> CommitFields(const admin::Request& req) {
   for (char& c : out.comment) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';  // one log line
   }
+  // The CLI authenticates with the admin credentials and names the Unix user who ran it; any
+  // holder of those credentials may name itself, so this attributes, it does not authenticate.
+  if (std::string cli_user = get("cli_user"); !cli_user.empty()) {
+    cli_user.resize(std::min<std::size_t>(cli_user.size(), 64));
+    for (char& c : cli_user) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) c = '_';
+    }
+    out.user = std::move(cli_user);
+  }
   if (const std::string base = get("base_revision"); !base.empty()) {
     auto n = ParseU64(base);
     if (!n || *n > static_cast<std::uint64_t>(INT64_MAX)) {
@@ -244,18 +253,36 @@ base::Result<cluster::CommitRequest> CommitFields(const admin::Request& req) {
 
 boost::asio::awaitable<EditOutcome> CommitEdit(const AdminContext& ctx,
                                                config::ConfigEditor& editor,
-                                               const admin::Request& req) {
+                                               const admin::Request& req,
+                                               const std::string* comment) {
   if (auto v = editor.Validate(); !v) co_return EditOutcome{400, v.error().message};
+  auto fields = CommitFields(req);
+  if (fields && comment != nullptr) fields->comment = *comment;
   if (ctx.cluster != nullptr) {
-    auto fields = CommitFields(req);
     if (!fields) co_return EditOutcome{400, fields.error().message};
     cluster::CommitResult r =
         co_await ctx.cluster->Commit(editor.original(), editor.text(), std::move(*fields));
     if (!r.ok()) co_return EditOutcome{r.http_status(), r.message};
     co_return EditOutcome{};
   }
+  const std::string before = editor.original();
   if (base::Status s = editor.Commit(); !s) co_return EditOutcome{409, s.error().message};
+  std::string unrecorded;
+  if (ctx.history != nullptr && editor.text() != before) {
+    const auto now = base::SystemClock::Instance().Now();
+    // A hand edit not yet loaded is the file's doing, not this user's: its own entry first.
+    auto hand = ctx.history->RecordIfChanged(before, "file", "configuration file edited by hand",
+                                             now);
+    auto n = hand ? ctx.history->Record(editor.text(), fields ? fields->user : req.user,
+                                        fields ? fields->comment : std::string(), now)
+                  : base::Result<std::uint64_t>(hand.error());
+    if (!n) unrecorded = n.error().message;
+  }
   if (base::Status s = ctx.reload(); !s) co_return EditOutcome{500, s.error().message};
+  if (!unrecorded.empty()) {
+    co_return EditOutcome{500, "committed and applied, but not recorded in the configuration "
+                               "history: " + unrecorded};
+  }
   co_return EditOutcome{};
 }
 

@@ -115,13 +115,19 @@ struct EditOutcome {
 // then ctx.reload. In cluster mode: the changed sections to etcd at this machine's mode level,
 // guarded by the request's `base_revision` (form field, query or JSON body; default the newest
 // revision seen), with its `comment` and user (CONTRACT §11). The caller writes the audit line
-// when ok().
+// when ok(). `comment`, when not null, replaces the request's (a rollback's "rollback to N").
+// Configuration history (CONTRACT §12): alone, a change that alters the file is recorded as one
+// entry (the request's user and comment) after the file is written and before it is applied and
+// reported; in cluster mode the agent records the revision when it is applied (gateway.cc). A
+// refused or failed commit records nothing.
 boost::asio::awaitable<EditOutcome> CommitEdit(const AdminContext& ctx,
                                                config::ConfigEditor& editor,
-                                               const admin::Request& req);
+                                               const admin::Request& req,
+                                               const std::string* comment = nullptr);
 
 // The cluster commit fields of a request: `comment` and `base_revision` from the form, the query
-// or a JSON object body. An unparsable base_revision is an error.
+// or a JSON object body. An unparsable base_revision is an error. The user is the authenticated
+// one, or the `cli_user` field the CLI sends (the invoking Unix user, CONTRACT §12).
 base::Result<cluster::CommitRequest> CommitFields(const admin::Request& req);
 
 }  // namespace tidegate::webui

@@ -24,10 +24,16 @@ std::string Esc(std::string_view text) { return admin::HtmlEscape(text); }
 
 std::string Url(std::string_view text) { return admin::PercentEncode(text); }
 
+namespace {
+// The Web UI's staged changes, for the banner of every page (the gateway has one admin server).
+const Staging* g_staging = nullptr;
+}  // namespace
+
 Response Page(const Request& request, int status, std::string title, std::string body,
               int refresh_seconds) {
-  return Response::Html(status,
-                        admin::Layout(request, std::move(title), std::move(body), refresh_seconds));
+  const std::string banner = g_staging != nullptr ? StagedBanner(*g_staging, request) : "";
+  return Response::Html(status, admin::Layout(request, std::move(title), std::move(body),
+                                              refresh_seconds, banner));
 }
 
 Response SectionPage(const UiContext& ui, const Request& request, int status, std::string title,
@@ -197,23 +203,23 @@ std::string TdcBody(const Request& req, const config::GatewayConfig& cfg, const 
 constexpr const char* kTdcTitle = "Threat Defense Connector Settings";
 
 Response TdcGet(const UiContext& ui, const Request& req) {
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   TdcForm f;
   f.enabled = cfg->tdc.enabled;
   if (cfg->tdc.intake_address) f.intake_address = cfg->tdc.intake_address->str();
   if (req.param("saved") == "1") {
-    f.notice = "Your changes have been committed and are in effect.";
+    f.notice = "Your changes have been saved. Commit them (above) to put them in effect.";
   }
   return SectionPage(ui, req, 200, kTdcTitle, TdcBody(req, *cfg, f));
 }
 
 boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req) {
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   TdcForm f;
   f.enabled = req.field("enabled") == "on";
   f.intake_address = Trim(req.field("intake_address"));
   const std::string current = cfg->tdc.intake_address ? cfg->tdc.intake_address->str() : "";
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) {
     f.alert = editor.error().message;
     co_return SectionPage(ui, req, 500, kTdcTitle, TdcBody(req, *cfg, f));
@@ -232,9 +238,9 @@ boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req
     }
   }
   if (!f.errors.empty()) co_return SectionPage(ui, req, 400, kTdcTitle, TdcBody(req, *cfg, f));
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) {
     f.alert = r.message;
-    co_return SectionPage(ui, req, r.http_status, kTdcTitle, TdcBody(req, *ui.ctx.config(), f));
+    co_return SectionPage(ui, req, r.http_status, kTdcTitle, TdcBody(req, *UiConfig(ui, req), f));
   }
   std::string what = fmt::format("tdcconfig {}", f.enabled ? "enable" : "disable");
   if (!f.intake_address.empty() && f.intake_address != current) {
@@ -248,6 +254,8 @@ boost::asio::awaitable<Response> TdcPost(const UiContext& ui, const Request& req
 
 void RegisterAdminUi(admin::Server& server, AdminContext context) {
   auto ui = std::make_shared<const UiContext>(UiContext{std::move(context), &server});
+  ui::g_staging = ui->staging.get();
+  RegisterStagingPages(server, ui);
   server.Page("GET", "/ui/tdc",
               [ui](Request& req) -> asio::awaitable<Response> { co_return TdcGet(*ui, req); });
   server.Page("POST", "/ui/tdc",

@@ -15,12 +15,36 @@
 #include "cluster/agent.h"
 #include "config/config.h"
 #include "webui/admin_api.h"
+#include "webui/admin_common.h"
 
 namespace tidegate::webui::ui {
+
+// Web UI staging (CONTRACT §12, admin_ui_staging.cc): a settings form saves into a staged copy
+// of the configuration kept per login session (keyed by the session's CSRF token, never logged)
+// until Commit Changes (one CommitEdit, one history entry) or Abandon Changes. `base` is the live
+// text the first staged change started from: a commit is refused when the live configuration is
+// no longer that text (someone else committed meanwhile). At most kMaxSessions sessions keep a
+// staged copy (the oldest is dropped beyond). Io thread only.
+struct StagedChange {
+  std::string base;
+  std::string text;
+  std::string comment;  // the last form's Comment field (cluster mode), offered at commit
+};
+class Staging {
+ public:
+  static constexpr std::size_t kMaxSessions = 64;
+  const StagedChange* Find(const std::string& session) const;
+  void Put(const std::string& session, StagedChange change);
+  void Drop(const std::string& session);
+
+ private:
+  std::vector<std::pair<std::string, StagedChange>> sessions_;  // oldest first
+};
 
 struct UiContext {
   AdminContext ctx;
   admin::Server* server = nullptr;  // for Audit(); outlives the handlers
+  std::shared_ptr<Staging> staging = std::make_shared<Staging>();
 };
 using UiPtr = std::shared_ptr<const UiContext>;
 
@@ -82,6 +106,21 @@ std::string_view SectionOfPage(std::string_view path);
 admin::Response SectionPage(const UiContext& ui, const admin::Request& request, int status,
                             std::string title, std::string body);
 void RegisterClusterPages(admin::Server& server, const UiPtr& ui);
+
+// What the settings pages use instead of the live configuration (admin_ui_staging.cc): an editor
+// on the session's staged copy (else the live one), saving into the staged copy (validated;
+// never committed: the banner's Commit Changes does that), and the configuration to show.
+base::Result<config::ConfigEditor> LoadEditor(const UiContext& ui, const admin::Request& req);
+boost::asio::awaitable<EditOutcome> StageEdit(const UiContext& ui, config::ConfigEditor& editor,
+                                              const admin::Request& req);
+std::shared_ptr<const config::GatewayConfig> UiConfig(const UiContext& ui,
+                                                      const admin::Request& req);
+// The "uncommitted changes" banner with Commit Changes (and its comment) and Abandon Changes;
+// "" when the session has nothing staged. Page() puts it on top of every page.
+std::string StagedBanner(const Staging& staging, const admin::Request& req);
+// POST /ui/changes/commit|abandon, and System Administration › Configuration History
+// (/ui/configs: the list, one entry with its diff against the previous, rollback).
+void RegisterStagingPages(admin::Server& server, const UiPtr& ui);
 
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui);
 void RegisterMonitorPages(admin::Server& server, const UiPtr& ui);

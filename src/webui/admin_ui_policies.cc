@@ -45,7 +45,7 @@ std::string MoveButton(const Request& req, std::string_view name, std::string_vi
 std::string TableBody(const Request& req, const config::GatewayConfig& cfg) {
   std::string body;
   if (req.param("saved") == "1")
-    body += Notice("Your changes have been committed and are in effect.");
+    body += Notice("Your changes have been saved. Commit them (above) to put them in effect.");
   body += fmt::format(
       "<p>Threat Defense Connector: <strong>{}</strong>, global Message Intake Address "
       "<strong>{}</strong> (<a href=\"/ui/tdc\">settings</a>). Policies are matched in order; "
@@ -166,7 +166,8 @@ bool CheckForm(PolicyForm& f) {
 }
 
 Response AddGet(const UiContext& ui, const Request& req) {
-  const config::GatewayConfig& cfg = *ui.ctx.config();
+  const auto shown = UiConfig(ui, req);  // the staged configuration, if any
+  const config::GatewayConfig& cfg = *shown;
   PolicyForm f;
   f.position = cfg.policies.size() - 1;
   return SectionPage(ui, req, 200, "Add Incoming Mail Policy",
@@ -174,7 +175,7 @@ Response AddGet(const UiContext& ui, const Request& req) {
 }
 
 boost::asio::awaitable<Response> AddPost(const UiContext& ui, const Request& req) {
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   PolicyForm f = FormFromRequest(req);
   auto position = ParseU64(req.field("position"));
   f.position = position && *position >= 1 && *position <= cfg->policies.size()
@@ -185,7 +186,7 @@ boost::asio::awaitable<Response> AddPost(const UiContext& ui, const Request& req
                 PolicyFormBody(req, *cfg, f, "/ui/policies/add", true));
   };
   if (!CheckForm(f)) co_return fail(400);
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) {
     f.alert = editor.error().message;
     co_return fail(500);
@@ -198,7 +199,7 @@ boost::asio::awaitable<Response> AddPost(const UiContext& ui, const Request& req
     f.errors[FieldOf(s.error().message)] = s.error().message;
     co_return fail(400);
   }
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) {
     f.alert = r.message;
     co_return fail(r.http_status);
   }
@@ -207,7 +208,7 @@ boost::asio::awaitable<Response> AddPost(const UiContext& ui, const Request& req
 }
 
 boost::asio::awaitable<Response> EditPage(const UiContext& ui, const Request& req, const config::Policy& p) {
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   const std::string title = "Edit Incoming Mail Policy: " + p.name;
   const std::string action = PolicyUrl(p.name, "edit");
   PolicyForm f;
@@ -222,7 +223,7 @@ boost::asio::awaitable<Response> EditPage(const UiContext& ui, const Request& re
     return SectionPage(ui, req, status, title, PolicyFormBody(req, *cfg, f, action, false));
   };
   if (!CheckForm(f)) co_return fail(400);
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) {
     f.alert = editor.error().message;
     co_return fail(500);
@@ -235,7 +236,7 @@ boost::asio::awaitable<Response> EditPage(const UiContext& ui, const Request& re
     f.errors[FieldOf(s.error().message)] = s.error().message;
     co_return fail(400);
   }
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) {
     f.alert = r.message;
     co_return fail(r.http_status);
   }
@@ -247,7 +248,7 @@ boost::asio::awaitable<Response> EditPage(const UiContext& ui, const Request& re
 // ---- move / delete ----------------------------------------------------------------------
 
 boost::asio::awaitable<Response> MovePost(const UiContext& ui, const Request& req, const config::Policy& p) {
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   std::size_t index = 0;
   while (cfg->policies[index].name != p.name) ++index;
   const std::string direction = req.field("direction");
@@ -258,12 +259,12 @@ boost::asio::awaitable<Response> MovePost(const UiContext& ui, const Request& re
     co_return MessagePage(req, 400, kTitle, "direction must be up or down");
   }
   if (target == index) co_return Response::Redirect("/ui/policies", 303);
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) co_return MessagePage(req, 500, kTitle, editor.error().message);
   if (base::Status s = editor->MovePolicy(p.name, target); !s) {
     co_return MessagePage(req, 400, kTitle, s.error().message);
   }
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) {
     co_return MessagePage(req, r.http_status, kTitle, r.message);
   }
   ui.server->Audit(req, fmt::format("policyconfig move {} to {}", p.name, target + 1));
@@ -283,14 +284,14 @@ boost::asio::awaitable<Response> DeletePage(const UiContext& ui, const Request& 
                             "{}<button type=\"submit\">Delete</button> "
                             "<a href=\"/ui/policies\">Cancel</a></form>",
                             Esc(PolicyUrl(p.name, "delete")), admin::CsrfField(req), Esc(p.name),
-                            CommentField(*ui.ctx.config())));
+                            CommentField(*UiConfig(ui, req))));
   }
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) co_return MessagePage(req, 500, title, editor.error().message);
   if (base::Status s = editor->DeletePolicy(p.name); !s) {
     co_return MessagePage(req, 400, title, s.error().message);
   }
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) {
     co_return MessagePage(req, r.http_status, title, r.message);
   }
   ui.server->Audit(req, "policyconfig delete " + p.name);
@@ -343,7 +344,7 @@ std::string TdcBody(const Request& req, const config::GatewayConfig& cfg, const 
 }
 
 boost::asio::awaitable<Response> TdcPage(const UiContext& ui, const Request& req, const config::Policy& p) {
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   const std::string title = "Threat Defense Connector: " + p.name;
   TdcChoice c;
   if (req.method == "GET") {
@@ -379,7 +380,7 @@ boost::asio::awaitable<Response> TdcPage(const UiContext& ui, const Request& req
     c.alert = "Choose one of the settings.";
     co_return fail(400);
   }
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) {
     c.alert = editor.error().message;
     co_return fail(500);
@@ -388,7 +389,7 @@ boost::asio::awaitable<Response> TdcPage(const UiContext& ui, const Request& req
     (tdc.mode == config::PolicyTdcMode::kCustom ? c.error : c.alert) = s.error().message;
     co_return fail(400);
   }
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) {
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) {
     c.alert = r.message;
     co_return fail(r.http_status);
   }
@@ -406,7 +407,7 @@ boost::asio::awaitable<Response> PolicyAction(const UiContext& ui, const Request
   }
   const std::string name = rest.substr(0, slash);
   const std::string action = rest.substr(slash + 1);
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   const config::Policy* p = cfg->FindPolicy(name);
   if (p == nullptr) co_return MessagePage(req, 404, kTitle, "No policy named " + name + ".");
   const bool post = req.method == "POST";
@@ -429,7 +430,7 @@ boost::asio::awaitable<Response> PolicyAction(const UiContext& ui, const Request
 
 void RegisterPolicyPages(admin::Server& server, const UiPtr& ui) {
   server.Page("GET", "/ui/policies", [ui](Request& req) -> asio::awaitable<Response> {
-    co_return SectionPage(*ui, req, 200, kTitle, TableBody(req, *ui->ctx.config()));
+    co_return SectionPage(*ui, req, 200, kTitle, TableBody(req, *UiConfig(*ui, req)));
   });
   server.Page("GET", "/ui/policies/add", [ui](Request& req) -> asio::awaitable<Response> {
     co_return AddGet(*ui, req);

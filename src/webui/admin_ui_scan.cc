@@ -144,7 +144,7 @@ std::string Body(const Request& req, const ScanKind& kind, const config::Gateway
 boost::asio::awaitable<Response> ScanPage(const UiContext& ui, const Request& req, const config::Policy& p,
                   std::string_view kind_name) {
   const ScanKind& kind = kind_name == "antispam" ? kSpam : kVirus;
-  auto cfg = ui.ctx.config();
+  auto cfg = UiConfig(ui, req);
   const std::string title = fmt::format("{}: {}", kind.title, p.name);
   const std::string url = PolicyUrl(p.name, kind_name);
   if (req.method == "GET")
@@ -166,12 +166,12 @@ boost::asio::awaitable<Response> ScanPage(const UiContext& ui, const Request& re
   }
   auto change = ParseScanChange(kind_name, fields);
   if (!change) co_return fail(400, change.error().message);
-  auto editor = LoadEditor(ui.ctx);
+  auto editor = LoadEditor(ui, req);
   if (!editor) co_return fail(500, editor.error().message);
   if (base::Status s = ApplyScanChange(*editor, p.name, *change); !s) {
     co_return fail(400, s.error().message);
   }
-  if (EditOutcome r = co_await CommitEdit(ui.ctx, *editor, req); !r.ok()) co_return fail(r.http_status, r.message);
+  if (EditOutcome r = co_await StageEdit(ui, *editor, req); !r.ok()) co_return fail(r.http_status, r.message);
   ui.server->Audit(req, ScanAuditLine(p.name, *change));
   co_return Response::Redirect("/ui/policies?saved=1", 303);
 }

@@ -140,10 +140,10 @@ void Register(admin::Server& server, const UiPtr& ui, const Engine& e) {
   const std::string path = fmt::format("/ui/security/{}", e.slug);
   const std::string title = fmt::format("{} Settings", e.title);
   server.Page("GET", path, [ui, &e, title](Request& req) -> asio::awaitable<Response> {
-    co_return SectionPage(*ui, req, 200, title, Body(req, e, *ui->ctx.config(), ""));
+    co_return SectionPage(*ui, req, 200, title, Body(req, e, *UiConfig(*ui, req), ""));
   });
   server.Page("POST", path + "/test", [ui, &e, title](Request& req) -> asio::awaitable<Response> {
-    auto cfg = ui->ctx.config();
+    auto cfg = UiConfig(*ui, req);
     if ((e.slug == "antispam" && !cfg->anti_spam) || (e.slug == "antivirus" && !cfg->anti_virus)) {
       co_return SectionPage(*ui, req, 400, title, Body(req, e, *cfg, ""));
     }

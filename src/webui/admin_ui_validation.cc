@@ -217,7 +217,7 @@ std::string TestPanel(const Request& req, const AdminContext& ctx, const std::st
 
 std::string Body(const Request& req, const UiContext& ui, const Form& f, const std::string& alert,
                  const std::string& test_address, const std::string& test_result) {
-  const auto cfg = ui.ctx.config();
+  const auto cfg = UiConfig(ui, req);
   std::string body = Alert(alert);
   if (req.param("saved") == "1") body += Notice("Recipient validation settings saved.");
   body += TestPanel(req, ui.ctx, test_address, test_result);
@@ -292,7 +292,7 @@ std::string AuditLine(const config::RecipientValidation& rv) {
 
 void RegisterValidationPages(admin::Server& server, const UiPtr& ui) {
   server.Page("GET", kPath, [ui](Request& req) -> asio::awaitable<Response> {
-    const Form f = Current(ui->ctx.config()->recipient_validation);
+    const Form f = Current(UiConfig(*ui, req)->recipient_validation);
     co_return SectionPage(*ui, req, 200, kTitle, Body(req, *ui, f, "", "", ""));
   });
   server.Page("POST", kPath, [ui](Request& req) -> asio::awaitable<Response> {
@@ -302,12 +302,12 @@ void RegisterValidationPages(admin::Server& server, const UiPtr& ui) {
     };
     auto setting = ToSetting(f);
     if (!setting) co_return fail(400, setting.error().message);
-    auto editor = LoadEditor(ui->ctx);
+    auto editor = LoadEditor(*ui, req);
     if (!editor) co_return fail(500, editor.error().message);
     if (base::Status s = editor->SetRecipientValidation(*setting); !s) {
       co_return fail(400, s.error().message);
     }
-    if (EditOutcome r = co_await CommitEdit(ui->ctx, *editor, req); !r.ok())
+    if (EditOutcome r = co_await StageEdit(*ui, *editor, req); !r.ok())
       co_return fail(r.http_status, r.message);
     ui->server->Audit(req, AuditLine(*setting));
     co_return Response::Redirect(std::string(kPath) + "?saved=1", 303);
@@ -315,7 +315,7 @@ void RegisterValidationPages(admin::Server& server, const UiPtr& ui) {
   server.Page(
       "POST", std::string(kPath) + "/test", [ui](Request& req) -> asio::awaitable<Response> {
         const std::string address = Trim(req.field("address"));
-        const Form f = Current(ui->ctx.config()->recipient_validation);
+        const Form f = Current(UiConfig(*ui, req)->recipient_validation);
         auto check = co_await CheckRecipient(ui->ctx, address);
         if (!check) {
           const int status = CheckErrorStatus(check.error());

@@ -106,8 +106,9 @@ class ValidationPageTest : public admin::testing::AdminServerTest {
     }
     extra_routes_ = [ctx](admin::Server& server) {
       RegisterAdminApi(server, ctx);
-      ui::RegisterValidationPages(
-          server, std::make_shared<const ui::UiContext>(ui::UiContext{ctx, &server}));
+      auto ui = std::make_shared<const ui::UiContext>(ui::UiContext{ctx, &server});
+      ui::RegisterValidationPages(server, ui);
+      ui::RegisterStagingPages(server, ui);  // Commit Changes (CONTRACT §12)
     };
     StartServer();
     browser_ = LogIn();
@@ -293,6 +294,9 @@ TEST_F(ValidationPageTest, SavingWritesTheSectionReloadsAndAudits) {
       "&call_ahead_on_failure=tempfail";
   ClientResponse saved = PostForm("/ui/recipient-validation", form);
   ASSERT_EQ(saved.status, 303) << saved.body;
+  // Staged (CONTRACT §12): in effect once committed.
+  ClientResponse committed = PostForm("/ui/changes/commit", "return_to=%2Fui%2Frecipient-validation");
+  ASSERT_EQ(committed.status, 303) << committed.body;
   const config::RecipientValidation& rv = config_->recipient_validation;
   EXPECT_EQ(rv.always_accept, (std::vector<std::string>{"postmaster@", "abuse@"}));
   EXPECT_EQ(rv.max_invalid_recipients_per_hour, 25u);

@@ -36,3 +36,11 @@ export async function openBrowser(out, prefix, viewport = { width: 1366, height:
     },
   };
 }
+
+// The Web UI stages settings changes (CONTRACT §12): the banner's Commit Changes, with an
+// optional comment, puts them in effect. Waits for the redirect that says they were committed.
+// Without `comment` the field keeps what the page put there (a form's cluster-mode Comment).
+export async function commitChanges(page, comment) {
+  if (comment !== undefined) await page.fill('#commit_comment', comment);
+  await Promise.all([page.waitForURL(/changes=committed/), page.click('#commit_changes')]);
+}

@@ -6,7 +6,7 @@
 //   WEBUI_PHASE: "up" (etcd running: the whole walk) or "down" (etcd stopped: a commit is refused)
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { env as required, openBrowser } from './browser.mjs';
+import { commitChanges, env as required, openBrowser } from './browser.mjs';
 
 const env = (name) => required(name, 'test_webui_cluster.py');
 const URL_BASE = env('WEBUI_URL');
@@ -130,6 +130,9 @@ test('machine mode, Override here, disable with a comment: gw2 stays enabled', u
   await page.fill('#comment', 'gw1 off for a test');
   await Promise.all([page.waitForURL(/\/ui\/tdc\?saved=1$/),
     page.click('form[action="/ui/tdc"] button[type=submit]')]);
+  // Staged (CONTRACT §12): the form's comment goes with Commit Changes.
+  assert.equal(await page.inputValue('#commit_comment'), 'gw1 off for a test');
+  await commitChanges(page);
   assert.equal(await page.isChecked('#enabled'), false);
   assert.equal(await origin(), 'Machine: gw1');
   assert.equal(await gw2Enabled(), true);
@@ -185,8 +188,11 @@ test('with the store down a change is refused with 503, shown in the alert', dow
   await page.goto(`${URL_BASE}/ui/tdc`);
   await page.uncheck('#enabled');
   await page.fill('#comment', 'while down');
-  const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'),
+  await Promise.all([page.waitForURL(/\/ui\/tdc\?saved=1$/),
     page.click('form[action="/ui/tdc"] button[type=submit]')]);
+  // Staged; the commit is what the unreachable store refuses.
+  const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'),
+    page.click('#commit_changes')]);
   assert.equal(response.status(), 503);
   assert.match(await page.innerText('main p.alert[role=alert]'),
     /cluster configuration store unreachable/);

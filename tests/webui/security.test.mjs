@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { commitChanges } from './browser.mjs';
 
 const env = (name) => {
   const value = process.env[name];
@@ -144,6 +145,7 @@ test('DEFAULT\'s anti-virus page offers no "use default"; off turns it off every
   assert.equal(await cell('Sales', 'antivirus').innerText(), '(use default)');
   assert.equal(await cell('Legal', 'antivirus').innerText(), 'Enabled');
   await shot('03-policies-after');
+  await commitChanges(page, 'anti-spam and anti-virus per policy');
 });
 
 const listed = async () => page.locator('#quarantine-list tbody tr').evaluateAll(

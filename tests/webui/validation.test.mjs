@@ -9,7 +9,7 @@
 // next hops are tests/e2e/test_recipient_validation.py.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { env as required, openBrowser } from './browser.mjs';
+import { commitChanges, env as required, openBrowser } from './browser.mjs';
 
 const env = (name) => required(name, 'test_webui_validation.py');
 const URL_BASE = env('WEBUI_URL');
@@ -103,4 +103,5 @@ test('saving writes the section and shows it again', async () => {
   assert.equal(await page.inputValue('#call_ahead_on_failure'), 'accept');
   assert.equal(await page.isChecked('#ldap'), false);
   await shot('saved');
+  await commitChanges(page, 'recipient validation');
 });

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { commitChanges } from './browser.mjs';
 
 const env = (name) => {
   const value = process.env[name];
@@ -209,6 +210,10 @@ test('set a custom intake address on a policy', async () => {
   await page.goto(`${URL_BASE}/ui/policies/Support/tdc`);
   assert.ok(await page.isChecked('#mode-custom'));
   assert.equal(await page.inputValue('#intake_address'), CUSTOM);
+  // Saved into the staged copy (CONTRACT §12): in effect once committed.
+  assert.equal(await page.locator('#uncommitted').count(), 1);
+  await commitChanges(page, 'Support journaled to its own intake');
+  assert.equal(await page.locator('#uncommitted').count(), 0);
 });
 
 test('send a message through the gateway', async () => {
@@ -312,6 +317,7 @@ test('add, edit, reorder and delete a policy', async () => {
   await Promise.all([page.waitForURL(/\/ui\/policies\?saved=1$/),
     page.click('main button[type=submit]')]);
   assert.deepEqual(await names(), ['Sales', 'Legal', 'Support', 'DEFAULT']);
+  if (await page.locator('#uncommitted').count() > 0) await commitChanges(page, 'policy round trip');
 
   // DEFAULT's delete page refuses.
   await page.goto(`${URL_BASE}/ui/policies/DEFAULT/delete`);
