@@ -3,6 +3,8 @@
 #   make build  configure (RelWithDebInfo) into build/ and build build/tidegate
 #   make test   deps + build + the whole suite through ctest
 #   make run    deps + build, then the local demo (scripts/run-demo.sh)
+#   make deb    build, then the Debian package build/tidegate_<version>_<arch>.deb
+#               (packaging/build-deb.sh; README "Installing the Debian package")
 #   make run-cluster  deps + build, then the cluster demo: 3 etcd members, PostgreSQL, three
 #               gateways and an intake (scripts/run-cluster.py, README "Cluster demo")
 #   make bench  deps + build, then the side-by-side benchmark against Postfix (bench/)
@@ -54,7 +56,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libpq-dev postgresql \
   prometheus rsyslog
 
-.PHONY: deps build test run run-cluster bench-cluster bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
+.PHONY: deps build test deb run run-cluster bench-cluster bench bench-scanning soak clean fuzz fuzz-ci fuzz-build sanitize
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -77,6 +79,12 @@ build:
 test: deps build
 	./scripts/ctest.sh $(BUILD_DIR) -j 2 --timeout 600
 	@if [ "$$CI" = true ]; then $(MAKE) --no-print-directory fuzz-ci sanitize; fi
+
+# Exactly one package in build/: an older version's goes first. tests/e2e/test_deb.py checks
+# what the same script builds.
+deb: build
+	rm -f $(BUILD_DIR)/tidegate_*.deb
+	./packaging/build-deb.sh $(BUILD_DIR)/tidegate $(BUILD_DIR)
 
 # libFuzzer targets: clang 14 with -fsanitize=fuzzer,address,undefined (docs/RELIABILITY.md).
 fuzz-build: deps

@@ -391,5 +391,9 @@ struct IntakeConfig {
 base::Result<std::shared_ptr<const IntakeConfig>> LoadIntakeConfig(const std::string& path);
 base::Result<std::shared_ptr<const IntakeConfig>> ParseIntakeConfig(std::string_view yaml,
                                                                     const std::string& path);
+// Whether `yaml` is meant as an intake configuration (check-config validates either kind): a
+// top-level mapping with the intake's `accounts` and without the gateway's `listeners`. Text
+// that does not parse is not.
+bool IsIntakeConfig(std::string_view yaml);
 
 }  // namespace tidegate::config

@@ -94,6 +94,12 @@ base::Result<std::shared_ptr<const IntakeConfig>> ParseIntakeConfig(std::string_
   return std::shared_ptr<const IntakeConfig>(std::move(config));
 }
 
+bool IsIntakeConfig(std::string_view yaml) {
+  Context ctx("", "");
+  const std::optional<YAML::Node> document = internal::LoadDocument(ctx, yaml);
+  return document && document->IsMap() && (*document)["accounts"] && !(*document)["listeners"];
+}
+
 base::Result<std::shared_ptr<const IntakeConfig>> LoadIntakeConfig(const std::string& path) {
   auto text = internal::ReadConfigFile(path);
   if (!text) return text.error();

@@ -181,5 +181,16 @@ TEST(IntakeConfig, TlsProfileAndCiphersAreValidated) {
                 "(expected a cipher string such as ECDHE+AESGCM:ECDHE+CHACHA20)");
 }
 
+// check-config tells the two kinds apart by the intake's `accounts` and the gateway's `listeners`.
+TEST(IntakeConfig, IsIntakeConfigTellsTheKinds) {
+  EXPECT_TRUE(IsIntakeConfig(kMinimal));
+  EXPECT_TRUE(IsIntakeConfig("accounts: 3\n"));  // then reported by the intake's schema
+  EXPECT_FALSE(IsIntakeConfig("hostname: gw\nlisteners: []\naccounts: []\n"));
+  EXPECT_FALSE(IsIntakeConfig("hostname: gw\nlisteners:\n  - name: x\n"));
+  EXPECT_FALSE(IsIntakeConfig(""));
+  EXPECT_FALSE(IsIntakeConfig("- accounts\n"));
+  EXPECT_FALSE(IsIntakeConfig("accounts: [\n"));  // not YAML: the gateway's errors
+}
+
 }  // namespace
 }  // namespace tidegate::config

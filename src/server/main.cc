@@ -23,7 +23,22 @@
 
 namespace {
 
+// An intake configuration (CONTRACT §8) is validated as one: both kinds live in /etc/tidegate.
+int CheckIntakeConfig(const std::string& path) {
+  auto cfg = tidegate::config::LoadIntakeConfig(path);
+  if (!cfg) {
+    std::cerr << cfg.error().message << "\n";
+    return 2;
+  }
+  std::cout << path << ": ok\n";
+  return 0;
+}
+
 int CheckConfig(const std::string& path) {
+  if (auto text = tidegate::base::PosixFilesystem().ReadWholeFile(path);
+      text && tidegate::config::IsIntakeConfig(*text)) {
+    return CheckIntakeConfig(path);
+  }
   auto cfg = tidegate::config::LoadGatewayConfig(path);
   if (!cfg) {
     std::cerr << cfg.error().message << "\n";
@@ -170,7 +185,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "configuration file");
 
   auto* serve = app.add_subcommand("serve", "run the gateway in the foreground");
-  auto* check = app.add_subcommand("check-config", "validate the configuration and exit");
+  auto* check = app.add_subcommand(
+      "check-config", "validate the configuration (a gateway's or an intake's) and exit");
   auto* dump = app.add_subcommand(
       "spool-dump", "print the messages in the spool as JSON (the gateway must be stopped)");
   auto* intake = app.add_subcommand(
