@@ -28,6 +28,10 @@
 #include "telemetry/mail_log.h"
 #include "telemetry/tracking.h"
 
+namespace tidegate::webui {
+struct AdminContext;
+}
+
 namespace tidegate::server {
 
 class Gateway {
@@ -54,6 +58,7 @@ class Gateway {
   // of live changes from the admin API and of cluster revisions.
   base::Status ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg);
   base::Status StartAdmin();
+  base::Status StartMetrics(const webui::AdminContext& context);
   // The message tracking store of tracking.backend: SQLite in data_dir, or PostgreSQL with its
   // buffer in data_dir/tracking-buffer (CONTRACT §11).
   base::Result<std::unique_ptr<telemetry::TrackingStore>> OpenTracking(
@@ -77,6 +82,7 @@ class Gateway {
   std::unique_ptr<RecipientValidation> validation_;    // RCPT-time validation (§13)
   std::unique_ptr<MessagePipeline> pipeline_;
   std::unique_ptr<admin::Server> admin_;
+  std::unique_ptr<admin::Server> metrics_;  // metrics.bind (CONTRACT §12); null without it
   std::unique_ptr<cluster::Agent> cluster_;  // cluster mode (§11); null on a single machine
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   inbound::SessionServices services_;
