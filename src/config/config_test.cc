@@ -288,8 +288,9 @@ TEST(GatewayConfig, MetricsListenerIsOptionalAndNamesItsLineOnErrors) {
   auto c = Ok(kMinimal + admin + "metrics:\n  bind: 127.0.0.1:9464\n");
   ASSERT_TRUE(c->metrics.has_value());
   EXPECT_EQ(c->metrics->bind.str(), "127.0.0.1:9464");
-  EXPECT_EQ(Err(kMinimal + admin + "metrics:\n  bind: nowhere\n").rfind("gw.yaml:11: metrics.bind", 0),
-            0u);
+  EXPECT_EQ(
+      Err(kMinimal + admin + "metrics:\n  bind: nowhere\n").rfind("gw.yaml:11: metrics.bind", 0),
+      0u);
   EXPECT_EQ(Err(kMinimal + admin + "metrics: {}\n"),
             "gw.yaml:10: metrics.bind: missing required key");
   EXPECT_EQ(Err(kMinimal + admin + "metrics:\n  bind: 127.0.0.1:9464\n  bnd: 1\n"),

@@ -54,7 +54,7 @@ std::string RenderMetrics(const AdminContext& ctx) {
   Exposition out;
   const telemetry::GlobalCounters g = ctx.counters->Global();
   RenderSingleCounter(out, "tidegate_messages_received_total",
-                      "Messages accepted with a 250 over SMTP (not journal copies, DSNs or splits).",
+                      "Messages accepted with a 250 over SMTP (not copies, DSNs or splits).",
                       g.messages_received);
   RenderQueues(out, ctx);
 
@@ -68,26 +68,29 @@ std::string RenderMetrics(const AdminContext& ctx) {
   out.Counter("tidegate_journal_copies_total", copies_help, {{"result", "removed"}},
               static_cast<double>(g.journal_removed));
   out.Histogram("tidegate_journal_delay_seconds",
-                "Delivered journal copies: the original's acceptance (its 250) to the intake's 250.",
+                "Delivered journal copies: the original's 250 to the intake's 250.",
                 {}, ctx.counters->journal_delay().Snapshot());
 
   out.Gauge("tidegate_spool_bytes", "Bytes of the spool's segment files.", {},
             static_cast<double>(ctx.spool->stats().bytes));
 
+  struct Verdict {
+    std::string_view family, help, verdict;
+    std::uint64_t value;
+  };
+  constexpr std::string_view spam = "tidegate_spam_verdicts_total";
   constexpr std::string_view spam_help = "Anti-spam verdicts (rspamd), one per message scanned.";
-  out.Counter("tidegate_spam_verdicts_total", spam_help, {{"verdict", "negative"}},
-              static_cast<double>(g.spam_negative));
-  out.Counter("tidegate_spam_verdicts_total", spam_help, {{"verdict", "suspect"}},
-              static_cast<double>(g.spam_suspect));
-  out.Counter("tidegate_spam_verdicts_total", spam_help, {{"verdict", "positive"}},
-              static_cast<double>(g.spam_positive));
+  constexpr std::string_view virus = "tidegate_virus_verdicts_total";
   constexpr std::string_view virus_help = "Anti-virus verdicts (clamd), one per message scanned.";
-  out.Counter("tidegate_virus_verdicts_total", virus_help, {{"verdict", "negative"}},
-              static_cast<double>(g.virus_negative));
-  out.Counter("tidegate_virus_verdicts_total", virus_help, {{"verdict", "positive"}},
-              static_cast<double>(g.virus_positive));
-  out.Counter("tidegate_virus_verdicts_total", virus_help, {{"verdict", "unscannable"}},
-              static_cast<double>(g.virus_unscannable));
+  for (const Verdict& v : {Verdict{spam, spam_help, "negative", g.spam_negative},
+                           Verdict{spam, spam_help, "suspect", g.spam_suspect},
+                           Verdict{spam, spam_help, "positive", g.spam_positive},
+                           Verdict{virus, virus_help, "negative", g.virus_negative},
+                           Verdict{virus, virus_help, "positive", g.virus_positive},
+                           Verdict{virus, virus_help, "unscannable", g.virus_unscannable}}) {
+    out.Counter(v.family, v.help, {{"verdict", std::string(v.verdict)}},
+                static_cast<double>(v.value));
+  }
   constexpr std::string_view scan_help =
       "Time one engine call took (answered or failed), per engine.";
   out.Histogram("tidegate_scan_seconds", scan_help, {{"engine", "rspamd"}},
