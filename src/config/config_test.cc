@@ -284,7 +284,7 @@ TEST(GatewayConfig, MissingRequiredKeysPointAtTheEnclosingMapping) {
 
 TEST(GatewayConfig, MetricsListenerIsOptionalAndNamesItsLineOnErrors) {
   EXPECT_FALSE(Ok(kMinimal)->metrics.has_value());
-  const std::string admin = "admin: {password_file: pw}\n";  // line 9
+  const std::string admin = "admin: {password_file: /etc/passwd}\n";  // line 9
   auto c = Ok(kMinimal + admin + "metrics:\n  bind: 127.0.0.1:9464\n");
   ASSERT_TRUE(c->metrics.has_value());
   EXPECT_EQ(c->metrics->bind.str(), "127.0.0.1:9464");
