@@ -17,13 +17,15 @@ namespace asio = boost::asio;
 
 // ---- Route table ----
 
-void Server::Impl::AddRoute(std::string method, std::string path, bool page, Handler handler) {
+void Server::Impl::AddRoute(std::string method, std::string path, bool page, Handler handler,
+                            bool open) {
   assert(!path.empty() && path[0] == '/');
   assert(path != "/login" && path != "/logout");
   assert(handler);
   Route route;
   route.method = std::move(method);
   route.page = page;
+  route.open = open;
   route.handler = std::move(handler);
   if (path.size() >= 2 && path.ends_with("/*")) {
     route.prefix = true;
@@ -73,8 +75,28 @@ Response Server::Impl::Refuse(const Request& request, bool page, int status,
                                  HtmlEscape(message), HtmlEscape(options_.home))));
 }
 
+asio::awaitable<Response> Server::Impl::RunHandler(const Route& route, Request& request) {
+  std::string failure;
+  try {
+    co_return co_await route.handler(request);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  Log(fmt::format("handler for {} {} failed: {}", request.method, ForLog(request.path),
+                  ForLog(failure)));
+  co_return Refuse(request, route.page, 500, "internal error");
+}
+
 asio::awaitable<Response> Server::Impl::Handle(Request& request) {
   ++requests_;
+  {
+    // Open routes (a public exporter's /metrics) answer anyone, by any Host name.
+    std::string ignored;
+    const Route* open = FindRoute(request, &ignored);
+    if (open != nullptr && open->open) co_return co_await RunHandler(*open, request);
+  }
   std::string host = request.header("host");
   if (!HostAllowed(host)) {
     Log(fmt::format("refused request from {} for Host '{}'", request.remote_ip, ForLog(host)));
@@ -119,17 +141,7 @@ asio::awaitable<Response> Server::Impl::Handle(Request& request) {
     co_return Refuse(request, page, 404, "not found");
   }
 
-  std::string failure;
-  try {
-    co_return co_await route->handler(request);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  } catch (...) {
-    failure = "unknown exception";
-  }
-  Log(fmt::format("handler for {} {} failed: {}", request.method, ForLog(request.path),
-                  ForLog(failure)));
-  co_return Refuse(request, page, 500, "internal error");
+  co_return co_await RunHandler(*route, request);
 }
 
 }  // namespace tidegate::admin

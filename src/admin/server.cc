@@ -301,6 +301,10 @@ void Server::Page(std::string method, std::string path, Handler handler) {
   impl_->AddRoute(std::move(method), std::move(path), true, std::move(handler));
 }
 
+void Server::Open(std::string method, std::string path, Handler handler) {
+  impl_->AddRoute(std::move(method), std::move(path), false, std::move(handler), true);
+}
+
 void Server::UpdateCredentials(std::string user, std::string password) {
   impl_->UpdateCredentials(user, password);
 }

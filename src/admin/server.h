@@ -23,6 +23,8 @@
 //   - every response carries Cache-Control: no-store, X-Content-Type-Options: nosniff,
 //     X-Frame-Options: DENY and a Content-Security-Policy without scripts from anywhere.
 // Built-in routes: GET/POST /login, POST /logout, GET / (redirect to `home`).
+// Open routes (Open()) are the one exception: no Host check and no authentication, for what is
+// public by design — a Prometheus exporter's /metrics on its own listener (CONTRACT §12).
 //
 // Threads: the server runs on the given io_context, whose one thread runs all handlers. Api(),
 // Page() must be called before Start(). Start(), Audit() and stats() belong to the io thread (or
@@ -98,6 +100,8 @@ class Server {
   // Api: HTTP Basic or session cookie (+ CSRF for non-GET). Page: session cookie only.
   void Api(std::string method, std::string path, Handler handler);
   void Page(std::string method, std::string path, Handler handler);
+  // No login and no Host check (see above). Never for anything that changes or reveals mail.
+  void Open(std::string method, std::string path, Handler handler);
 
   // Replaces the credentials (config reload). If they change, every session ends. Any thread.
   void UpdateCredentials(std::string user, std::string password);

@@ -40,6 +40,7 @@ struct Route {
   std::string path;  // exact path, or the prefix including its trailing '/'
   bool prefix = false;
   bool page = false;
+  bool open = false;  // no Host check, no authentication (Server::Open)
   Handler handler;
 };
 
@@ -58,7 +59,8 @@ class Server::Impl {
 
   base::Status Start(const std::shared_ptr<Impl>& self);
   void DoStop();
-  void AddRoute(std::string method, std::string path, bool page, Handler handler);
+  void AddRoute(std::string method, std::string path, bool page, Handler handler,
+                bool open = false);
   void UpdateCredentials(const std::string& user, const std::string& password) {
     credentials_.Set(user, password);
   }
@@ -90,6 +92,7 @@ class Server::Impl {
   const Route* FindRoute(Request& request, std::string* allow) const;
   Response Unauthorized() const;
   Response Refuse(const Request& request, bool page, int status, std::string message) const;
+  boost::asio::awaitable<Response> RunHandler(const Route& route, Request& request);
   void Log(const std::string& line) const {
     if (options_.log) options_.log(options_.log_prefix + ": " + line);
   }

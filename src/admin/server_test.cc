@@ -303,6 +303,25 @@ TEST_F(AdminServerTest, ForeignHostNamesAreRefused) {
   EXPECT_EQ(r2->status, 400);
 }
 
+TEST_F(AdminServerTest, OpenRoutesNeedNoLoginAndNoKnownHostOthersStillDo) {
+  extra_routes_ = [](Server& s) {
+    s.Open("GET", "/metrics", [](Request&) -> boost::asio::awaitable<Response> {
+      co_return Response::Text(200, "tidegate_up 1\n");
+    });
+  };
+  StartServer();
+  ClientResponse open = Call(Req("GET", "/metrics"));
+  EXPECT_EQ(open.status, 200);
+  EXPECT_EQ(open.body, "tidegate_up 1\n");
+  ExpectSecurityHeaders(open);
+  ClientRequest foreign = Req("GET", "/metrics");
+  foreign.headers.emplace_back("Host", "prometheus-target.example:9464");
+  EXPECT_EQ(Call(foreign).status, 200);
+  // Only that route: the API beside it still wants a login, other methods are refused.
+  EXPECT_EQ(Call(Req("GET", "/api/v1/echo")).status, 401);
+  EXPECT_NE(Call(Req("POST", "/metrics")).status, 200);
+}
+
 TEST_F(AdminServerTest, OversizedBodiesAre413) {
   StartServer([](ServerOptions& o) { o.max_body = 1024; });
   EXPECT_EQ(CallBasic("POST", "/api/v1/echo", std::string(1000, 'x')).status, 200);

@@ -220,6 +220,12 @@ struct SyslogTarget {
   std::uint64_t buffer = std::uint64_t{1} << 20;  // lines waiting beyond this are dropped
 };
 
+// CONTRACT §12: a listener that serves only GET /metrics, without a login (admin.bind serves
+// /metrics too, behind HTTP Basic).
+struct Metrics {
+  Endpoint bind;
+};
+
 struct Log {
   std::string mail_log;  // absolute (default data_dir/mail_logs/mail.current)
   std::uint64_t max_size = 100 << 20;
@@ -329,6 +335,7 @@ struct GatewayConfig {
   ThreatDefenseConnector tdc;
   std::vector<Policy> policies;  // in match order; the last one is DEFAULT
   Admin admin;
+  std::optional<Metrics> metrics;  // absent: /metrics only on admin.bind
   Log log;
   Spool spool;
   Tracking tracking;

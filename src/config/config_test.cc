@@ -331,6 +331,23 @@ TEST(GatewayConfig, MissingRequiredKeysPointAtTheEnclosingMapping) {
             "gw.yaml:9: admin.password_file: missing required key");
 }
 
+TEST(GatewayConfig, MetricsListenerIsOptionalAndNamesItsLineOnErrors) {
+  EXPECT_FALSE(Ok(kMinimal)->metrics.has_value());
+  const std::string admin = "admin: {password_file: /etc/passwd}\n";  // line 9
+  auto c = Ok(kMinimal + admin + "metrics:\n  bind: 127.0.0.1:9464\n");
+  ASSERT_TRUE(c->metrics.has_value());
+  EXPECT_EQ(c->metrics->bind.str(), "127.0.0.1:9464");
+  EXPECT_EQ(
+      Err(kMinimal + admin + "metrics:\n  bind: nowhere\n").rfind("gw.yaml:11: metrics.bind", 0),
+      0u);
+  EXPECT_EQ(Err(kMinimal + admin + "metrics: {}\n"),
+            "gw.yaml:10: metrics.bind: missing required key");
+  EXPECT_EQ(Err(kMinimal + admin + "metrics:\n  bind: 127.0.0.1:9464\n  bnd: 1\n"),
+            "gw.yaml:12: metrics.bnd: unknown key (did you mean 'bind'?)");
+  EXPECT_EQ(Err(kMinimal + "metrics:\n  bind: 127.0.0.1:9464\n"),
+            "gw.yaml:9: metrics: needs the admin section (with its password_file)");
+}
+
 TEST(GatewayConfig, WrongTypesAreErrors) {
   EXPECT_EQ(Err("hostname: gw.example.com\ndata_dir: /d\nlisteners: {name: a}\n"
                 "accepted_domains: [example.com]\nincoming_mail_policies: [{name: DEFAULT}]\n"),

@@ -425,6 +425,23 @@ std::optional<SyslogTarget> ReadSyslog(Context& ctx, const Field& field) {
   return t;
 }
 
+void ReadMetrics(Context& ctx, MapReader& root, const Admin& admin, std::optional<Metrics>* out) {
+  auto field = root.Get("metrics");
+  if (!field) return;
+  MapReader m(ctx, *field);
+  if (!m.valid()) return;
+  // The listener is the admin HTTP server's code with the gateway's figures behind it.
+  if (admin.password_file.empty()) {
+    ctx.Fail(field->key_mark, field->path, "needs the admin section (with its password_file)");
+  }
+  Metrics metrics;
+  if (m.EndpointAt("bind", &metrics.bind, EndpointRules{.allow_port_zero = true},
+                   /*required=*/true)) {
+    *out = metrics;
+  }
+  m.Finish();
+}
+
 void ReadLog(Context& ctx, MapReader& root, const std::string& data_dir, Log* out) {
   if (!data_dir.empty()) out->mail_log = internal::ResolvePath(data_dir, "mail_logs/mail.current");
   auto field = root.Get("log");
@@ -477,6 +494,7 @@ base::Result<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(std::strin
   ReadThreatDefenseConnector(ctx, root, &config->tdc);
   ReadPolicies(ctx, root, &config->policies);
   ReadAdmin(ctx, root, &config->admin);
+  ReadMetrics(ctx, root, config->admin, &config->metrics);
   ReadLog(ctx, root, config->data_dir, &config->log);
   ReadSpool(ctx, root, &config->spool);
   internal::ReadTracking(ctx, root, &config->tracking);

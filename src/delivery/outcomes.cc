@@ -45,6 +45,8 @@ void QueueManager::ProcessPlan(const queue::Plan& plan, const AttemptContext& co
   result.dcid = context.dcid;
   result.mid = plan.mid;
   result.parent_mid = ms.parent_mid;
+  result.received = ms.received;
+  result.ended = now;
   auto summarize = [&](const std::vector<std::uint32_t>& rids,
                        std::vector<std::pair<std::uint32_t, telemetry::ReplySummary>>& out) {
     for (std::uint32_t rid : rids) {

@@ -264,12 +264,20 @@ void Stage::StartJob(std::shared_ptr<Job> job) {
     for (const spool::Recipient& r : job->meta.recipients) {
       if (!spool::IsFinal(r.state)) envelope.recipients.push_back(r.address);
     }
-    spam_->Check(envelope, job->body, on_answer([](Job& j, base::Result<engines::SpamResult> r) {
+    const auto asked = std::chrono::steady_clock::now();
+    spam_->Check(envelope, job->body,
+                 on_answer([report = report_, asked](Job& j, base::Result<engines::SpamResult> r) {
+                   report->EngineAnswered(telemetry::ScanReport::Engine::kRspamd,
+                                          std::chrono::steady_clock::now() - asked);
                    j.spam = std::move(r);
                  }));
   }
   if (want_virus && !job->virus_skipped) {
-    virus_->Scan(job->body, on_answer([](Job& j, base::Result<engines::VirusResult> r) {
+    const auto asked = std::chrono::steady_clock::now();
+    virus_->Scan(job->body, on_answer([report = report_, asked](
+                                          Job& j, base::Result<engines::VirusResult> r) {
+                   report->EngineAnswered(telemetry::ScanReport::Engine::kClamd,
+                                          std::chrono::steady_clock::now() - asked);
                    j.virus = std::move(r);
                  }));
   }

@@ -17,6 +17,7 @@
 #include "validation/ldap_lookup.h"
 #include "webui/admin_api.h"
 #include "webui/admin_ui.h"
+#include "webui/metrics.h"
 
 namespace tidegate::server {
 
@@ -417,10 +418,31 @@ base::Status Gateway::StartAdmin() {
   admin_context.syslog = syslog_.get();
   admin_context.history = history_.get();
   webui::RegisterAdminApi(*admin_, admin_context);
+  if (base::Status s = StartMetrics(admin_context); !s) return s;
   webui::RegisterAdminUi(*admin_, std::move(admin_context));
   if (base::Status s = admin_->Start(); !s) return s;
   log_->Info(fmt::format("Admin API and Web UI on http://{}:{}/", cfg->admin.bind.host,
                          admin_->port()));
+  return base::Status::Ok();
+}
+
+// CONTRACT §12: /metrics on admin.bind (HTTP Basic) and, with `metrics.bind`, on a listener of
+// its own without a login, as exporters are scraped.
+base::Status Gateway::StartMetrics(const webui::AdminContext& context) {
+  auto shared = std::make_shared<const webui::AdminContext>(context);
+  webui::RegisterMetrics(*admin_, shared, /*open=*/false);
+  auto cfg = config();
+  if (!cfg->metrics) return base::Status::Ok();
+  admin::ServerOptions options;
+  options.bind_host = cfg->metrics->bind.host;
+  options.port = cfg->metrics->bind.port;
+  options.log_prefix = "metrics";
+  options.log = [this](std::string line) { log_->Info(std::move(line)); };
+  metrics_ = std::make_unique<admin::Server>(io_, options);  // no password: nobody logs in
+  webui::RegisterMetrics(*metrics_, shared, /*open=*/true);
+  if (base::Status s = metrics_->Start(); !s) return s;
+  log_->Info(fmt::format("Metrics on http://{}:{}/metrics", cfg->metrics->bind.host,
+                         metrics_->port()));
   return base::Status::Ok();
 }
 
@@ -539,6 +561,7 @@ void Gateway::BeginShutdown() {
   log_->Info("Shutting down: no new connections, draining open sessions");
   for (auto& [name, listener] : listeners_) listener->Stop();
   if (admin_) admin_->Stop();
+  if (metrics_) metrics_->Stop();
   if (cluster_) cluster_->Stop();
   content_security_->Stop();
   queue_->Stop();
@@ -569,6 +592,7 @@ int Gateway::Run() {
   loop_running_->store(false);  // from here a retired LDAP method is deleted where it is let go
   listeners_.clear();
   admin_.reset();
+  metrics_.reset();
   cluster_.reset();
   if (content_security_) content_security_->worker().join();  // an operator's release in progress
   pipeline_.reset();

@@ -30,6 +30,10 @@
 #include "telemetry/syslog_sender.h"
 #include "telemetry/tracking.h"
 
+namespace tidegate::webui {
+struct AdminContext;
+}
+
 namespace tidegate::server {
 
 class Gateway {
@@ -62,6 +66,7 @@ class Gateway {
                      const std::string& comment);
   // The text the history keeps: the file alone, the effective configuration in cluster mode.
   std::string CurrentText() const;
+  base::Status StartMetrics(const webui::AdminContext& context);
   // The message tracking store of tracking.backend: SQLite in data_dir, or PostgreSQL with its
   // buffer in data_dir/tracking-buffer (CONTRACT §11).
   base::Result<std::unique_ptr<telemetry::TrackingStore>> OpenTracking(
@@ -88,6 +93,7 @@ class Gateway {
   std::unique_ptr<RecipientValidation> validation_;    // RCPT-time validation (§13)
   std::unique_ptr<MessagePipeline> pipeline_;
   std::unique_ptr<admin::Server> admin_;
+  std::unique_ptr<admin::Server> metrics_;  // metrics.bind (CONTRACT §12); null without it
   std::unique_ptr<cluster::Agent> cluster_;  // cluster mode (§11); null on a single machine
   // The configuration history (§12) in data_dir/config-history; null if it could not be opened
   // (logged; mail flows regardless).

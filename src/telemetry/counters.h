@@ -1,8 +1,9 @@
 // counters.h — the gateway's counters: per destination (the tophosts rows) and global (status).
 //
 // One place for every figure an operator sees, updated by the delivery engine and the SMTP
-// sessions, read by the admin API. Counters are since the process started. Thread-safe (one
-// mutex; updates are a few per message).
+// sessions, read by the admin API and /metrics. Counters are since the process started.
+// Thread-safe (one mutex; updates are a few per message). The histograms of the Prometheus
+// metrics (CONTRACT §12) live here too, outside the mutex: lock-free atomics (histogram.h).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "telemetry/histogram.h"
 
 namespace tidegate::telemetry {
 
@@ -42,7 +44,8 @@ struct GlobalCounters {
   std::uint64_t recipients_bounced = 0;
   std::uint64_t journal_copies = 0;      // journal copies generated
   std::uint64_t journal_delivered = 0;
-  std::uint64_t journal_failed = 0;
+  std::uint64_t journal_failed = 0;      // ended unsent: rejected (5xx, TLS) or removed
+  std::uint64_t journal_removed = 0;     // of those: removed (retries used up, max_queue_time)
   std::uint64_t dsns_generated = 0;
   // Content security (CONTRACT §10): verdicts per message scanned, and what became of them.
   std::uint64_t spam_negative = 0;
@@ -92,6 +95,12 @@ class Counters {
   std::map<std::string, DestinationCounters> Destinations() const;
   GlobalCounters Global() const;
 
+  // Delivered journal copies: the original's acceptance to the intake's 250, in seconds.
+  Histogram& journal_delay() { return journal_delay_; }
+  // One engine's answer time, in seconds ("rspamd", "clamd"; each call, answered or failed).
+  Histogram& scan_seconds_rspamd() { return scan_rspamd_; }
+  Histogram& scan_seconds_clamd() { return scan_clamd_; }
+
  private:
   // The destination's row, its last_activity stamped now. Called with mu_ held.
   DestinationCounters& Active(const std::string& destination);
@@ -100,6 +109,9 @@ class Counters {
   mutable std::mutex mu_;
   std::map<std::string, DestinationCounters> destinations_;
   GlobalCounters global_;
+  Histogram journal_delay_{JournalDelayBuckets()};
+  Histogram scan_rspamd_{ScanSecondsBuckets()};
+  Histogram scan_clamd_{ScanSecondsBuckets()};
 };
 
 }  // namespace tidegate::telemetry

@@ -190,6 +190,10 @@ void DeliveryReport::Report(const ReportStyle& style, const AttemptResult& e) {
       log_->Info(
           fmt::format("TDC: MID {} successfully delivered for scanning with {}", e.mid, service));
       counters_->UpdateGlobal([](GlobalCounters& g) { ++g.journal_delivered; });
+      if (e.received != base::SystemTime{}) {
+        counters_->journal_delay().Observe(
+            std::chrono::duration<double>(e.ended - e.received).count());
+      }
       both(fmt::format("TDC: Message {} was successfully delivered for scanning with {}.", e.mid,
                        service));
     }
@@ -197,22 +201,25 @@ void DeliveryReport::Report(const ReportStyle& style, const AttemptResult& e) {
       log_->Info(fmt::format("TDC: MID {} will be retried in {} seconds: {}", e.mid,
                              std::max<long>(0, e.retry_in.count()), reply.Brief()));
     }
-    auto failed = [&](const std::string& reason) {
+    auto failed = [&](const std::string& reason, bool removed) {
       log_->Info(fmt::format("TDC: MID {} delivery failed to {}: {}", e.mid, service, reason));
-      counters_->UpdateGlobal([](GlobalCounters& g) { ++g.journal_failed; });
+      counters_->UpdateGlobal([removed](GlobalCounters& g) {
+        ++g.journal_failed;
+        if (removed) ++g.journal_removed;
+      });
       both(fmt::format("TDC: Message {} could not be delivered for scanning with {}: {}.", e.mid,
                        service, reason));
     };
     for (const auto& [rid, reply] : e.bounced) {
       log_->Info(fmt::format("TDC: Hard bounced - {} - {}", reply.enhanced, reply.Brief()));
-      failed(reply.Brief());
+      failed(reply.Brief(), false);
     }
     for (const auto& [rid, reply] : e.expired) {
       const std::string why =
           e.too_old ? fmt::format("queued longer than {} seconds", style.max_queue_time.count())
                     : std::string("retries exhausted");
       log_->Info(fmt::format("TDC: MID {} removed from {}: {}", e.mid, style.queue, why));
-      failed(reply.text.empty() ? why : fmt::format("{} ({})", why, reply.Brief()));
+      failed(reply.text.empty() ? why : fmt::format("{} ({})", why, reply.Brief()), true);
     }
     return;
   }

@@ -91,6 +91,10 @@ struct AttemptResult {
   std::vector<std::pair<std::uint32_t, ReplySummary>> delivered, retried, bounced, expired;
   std::chrono::seconds retry_in{0};  // for the retried ones
   bool too_old = false;              // expired because its lifetime ended (else retries used up)
+  // The message's acceptance (a journal copy carries its original's, kept by the spool across
+  // restarts) and when the attempt's replies were in: a delivered journal copy's delay.
+  base::SystemTime received{};
+  base::SystemTime ended{};
 };
 struct MessageFinished {
   std::uint64_t mid = 0, parent_mid = 0;

@@ -51,6 +51,12 @@ void ScanReport::VirusSkipped(std::uint64_t mid, std::uint64_t size) {
   Emit(mid, fmt::format("MID {} using engine: CLAMAV antivirus skipped size {}", mid, size));
 }
 
+void ScanReport::EngineAnswered(Engine engine, std::chrono::steady_clock::duration took) {
+  Histogram& h = engine == Engine::kRspamd ? counters_->scan_seconds_rspamd()
+                                           : counters_->scan_seconds_clamd();
+  h.Observe(std::chrono::duration<double>(took).count());
+}
+
 void ScanReport::ScanFailed(std::uint64_t mid, std::string_view engine, std::string_view reason,
                             std::int64_t retry_seconds) {
   counters_->UpdateGlobal([](GlobalCounters& g) { ++g.scan_failures; });

@@ -8,6 +8,7 @@
 // sink are thread-safe).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,9 @@ class ScanReport {
   void VirusPositive(std::uint64_t mid, std::string_view name);
   void VirusUnscannable(std::uint64_t mid, std::string_view reason);
   void VirusSkipped(std::uint64_t mid, std::uint64_t size);
+  // One engine call ended (answered or failed) after `took`: tidegate_scan_seconds{engine}.
+  enum class Engine { kRspamd, kClamd };
+  void EngineAnswered(Engine engine, std::chrono::steady_clock::duration took);
   // engine: "anti-spam" | "anti-virus".
   void ScanFailed(std::uint64_t mid, std::string_view engine, std::string_view reason,
                   std::int64_t retry_seconds);
