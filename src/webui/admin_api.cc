@@ -174,6 +174,7 @@ boost::asio::awaitable<Response> ScanPost(const AdminContext& ctx, const Request
   if (!body.is_object()) co_return Response::Error(400, "expected a JSON object");
   ScanFields fields;
   for (auto& [key, value] : body.items()) {
+    if (key == "base_revision") continue;  // a number; CommitFields reads it from the body
     if (!value.is_string()) co_return Response::Error(400, key + " must be a string");
     fields[key] = value.get<std::string>();
   }

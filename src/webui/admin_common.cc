@@ -124,8 +124,10 @@ base::Result<ScanChange> ParseScanChange(std::string_view kind, const ScanFields
   c.spam = kind == "antispam";
   const auto [first, second] = ScanActionFields(c.spam);
   for (const auto& [key, value] : fields) {
+    // csrf_token (forms) and the commit fields CommitFields reads (comment, base_revision,
+    // cli_user) travel with every change; they are not part of the setting.
     if (key != "mode" && key != first && key != second && key != "subject_tag" &&
-        key != "csrf_token") {
+        key != "csrf_token" && key != "comment" && key != "base_revision" && key != "cli_user") {
       return base::MakeError(fmt::format("unknown field {}", key));
     }
   }

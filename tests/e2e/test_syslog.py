@@ -5,6 +5,7 @@ order, as MSG exactly (the file line after its timestamp), program name `mail_lo
 from the level: over UDP (RFC 5424), TCP with octet counting (RFC 5424 and RFC 3164) and a Unix
 datagram socket. The log's quoting is the ESA's (Python repr()), checked on the way. An absent
 receiver never delays mail, and its drops are counted in `status`."""
+import base64
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import smtplib
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
@@ -159,9 +161,10 @@ def smtp_250_seconds(g, n):
     """Seconds from the end of DATA to the 250, for n messages on one connection."""
     times = []
     with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+        assert s.ehlo()[0] == 250
         for i in range(n):
-            s.mail("alice@sender.test")
-            s.rcpt("bob@example.com")
+            assert s.mail("alice@sender.test")[0] == 250
+            assert s.rcpt("bob@example.com")[0] == 250
             s.putcmd("data")
             assert s.getreply()[0] == 354
             s.send(f"Subject: timing {i}\r\n\r\n{'x' * 200}\r\n.\r\n".encode())
@@ -177,6 +180,18 @@ def status(g, *args):
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+def metric_value(g, name):
+    """The value of an unlabelled series in /metrics on admin.bind (HTTP Basic), or None."""
+    req = urllib.request.Request(f"http://127.0.0.1:{g.admin_port}/metrics")
+    token = base64.b64encode(b"admin:test-password").decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
 
 
 def test_absent_receiver_never_delays_mail_and_drops_are_counted():
@@ -206,6 +221,10 @@ def test_absent_receiver_never_delays_mail_and_drops_are_counted():
         assert f"Syslog: tcp 127.0.0.1:{closed}, not connected, 0 sent, " in text, text
         assert " dropped" in text
         assert "syslog" not in json.loads(status(base, "--json"))
+        # The same figure in /metrics (CONTRACT §12), and not exported without log.syslog.
+        dropped = metric_value(g, "tidegate_syslog_dropped_total")
+        assert dropped is not None and dropped >= st["dropped"], (dropped, st)
+        assert metric_value(base, "tidegate_syslog_dropped_total") is None
     finally:
         g.cleanup()
         base.cleanup()
