@@ -6,6 +6,7 @@ runs on its last configuration) and back.
 
 Each test uses its own key prefix, so the tests share one etcd cluster without seeing each
 other's configuration."""
+import getpass
 import json
 import os
 import re
@@ -188,8 +189,9 @@ def test_bootstrap_then_a_change_applies_everywhere_within_2s_and_is_used_by_mai
         took = wait_applied([gw1, gw2, gw3], rev, 5)
         assert time.monotonic() - done <= APPLY_BOUND * timing_slack() + 0.5, took
         for g in (gw1, gw2, gw3):
+            # A CLI change is by the Unix user who ran it (CONTRACT §12).
             assert (f"Cluster configuration revision {rev} applied (cluster Test_Cluster, by "
-                    "admin: maintenance window)") in g.mail_log()
+                    f"{getpass.getuser()}: maintenance window)") in g.mail_log()
             assert not tdc_enabled(g)
         # Used by mail: a message through gw1 now has no journal copy.
         send(gw1, "cl-after")
@@ -222,7 +224,7 @@ def test_group_and_machine_overrides_and_inherit(etcd, peers):
         cli(gw1, "tdcconfig", "disable", "--comment", "G off")
         rev = committed_revision(gw1)
         wait_applied([gw1, gw2, gw3], rev, 5)
-        assert "(group G, by admin: G off)" in gw2.mail_log()
+        assert f"(group G, by {getpass.getuser()}: G off)" in gw2.mail_log()
         assert not tdc_enabled(gw1) and not tdc_enabled(gw2)
         assert tdc_enabled(gw3)
         show = json.loads(cli(gw2, "clusterconfig", "show", "--json").stdout)

@@ -7,6 +7,7 @@ Run twice in the same folder, the second run starts fresh (a new cluster, revisi
 
 The demo runs on free ports (TIDEGATE_CLUSTER_PORTS=free) in a temporary folder, so it never
 collides with a `make run-cluster` and never writes into the work tree's run/."""
+import getpass
 import json
 import os
 import re
@@ -155,7 +156,7 @@ def test_make_run_cluster_end_to_end(workdir):
         rev = json.loads(cli(first.conf["gw1"], "clusterconfig", "show",
                              "--json"))["applied_revision"]
         line = (f"Cluster configuration revision {rev} applied (cluster Hosted_Cluster, "
-                "by admin: maintenance)")
+                f"by {getpass.getuser()}: maintenance)")  # a CLI change: the Unix user (§12)
         deadline = time.time() + 10
         while line not in mail_logs(first)["gw3"] and time.time() < deadline:
             time.sleep(0.1)
@@ -168,7 +169,7 @@ def test_make_run_cluster_end_to_end(workdir):
     second = Run(workdir, "second")
     try:
         logs = mail_logs(second)
-        assert "by admin: maintenance" not in logs["gw3"]
+        assert f"by {getpass.getuser()}: maintenance" not in logs["gw3"]
         assert "(cluster Hosted_Cluster, by gw1: bootstrap from gw1)" in logs["gw3"]
         assert json.loads(cli(second.conf["gw3"], "tdcconfig", "show", "--json"))["enabled"]
     finally:
