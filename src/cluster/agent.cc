@@ -396,7 +396,13 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
   void OnBatch(WatchBatch batch) {
     bool commit = false, by_tidegate = false;
     std::optional<Level> touched;
+    // The commit's revision is its events' mod_revision (a delete's is the delete's revision).
+    // Not the batch header's: a watcher that catches up gets the store's current revision
+    // there, which counts later writes outside the prefix (the registry), so one commit would
+    // be logged under different revisions on different machines.
+    std::int64_t commit_revision = 0;
     for (const WatchEvent& e : batch.events) {
+      commit_revision = std::max(commit_revision, e.kv.mod_revision);
       if (e.kv.key == LastCommitKey(cluster_)) {
         if (e.type == WatchEvent::Type::kPut) {
           meta_ = ParseMeta(e.kv.value);
@@ -420,7 +426,8 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
       meta_ = CommitMeta{*touched, "(unknown)", "changed in etcd directly", ""};
     }
     revision_seen_ = std::max(revision_seen_, batch.revision);
-    if (commit && batch.revision > applied_revision_) (void)Apply(batch.revision);  // logged
+    if (commit_revision == 0) commit_revision = batch.revision;
+    if (commit && commit_revision > applied_revision_) (void)Apply(commit_revision);  // logged
   }
 
   // Builds and applies the effective configuration of `revision`; logs either way.
