@@ -771,10 +771,23 @@ int Configs(Api& api, const std::vector<std::string>& args, const CommandOptions
       out << j->dump(2) << "\n";
       return kOk;
     }
-    out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", "Number", "Time (UTC)", "User", "Comment");
+    // Cluster mode: entries name the level they were committed at (a rollback restores it).
+    bool levels = false;
+    for (const auto& e : *j) levels = levels || e.contains("level");
+    if (levels) {
+      out << fmt::format("{:>6}  {:<20}  {:<16}  {:<20}  {}\n", "Number", "Time (UTC)", "User",
+                         "Level", "Comment");
+    } else {
+      out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", "Number", "Time (UTC)", "User", "Comment");
+    }
     for (const auto& e : *j) {
-      out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", U(e, "number"), S(e, "time"), S(e, "user"),
-                         S(e, "comment"));
+      if (levels) {
+        out << fmt::format("{:>6}  {:<20}  {:<16}  {:<20}  {}\n", U(e, "number"), S(e, "time"),
+                           S(e, "user"), S(e, "level"), S(e, "comment"));
+      } else {
+        out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", U(e, "number"), S(e, "time"),
+                           S(e, "user"), S(e, "comment"));
+      }
     }
     return kOk;
   }

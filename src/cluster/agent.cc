@@ -13,6 +13,8 @@
 
 #include "base/filesystem.h"
 #include "cluster/etcd_client.h"
+#include "cluster/history.h"
+#include "config/history.h"
 #include "telemetry/mail_log.h"
 
 namespace tidegate::cluster {
@@ -28,17 +30,17 @@ struct CommitMeta {
   Level level;
   std::string user;
   std::string comment;
-  std::string machine;  // the machine that committed
+  std::string machine;     // the machine that committed
+  std::uint64_t number = 0;  // its configuration history entry (history.h); 0: none
 };
 
 std::string MetaJson(const CommitMeta& m) {
-  json j{{"level", m.level.kind == LevelKind::kCluster  ? "cluster"
-                   : m.level.kind == LevelKind::kGroup ? "group"
-                                                       : "machine"},
+  json j{{"level", LevelKindName(m.level.kind)},
          {"name", m.level.name},
          {"user", m.user},
          {"comment", m.comment},
-         {"machine", m.machine}};
+         {"machine", m.machine},
+         {"number", m.number}};
   return j.dump();
 }
 
@@ -54,6 +56,9 @@ CommitMeta ParseMeta(const std::string& text) {
   m.user = str("user");
   m.comment = str("comment");
   m.machine = str("machine");
+  if (j.contains("number") && j["number"].is_number_unsigned()) {
+    m.number = j["number"].get<std::uint64_t>();
+  }
   return m;
 }
 
@@ -200,6 +205,30 @@ std::string OneLine(std::string s) {
   return s;
 }
 
+// The configuration history's part of a commit transaction (history.h): entry `meta.number`
+// with the snapshot of its level, the oldest kept entry beyond the bound deleted, and (when
+// `guard` is given) the guard that the number is still free.
+void AddHistory(const config::Cluster& c, const CommitMeta& meta, const LevelSections& sections,
+                std::vector<Op>* ops, std::vector<Compare>* guard) {
+  const std::string& prefix = c.etcd.prefix;
+  ClusterHistoryEntry e{meta.number,
+                        config::Rfc3339Utc(base::SystemClock::Instance().Now()),
+                        meta.user,
+                        meta.comment,
+                        meta.machine,
+                        meta.level};
+  ops->push_back(PutOp(HistoryEntryKey(prefix, meta.number), EntryJson(e)));
+  ops->push_back(PutOp(HistorySnapshotKey(prefix, meta.number), SnapshotJson(meta.level, sections)));
+  if (meta.number > kClusterHistoryKeep) {
+    ops->push_back(DeleteOp(HistoryEntryKey(prefix, meta.number - kClusterHistoryKeep)));
+    ops->push_back(DeleteOp(HistorySnapshotKey(prefix, meta.number - kClusterHistoryKeep)));
+  }
+  if (guard != nullptr) {
+    guard->push_back(Guard(HistoryEntryKey(prefix, meta.number), Compare::Target::kCreate,
+                           Compare::Result::kEqual, 0));
+  }
+}
+
 }  // namespace
 
 int CommitResult::http_status() const {
@@ -208,6 +237,8 @@ int CommitResult::http_status() const {
       return 200;
     case Kind::kInvalid:
       return 400;
+    case Kind::kNotFound:
+      return 404;
     case Kind::kConflict:
       return 409;
     case Kind::kUnreachable:
@@ -230,11 +261,15 @@ asio::awaitable<base::Status> Bootstrap(EtcdClient& etcd, const config::GatewayC
   for (const auto& [section, value] : *shared) {
     puts.push_back(PutOp(SectionKey(c.etcd.prefix, Level{}, section), value));
   }
+  // History entry 1 is the configuration the cluster starts from (CONTRACT §12).
   CommitMeta meta{Level{LevelKind::kCluster, ""}, c.machine, "bootstrap from " + c.machine,
-                  c.machine};
+                  c.machine, 1};
   puts.push_back(PutOp(LastCommitKey(c), MetaJson(meta)));
   std::vector<Compare> guard{
       Guard(LastCommitKey(c), Compare::Target::kCreate, Compare::Result::kEqual, 0)};
+  // No guard on the entry: without last_commit the prefix holds no configuration, and a history
+  // left from an earlier one starts again at 1.
+  AddHistory(c, meta, *shared, &puts, nullptr);
   auto r = co_await etcd.Txn(std::move(guard), std::move(puts));
   if (!r) co_return r.error();
   co_return base::Status::Ok();  // lost the race: another machine bootstrapped; fine
@@ -375,6 +410,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
       revision_seen_ = std::max(revision_seen_, r->revision);
       values_ = std::move(values);
       meta_ = ParseMeta(last->value);
+      history_number_ = std::max(history_number_, meta_.number);
       if (last->mod_revision != applied_revision_ || !applied_once_) {
         (void)Apply(last->mod_revision);  // logged either way
       }
@@ -406,6 +442,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
       if (e.kv.key == LastCommitKey(cluster_)) {
         if (e.type == WatchEvent::Type::kPut) {
           meta_ = ParseMeta(e.kv.value);
+          history_number_ = std::max(history_number_, meta_.number);
           commit = by_tidegate = true;
         }
         continue;
@@ -463,7 +500,6 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
                                   : LevelText(meta_.level);
     Log(0, fmt::format("Cluster configuration revision {} applied ({}, by {}: {})", revision,
                        level, OneLine(meta_.user), OneLine(meta_.comment)));
-    if (changed && options_.applied) options_.applied(effective_.text, meta_.user, meta_.comment);
     Wake();
     return base::Status::Ok();
   }
@@ -585,37 +621,65 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
                              0};
     }
     const std::int64_t base = request.base_revision.value_or(revision_seen_);
-    CommitMeta meta{level, request.user, request.comment, cluster_.machine};
-    std::vector<Op> ops;
-    for (const auto& [key, value] : changes) {
-      ops.push_back(value ? PutOp(key, *value) : DeleteOp(key));
-    }
-    ops.push_back(PutOp(LastCommitKey(cluster_), MetaJson(meta)));
-    std::vector<Compare> guard{Guard(LastCommitKey(cluster_), Compare::Target::kMod,
-                                     Compare::Result::kLess, base + 1)};
-    std::vector<Op> otherwise{RangeOp(LastCommitKey(cluster_))};
-    auto r = co_await etcd_.Txn(std::move(guard), std::move(ops), std::move(otherwise));
-    if (!r) {
-      co_return CommitResult{CommitResult::Kind::kUnreachable,
-                             "cluster configuration store unreachable: " +
-                                 OneLine(r.error().message),
-                             0};
-    }
-    if (!r->succeeded) {
+    CommitMeta meta{level, request.user, request.comment, cluster_.machine, 0};
+    base::Result<TxnResult> r = base::MakeError("not tried");
+    // Attempts differ only in the history number: a number this machine did not know was taken
+    // (it had not ranged the store yet, or last_commit lost its number to a hand edit) is
+    // learnt from the failed transaction and the next one tried; the base revision's guard is
+    // the same every time, so a real conflict still fails at once.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      meta.number = history_number_ + 1;
+      std::vector<Op> ops;
+      for (const auto& [key, value] : changes) {
+        ops.push_back(value ? PutOp(key, *value) : DeleteOp(key));
+      }
+      ops.push_back(PutOp(LastCommitKey(cluster_), MetaJson(meta)));
+      std::vector<Compare> guard{Guard(LastCommitKey(cluster_), Compare::Target::kMod,
+                                       Compare::Result::kLess, base + 1)};
+      // The level's whole content after the commit, under the next history number.
+      AddHistory(cluster_, meta, SectionsAt(next, cluster_.etcd.prefix, level), &ops, &guard);
+      // When it fails: the last commit (for the message) and the history's numbers.
+      const std::string entries = HistoryEntriesPrefix(cluster_.etcd.prefix);
+      std::vector<Op> otherwise{RangeOp(LastCommitKey(cluster_)), RangeOp(entries)};
+      otherwise.back().range_end = EtcdClient::PrefixEnd(entries);
+      r = co_await etcd_.Txn(std::move(guard), std::move(ops), std::move(otherwise));
+      if (!r) {
+        co_return CommitResult{CommitResult::Kind::kUnreachable,
+                               "cluster configuration store unreachable: " +
+                                   OneLine(r.error().message),
+                               0};
+      }
+      if (r->succeeded) break;
       std::int64_t now = r->revision;
       if (!r->ranges.empty() && !r->ranges[0].kvs.empty()) {
         now = r->ranges[0].kvs[0].mod_revision;
       }
       revision_seen_ = std::max(revision_seen_, r->revision);
-      co_return CommitResult{
-          CommitResult::Kind::kConflict,
-          fmt::format("conflict: configuration changed since revision {} (now {})", base, now),
-          0};
+      bool number_taken = false;
+      if (r->ranges.size() > 1) {
+        for (const KeyValue& kv : r->ranges[1].kvs) {
+          if (auto e = ParseEntryJson(kv.value)) {
+            number_taken = number_taken || e->number == meta.number;
+            history_number_ = std::max(history_number_, e->number);
+          }
+        }
+      }
+      if (now > base || !number_taken) {
+        co_return CommitResult{
+            CommitResult::Kind::kConflict,
+            fmt::format("conflict: configuration changed since revision {} (now {})", base, now),
+            0};
+      }
+    }
+    if (!r->succeeded) {
+      co_return CommitResult{CommitResult::Kind::kConflict,
+                             "conflict: no free configuration history number was found", 0};
     }
     // Applied here at once (read your writes); the watch brings the same revision later and
     // finds it applied.
     values_ = std::move(next);
     meta_ = meta;
+    history_number_ = std::max(history_number_, meta.number);
     revision_seen_ = std::max(revision_seen_, r->revision);
     if (base::Status s = Apply(r->revision); !s) {
       // Valid when checked a moment ago; the gateway refused it (e.g. a listener): say so.
@@ -624,7 +688,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
                                          r->revision, s.error().message),
                              r->revision};
     }
-    co_return CommitResult{CommitResult::Kind::kOk, "", r->revision};
+    co_return CommitResult{CommitResult::Kind::kOk, "", r->revision, meta.number};
   }
 
   asio::awaitable<CommitResult> Commit(std::string original, std::string edited,
@@ -681,6 +745,75 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
     std::map<std::string, std::optional<std::string>> changes;
     changes[key] = values->at(section);
     co_return co_await Write(std::move(changes), level, std::move(request));
+  }
+
+  // ---- the configuration history (history.h) ----
+
+  asio::awaitable<base::Result<std::vector<config::HistoryEntry>>> History() {
+    const std::string prefix = HistoryEntriesPrefix(cluster_.etcd.prefix);
+    auto r = co_await etcd_.Range(prefix, EtcdClient::PrefixEnd(prefix));
+    if (!r) {
+      co_return base::MakeError("cluster configuration store unreachable: " +
+                                OneLine(r.error().message));
+    }
+    std::vector<config::HistoryEntry> out;
+    for (const KeyValue& kv : r->kvs) {  // key order is number order
+      if (auto e = ParseEntryJson(kv.value)) out.push_back(ToHistoryEntry(*e));
+    }
+    co_return out;
+  }
+
+  // Entry `number` with its snapshot; nullopt when it is not kept.
+  struct Kept {
+    ClusterHistoryEntry entry;
+    Snapshot snapshot;
+  };
+  asio::awaitable<base::Result<std::optional<Kept>>> Find(std::uint64_t number) {
+    auto entry = co_await etcd_.Range(HistoryEntryKey(cluster_.etcd.prefix, number), "");
+    if (!entry) {
+      co_return base::MakeError("cluster configuration store unreachable: " +
+                                OneLine(entry.error().message));
+    }
+    auto snapshot = co_await etcd_.Range(HistorySnapshotKey(cluster_.etcd.prefix, number), "");
+    if (!snapshot) {
+      co_return base::MakeError("cluster configuration store unreachable: " +
+                                OneLine(snapshot.error().message));
+    }
+    if (entry->kvs.empty() || snapshot->kvs.empty()) co_return std::optional<Kept>();
+    auto e = ParseEntryJson(entry->kvs[0].value);
+    auto s = ParseSnapshotJson(snapshot->kvs[0].value);
+    if (!e || !s) {
+      co_return base::MakeError(fmt::format("configuration history entry {} is damaged in etcd",
+                                            number));
+    }
+    co_return std::optional<Kept>(Kept{std::move(*e), std::move(*s)});
+  }
+
+  asio::awaitable<base::Result<std::optional<config::HistoryEntry>>> HistoryAt(
+      std::uint64_t number) {
+    auto kept = co_await Find(number);
+    if (!kept) co_return kept.error();
+    if (!*kept) co_return std::optional<config::HistoryEntry>();
+    config::HistoryEntry out = ToHistoryEntry((*kept)->entry);
+    out.text = SnapshotText((*kept)->snapshot.level, (*kept)->snapshot.sections);
+    co_return std::optional<config::HistoryEntry>(std::move(out));
+  }
+
+  // Restores the level of entry `number` to its snapshot, as a new commit at that level.
+  asio::awaitable<CommitResult> Rollback(std::uint64_t number, CommitRequest request) {
+    if (!connected_ && !first_) co_return Unreachable();
+    auto kept = co_await Find(number);
+    if (!kept) {
+      co_return CommitResult{CommitResult::Kind::kUnreachable, kept.error().message, 0};
+    }
+    if (!*kept) {
+      co_return CommitResult{CommitResult::Kind::kNotFound,
+                             fmt::format("no configuration history entry {}", number), 0};
+    }
+    const Snapshot& snapshot = (*kept)->snapshot;
+    auto changes = RestoreLevel(values_, cluster_.etcd.prefix, snapshot.level, snapshot.sections);
+    if (changes.empty()) co_return CommitResult{};  // that level holds it already
+    co_return co_await Write(std::move(changes), snapshot.level, std::move(request));
   }
 
   base::Status SetMode(Level level) {
@@ -760,6 +893,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
   std::string local_text_;
   LevelValues values_;
   CommitMeta meta_;
+  std::uint64_t history_number_ = 0;  // the newest history entry seen (last_commit's number)
   Merged effective_;
   Level mode_;
   std::int64_t revision_seen_ = 0;
@@ -805,6 +939,19 @@ base::Status Agent::SetMode(Level level) { return impl_->SetMode(std::move(level
 asio::awaitable<base::Result<std::vector<MachineInfo>>> Agent::Machines() {
   auto impl = impl_;
   co_return co_await impl->Machines();
+}
+asio::awaitable<base::Result<std::vector<config::HistoryEntry>>> Agent::History() {
+  auto impl = impl_;
+  co_return co_await impl->History();
+}
+asio::awaitable<base::Result<std::optional<config::HistoryEntry>>> Agent::HistoryAt(
+    std::uint64_t number) {
+  auto impl = impl_;
+  co_return co_await impl->HistoryAt(number);
+}
+asio::awaitable<CommitResult> Agent::Rollback(std::uint64_t number, CommitRequest request) {
+  auto impl = impl_;
+  co_return co_await impl->Rollback(number, std::move(request));
 }
 
 }  // namespace tidegate::cluster

@@ -30,6 +30,7 @@
 #include "base/result.h"
 #include "cluster/sections.h"
 #include "config/config.h"
+#include "config/history.h"
 
 namespace tidegate::telemetry {
 class MailLog;
@@ -47,12 +48,13 @@ struct CommitRequest {
 };
 
 struct CommitResult {
-  enum class Kind { kOk, kInvalid, kConflict, kUnreachable };
+  enum class Kind { kOk, kInvalid, kNotFound, kConflict, kUnreachable };
   Kind kind = Kind::kOk;
   std::string message;        // operator-facing; "conflict: configuration changed since …"
   std::int64_t revision = 0;  // kOk: the etcd revision of the commit (0: nothing to change)
+  std::uint64_t history_entry = 0;  // kOk: its configuration history number (0: none)
   bool ok() const { return kind == Kind::kOk; }
-  int http_status() const;    // 200, 400, 409, 503
+  int http_status() const;    // 200, 400, 404, 409, 503
 };
 
 // Where one shared section of the effective configuration comes from.
@@ -89,11 +91,6 @@ class Agent {
     std::shared_ptr<const config::GatewayConfig> local;  // the local file, as loaded
     std::string admin_url;                               // registered for the other machines
     ApplyFn apply;
-    // After a revision that changed the effective configuration was applied: its text and the
-    // commit's user and comment (the configuration history, CONTRACT §12). Optional.
-    std::function<void(const std::string& text, const std::string& user,
-                       const std::string& comment)>
-        applied;
     telemetry::MailLog* log = nullptr;
     std::chrono::milliseconds retry_interval{1000};
     std::chrono::seconds lease_ttl{10};
@@ -137,6 +134,18 @@ class Agent {
   base::Status SetMode(Level level);
   // The registry.
   boost::asio::awaitable<base::Result<std::vector<MachineInfo>>> Machines();
+
+  // The configuration history kept in etcd (CONTRACT §11/§12; cluster/history.h): every commit
+  // through tidegate is an entry numbered cluster-wide, with its level and that level's
+  // sections after it. Errors: etcd unreachable.
+  boost::asio::awaitable<base::Result<std::vector<config::HistoryEntry>>> History();
+  // One entry with its text (the level's sections); nullopt when it is not kept.
+  boost::asio::awaitable<base::Result<std::optional<config::HistoryEntry>>> HistoryAt(
+      std::uint64_t number);
+  // Makes entry `number`'s level hold its snapshot again, as a new commit at that level (the
+  // request's comment is the entry's; validated and guarded like every commit). kNotFound when
+  // the entry is not kept; kOk with revision 0 when the level holds it already.
+  boost::asio::awaitable<CommitResult> Rollback(std::uint64_t number, CommitRequest request);
 
  private:
   class Impl;

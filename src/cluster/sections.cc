@@ -40,6 +40,20 @@ YAML::Node AdminShared(const YAML::Node& admin) {
 
 }  // namespace
 
+std::string LevelKindName(LevelKind kind) {
+  switch (kind) {
+    case LevelKind::kCluster:
+      return "cluster";
+    case LevelKind::kGroup:
+      return "group";
+    case LevelKind::kMachine:
+      return "machine";
+    case LevelKind::kNone:
+      break;
+  }
+  return "none";
+}
+
 std::string LevelText(const Level& level) {
   switch (level.kind) {
     case LevelKind::kNone:

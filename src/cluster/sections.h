@@ -31,6 +31,8 @@ struct Level {
 
 // "cluster", "group Main_Group", "machine gw1" (and "none").
 std::string LevelText(const Level& level);
+// The kind alone, as ParseLevel reads it: "cluster", "group", "machine" (and "none").
+std::string LevelKindName(LevelKind kind);
 // The CLI/API form: {"cluster"} or {"group", NAME} or {"machine", NAME}.
 base::Result<Level> ParseLevel(std::string_view kind, std::string_view name);
 

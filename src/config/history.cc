@@ -68,7 +68,7 @@ base::Result<std::unique_ptr<ConfigHistory>> ConfigHistory::Open(std::string dir
   }
   // A malformed newest file still holds its number: the next one goes above it.
   if (!numbers.empty() && (h->entries_.empty() || h->entries_.back().number != numbers.back())) {
-    h->entries_.push_back(HistoryEntry{numbers.back(), "", "", "(unreadable entry)", ""});
+    h->entries_.push_back(HistoryEntry{numbers.back(), "", "", "(unreadable entry)", "", ""});
   }
   return h;
 }
@@ -86,7 +86,7 @@ base::Result<HistoryEntry> ConfigHistory::ReadEntry(std::uint64_t number) const 
   auto str = [&j](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
   };
-  return HistoryEntry{number, str("time"), str("user"), str("comment"), str("text")};
+  return HistoryEntry{number, str("time"), str("user"), str("comment"), str("text"), ""};
 }
 
 base::Result<std::uint64_t> ConfigHistory::Record(const std::string& text, const std::string& user,
@@ -111,7 +111,7 @@ base::Result<std::uint64_t> ConfigHistory::RecordLocked(const std::string& text,
                                                         const std::string& comment,
                                                         base::SystemTime now) {
   HistoryEntry e{entries_.empty() ? 1 : entries_.back().number + 1, Rfc3339Utc(now), user, comment,
-                 ""};
+                 "", ""};
   const json j{{"number", e.number},
                {"time", e.time},
                {"user", e.user},

@@ -37,6 +37,9 @@ struct HistoryEntry {
   std::string user;
   std::string comment;
   std::string text;  // the configuration as committed (empty in List())
+  // Cluster mode only: the level the commit was made at ("cluster", "group G", "machine M");
+  // the text is then that level's sections (cluster/history.h). Empty on a single machine.
+  std::string level;
 };
 
 class ConfigHistory {

@@ -144,11 +144,6 @@ base::Status Gateway::Start() {
                                      .admin_url = "",
                                      .apply = [this](std::shared_ptr<const config::GatewayConfig>
                                                          c) { return ApplyConfig(std::move(c)); },
-                                     .applied =
-                                         [this](const std::string& text, const std::string& user,
-                                                const std::string& comment) {
-                                           RecordHistory(text, user, comment);
-                                         },
                                      .log = log_.get()});
     cfg = *initial;
     std::lock_guard lock(config_mu_);
@@ -156,17 +151,19 @@ base::Status Gateway::Start() {
   }
 
   // The configuration history (§12): entry 1 is the configuration at first start; a file
-  // changed while the gateway was stopped is recorded as such.
-  if (auto history = config::ConfigHistory::Open(base::JoinPath(cfg->data_dir, "config-history"))) {
+  // changed while the gateway was stopped is recorded as such. In cluster mode the history is
+  // kept in etcd per level by the agent (cluster/history.h), not here.
+  if (cluster_) {
+    // nothing on disk
+  } else if (auto history =
+                 config::ConfigHistory::Open(base::JoinPath(cfg->data_dir, "config-history"))) {
     history_ = std::move(*history);
     for (const std::string& note : history_->notes()) {
       log_->Warning("Configuration history: " + note);
     }
     RecordHistory(CurrentText(), "file",
                   !history_->newest() ? "configuration at first start"
-                  : cluster_ ? "configuration at start differs from the last entry (cluster "
-                               "changes while stopped or the local file edited)"
-                             : "configuration file edited by hand (found at start)");
+                                      : "configuration file edited by hand (found at start)");
   } else {
     log_->Critical("Configuration history unavailable: " + history.error().message);
   }
@@ -472,7 +469,6 @@ base::Status Gateway::Reload() {
       log_->Critical("Configuration reload refused, keeping the running configuration: " +
                      s.error().message);
     }
-    if (s) RecordHistory(CurrentText(), "file", "local configuration file edited by hand");
     return s;
   }
   base::Status s = ApplyConfig(*loaded);
@@ -483,7 +479,6 @@ base::Status Gateway::Reload() {
 }
 
 std::string Gateway::CurrentText() const {
-  if (cluster_) return cluster_->EffectiveText();
   auto text = base::PosixFilesystem().ReadWholeFile(config()->path);
   return text ? *text : std::string();
 }

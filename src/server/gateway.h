@@ -61,10 +61,11 @@ class Gateway {
   base::Status ApplyConfig(std::shared_ptr<const config::GatewayConfig> cfg);
   base::Status StartAdmin();
   // Records `text` in the configuration history when it differs from the newest entry (the
-  // configuration at start, a hand edit loaded by SIGHUP, a cluster revision); logs failures.
+  // configuration at start, a hand edit loaded by SIGHUP); logs failures. A single machine's
+  // only: in cluster mode the history is the agent's, in etcd.
   void RecordHistory(const std::string& text, const std::string& user,
                      const std::string& comment);
-  // The text the history keeps: the file alone, the effective configuration in cluster mode.
+  // The text a single machine's history keeps: the configuration file.
   std::string CurrentText() const;
   base::Status StartMetrics(const webui::AdminContext& context);
   // The message tracking store of tracking.backend: SQLite in data_dir, or PostgreSQL with its

@@ -265,11 +265,12 @@ boost::asio::awaitable<EditOutcome> CommitEdit(const AdminContext& ctx,
     cluster::CommitResult r =
         co_await ctx.cluster->Commit(editor.original(), editor.text(), std::move(*fields));
     if (!r.ok()) co_return EditOutcome{r.http_status(), r.message};
-    co_return EditOutcome{};
+    co_return EditOutcome{200, "", r.history_entry};
   }
   const std::string before = editor.original();
   if (base::Status s = editor.Commit(); !s) co_return EditOutcome{409, s.error().message};
   std::string unrecorded;
+  std::uint64_t entry = 0;
   if (ctx.history != nullptr && editor.text() != before) {
     const auto now = base::SystemClock::Instance().Now();
     // A hand edit not yet loaded is the file's doing, not this user's: its own entry first.
@@ -278,14 +279,18 @@ boost::asio::awaitable<EditOutcome> CommitEdit(const AdminContext& ctx,
     auto n = hand ? ctx.history->Record(editor.text(), fields ? fields->user : req.user,
                                         fields ? fields->comment : std::string(), now)
                   : base::Result<std::uint64_t>(hand.error());
-    if (!n) unrecorded = n.error().message;
+    if (n) {
+      entry = *n;
+    } else {
+      unrecorded = n.error().message;
+    }
   }
   if (base::Status s = ctx.reload(); !s) co_return EditOutcome{500, s.error().message};
   if (!unrecorded.empty()) {
     co_return EditOutcome{500, "committed and applied, but not recorded in the configuration "
                                "history: " + unrecorded};
   }
-  co_return EditOutcome{};
+  co_return EditOutcome{200, "", entry};
 }
 
 }  // namespace tidegate::webui

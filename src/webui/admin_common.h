@@ -108,6 +108,7 @@ base::Result<config::ConfigEditor> LoadEditor(const AdminContext& ctx);
 struct EditOutcome {
   int http_status = 200;
   std::string message;
+  std::uint64_t entry = 0;  // ok: the configuration history entry it made (0: none)
   bool ok() const { return http_status == 200; }
 };
 

@@ -108,29 +108,33 @@ namespace {
 
 constexpr const char* kHistoryTitle = "Configuration History";
 
-Response HistoryList(const UiContext& ui, const Request& req) {
-  if (ui.ctx.history == nullptr) {
-    return MessagePage(req, 503, kHistoryTitle, "The configuration history is unavailable.");
-  }
+asio::awaitable<Response> HistoryList(const UiContext& ui, const Request& req) {
+  auto list = co_await ListConfigs(ui.ctx);
+  if (!list.ok()) co_return MessagePage(req, list.status, kHistoryTitle, list.error);
+  auto& entries = list.value;
+  // Cluster mode: each entry is a commit at one level, and a rollback restores that level.
+  const bool levels = ui.ctx.cluster != nullptr;
   std::string body;
   if (const std::string n = req.param("rolledback"); !n.empty()) {
     body += Notice("Rolled back to configuration " + n + ": committed and in effect.");
   }
   body += "<div class=\"panel\"><table class=\"grid\" id=\"history\"><thead><tr><th>Number</th>"
-          "<th>Time (UTC)</th><th>User</th><th>Comment</th><th></th></tr></thead><tbody>";
-  auto entries = ui.ctx.history->List();
+          "<th>Time (UTC)</th><th>User</th>";
+  if (levels) body += "<th>Level</th>";
+  body += "<th>Comment</th><th></th></tr></thead><tbody>";
   std::reverse(entries.begin(), entries.end());  // newest first
   for (const config::HistoryEntry& e : entries) {
     body += fmt::format(
-        "<tr><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td><a href=\"/ui/configs/{0}\">"
+        "<tr><td>{0}</td><td>{1}</td><td>{2}</td>{5}<td>{3}</td><td><a href=\"/ui/configs/{0}\">"
         "View</a>{4}</td></tr>",
         e.number, Esc(e.time), Esc(e.user), Esc(e.comment),
         e.number == entries.front().number
             ? std::string()
-            : fmt::format(" · <a href=\"/ui/configs/{}/rollback\">Roll Back</a>", e.number));
+            : fmt::format(" · <a href=\"/ui/configs/{}/rollback\">Roll Back</a>", e.number),
+        levels ? "<td>" + Esc(e.level) + "</td>" : std::string());
   }
   body += "</tbody></table></div>";
-  return Page(req, 200, kHistoryTitle, std::move(body));
+  co_return Page(req, 200, kHistoryTitle, std::move(body));
 }
 
 std::optional<std::uint64_t> EntryNumber(std::string_view s) {
@@ -139,47 +143,59 @@ std::optional<std::uint64_t> EntryNumber(std::string_view s) {
   return n;
 }
 
-Response HistoryEntryPage(const UiContext& ui, const Request& req, std::uint64_t n) {
-  auto e = ui.ctx.history->Get(n);
-  if (!e) return MessagePage(req, 404, kHistoryTitle, e.error().message);
+asio::awaitable<Response> HistoryEntryPage(const UiContext& ui, const Request& req,
+                                           std::uint64_t n) {
+  auto got = co_await GetConfig(ui.ctx, n);
+  if (!got.ok()) co_return MessagePage(req, got.status, kHistoryTitle, got.error);
+  const config::HistoryEntry& e = got.value;
   std::string body = fmt::format(
       "<div class=\"panel\"><table class=\"kv\"><tr><th>Number</th><td>{}</td></tr>"
-      "<tr><th>Time (UTC)</th><td>{}</td></tr><tr><th>User</th><td>{}</td></tr>"
+      "<tr><th>Time (UTC)</th><td>{}</td></tr><tr><th>User</th><td>{}</td></tr>{}"
       "<tr><th>Comment</th><td>{}</td></tr></table>"
       "<p><a href=\"/ui/configs\">All entries</a> · <a href=\"/ui/configs/{}/rollback\">Roll "
       "Back to this configuration</a></p></div>",
-      n, Esc(e->time), Esc(e->user), Esc(e->comment), n);
-  // The previous entry still kept, if any: the change this entry made.
+      n, Esc(e.time), Esc(e.user),
+      e.level.empty() ? std::string() : "<tr><th>Level</th><td>" + Esc(e.level) + "</td></tr>",
+      Esc(e.comment), n);
+  // The change this entry made: from the previous entry still kept at the same level (on a
+  // single machine every entry has the same, empty, level).
+  auto list = co_await ListConfigs(ui.ctx);
   std::optional<std::uint64_t> previous;
-  for (const auto& x : ui.ctx.history->List()) {
-    if (x.number < n) previous = x.number;
+  for (const auto& x : list.value) {
+    if (x.number < n && x.level == e.level) previous = x.number;
   }
   if (previous) {
-    auto diff = ConfigsDiff(*ui.ctx.history, *previous, n);
+    auto diff = co_await DiffConfigs(ui.ctx, *previous, n);
     body += fmt::format("<div class=\"panel\"><h2>Changes from entry {}</h2><pre id=\"diff\">{}</pre>"
                         "</div>",
-                        *previous, diff ? EscBytes(*diff) : Esc(diff.error().message));
+                        *previous, diff.ok() ? EscBytes(diff.value) : Esc(diff.error));
   }
   body += fmt::format("<div class=\"panel\"><h2>Configuration</h2><pre id=\"config\">{}</pre></div>",
-                      EscBytes(e->text));
-  return Page(req, 200, fmt::format("{} — entry {}", kHistoryTitle, n), std::move(body));
+                      EscBytes(e.text));
+  co_return Page(req, 200, fmt::format("{} — entry {}", kHistoryTitle, n), std::move(body));
 }
 
-Response RollbackConfirm(const UiContext& ui, const Request& req, std::uint64_t n,
-                         int status, std::string_view error) {
-  auto e = ui.ctx.history->Get(n);
-  if (!e) return MessagePage(req, 404, kHistoryTitle, e.error().message);
+asio::awaitable<Response> RollbackConfirm(const UiContext& ui, const Request& req,
+                                          std::uint64_t n, int status, std::string error) {
+  auto got = co_await GetConfig(ui.ctx, n);
+  if (!got.ok()) co_return MessagePage(req, got.status, kHistoryTitle, got.error);
+  const config::HistoryEntry& e = got.value;
   std::string body = Alert(error);
   body += fmt::format(
-      "<div class=\"panel\"><p>Roll back to configuration {} ({} by {})? It is committed at once "
-      "as a new entry, applied live and written to the configuration file.</p>"
+      "<div class=\"panel\"><p>Roll back to configuration {} ({} by {})? {}</p>"
       "<form method=\"post\" action=\"/ui/configs/{}/rollback\">{}"
       "<div class=\"field\"><label for=\"comment\">Comment (optional)</label>"
       "<input type=\"text\" id=\"comment\" name=\"comment\" size=\"50\" maxlength=\"255\"></div>"
       "<div class=\"field\"><button type=\"submit\" id=\"confirm_rollback\">Roll Back</button> "
       "<a href=\"/ui/configs\">Cancel</a></div></form></div>",
-      n, Esc(e->time), Esc(e->user), n, admin::CsrfField(req));
-  return Page(req, status, "Roll Back Configuration", std::move(body));
+      n, Esc(e.time), Esc(e.user),
+      e.level.empty()
+          ? std::string("It is committed at once as a new entry, applied live and written to "
+                        "the configuration file.")
+          : "The " + Esc(e.level) + " level is set back to this entry at once, as a new entry, " +
+                "and every machine applies it.",
+      n, admin::CsrfField(req));
+  co_return Page(req, status, "Roll Back Configuration", std::move(body));
 }
 
 }  // namespace
@@ -222,20 +238,17 @@ void RegisterStagingPages(admin::Server& server, const UiPtr& ui) {
   });
 
   server.Page("GET", "/ui/configs", [ui](Request& req) -> asio::awaitable<Response> {
-    co_return HistoryList(*ui, req);
+    co_return co_await HistoryList(*ui, req);
   });
 
   server.Page("GET", "/ui/configs/*", [ui](Request& req) -> asio::awaitable<Response> {
-    if (ui->ctx.history == nullptr) {
-      co_return MessagePage(req, 503, kHistoryTitle, "The configuration history is unavailable.");
-    }
     const std::string& sub = req.subpath;
     if (sub.ends_with("/rollback")) {
       if (auto n = EntryNumber(sub.substr(0, sub.size() - 9))) {
-        co_return RollbackConfirm(*ui, req, *n, 200, "");
+        co_return co_await RollbackConfirm(*ui, req, *n, 200, "");
       }
     } else if (auto n = EntryNumber(sub)) {
-      co_return HistoryEntryPage(*ui, req, *n);
+      co_return co_await HistoryEntryPage(*ui, req, *n);
     }
     co_return MessagePage(req, 404, kHistoryTitle, "No such page.");
   });
@@ -245,11 +258,8 @@ void RegisterStagingPages(admin::Server& server, const UiPtr& ui) {
     std::optional<std::uint64_t> n;
     if (sub.ends_with("/rollback")) n = EntryNumber(sub.substr(0, sub.size() - 9));
     if (!n) co_return MessagePage(req, 404, kHistoryTitle, "No such page.");
-    if (ui->ctx.history == nullptr) {
-      co_return MessagePage(req, 503, kHistoryTitle, "The configuration history is unavailable.");
-    }
     EditOutcome r = co_await RollbackConfig(ui->ctx, req, *n);
-    if (!r.ok()) co_return RollbackConfirm(*ui, req, *n, r.http_status, r.message);
+    if (!r.ok()) co_return co_await RollbackConfirm(*ui, req, *n, r.http_status, r.message);
     ui->server->Audit(req, fmt::format("configs rollback {}", *n));
     co_return Response::Redirect(fmt::format("/ui/configs?rolledback={}", *n), 303);
   });

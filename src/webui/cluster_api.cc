@@ -22,22 +22,8 @@ using json = nlohmann::json;
 
 namespace {
 
-const char* LevelKindName(cluster::LevelKind kind) {
-  switch (kind) {
-    case cluster::LevelKind::kCluster:
-      return "cluster";
-    case cluster::LevelKind::kGroup:
-      return "group";
-    case cluster::LevelKind::kMachine:
-      return "machine";
-    case cluster::LevelKind::kNone:
-      break;
-  }
-  return "none";
-}
-
 json LevelJson(const cluster::Level& level) {
-  return json{{"level", LevelKindName(level.kind)}, {"name", level.name}};
+  return json{{"level", cluster::LevelKindName(level.kind)}, {"name", level.name}};
 }
 
 std::string Field(const Request& req, const json& body, const char* name) {

@@ -314,6 +314,89 @@ def test_an_invalid_configuration_in_etcd_is_refused_and_the_previous_one_kept(e
         cleanup(gw3, gw2, gw1)
 
 
+def history(g):
+    return json.loads(cli(g, "configs", "list", "--json").stdout)
+
+
+def origin(g, section):
+    show = json.loads(cli(g, "clusterconfig", "show", "--json").stdout)
+    return {s["section"]: (s["level"], s["name"]) for s in show["sections"]}[section]
+
+
+def test_configuration_history_is_kept_in_etcd_per_level_and_rolled_back_at_its_level(
+        etcd, peers):
+    """CONTRACT §11 "History": every commit is one entry, numbered cluster-wide, holding its
+    level's sections; every machine lists the same history; a rollback restores the snapshot's
+    level, whatever the mode of the machine that asks."""
+    prefix = f"/t{uuid.uuid4().hex[:8]}/"
+    gw1, gw2, gw3 = three(etcd, peers, prefix)
+    user = getpass.getuser()
+    try:
+        # 1: the bootstrap (cluster level, TDC enabled).
+        h = history(gw3)
+        assert [(e["number"], e["user"], e["level"], e["comment"]) for e in h] == [
+            (1, "gw1", "cluster", "bootstrap from gw1")], h
+        # 2: cluster level, TDC disabled (from gw2). 3: group G overrides it (copy: disabled).
+        # 4: group G enables it (from gw1 in group mode).
+        cli(gw2, "tdcconfig", "disable", "--comment", "cluster off")
+        cli(gw1, "clusterconfig", "override", "threat_defense_connector", "group", "G")
+        cli(gw1, "clusterconfig", "mode", "group", "G")
+        cli(gw1, "tdcconfig", "enable", A, "--comment", "G on")
+        wait_applied([gw1, gw2, gw3], committed_revision(gw1), 5)
+        assert tdc_enabled(gw1) and tdc_enabled(gw2) and not tdc_enabled(gw3)
+        h = history(gw2)
+        assert [(e["number"], e["level"], e["comment"]) for e in h] == [
+            (1, "cluster", "bootstrap from gw1"), (2, "cluster", "cluster off"),
+            (3, "group G", ""), (4, "group G", "G on")], h
+        assert h[1]["user"] == user and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", h[1]["time"])
+        # The same history on every machine: it is kept in etcd, not per machine.
+        assert history(gw1) == h == history(gw3)
+        assert not os.path.exists(os.path.join(gw1.data_dir, "config-history"))
+        listing = cli(gw3, "configs", "list").stdout
+        assert re.search(r"^\s+4  \S+\s+\S+\s+group G\s+G on$", listing, re.M), listing
+
+        # An entry holds its level's sections; a diff compares two entries.
+        show = cli(gw3, "configs", "show", "4").stdout
+        assert show.startswith("# group G level\n"), show
+        assert "threat_defense_connector:" in show and "enabled: true" in show, show
+        assert "smtp_routes" not in show  # the cluster level's, not group G's
+        diff = cli(gw3, "configs", "diff", "3", "4").stdout
+        assert re.search(r"^-\s+enabled: false$", diff, re.M) and \
+            re.search(r"^\+\s+enabled: true$", diff, re.M), diff
+
+        # Rolling back to 1 from gw1 (mode: group G) restores the cluster level, not group G's:
+        # gw3 (cluster) gets TDC back; group G keeps its own override.
+        cli(gw1, "configs", "rollback", "1", "--comment", "undo cluster off")
+        wait_applied([gw1, gw2, gw3], committed_revision(gw1), 5)
+        assert tdc_enabled(gw3) and tdc_enabled(gw2)
+        assert origin(gw2, "threat_defense_connector") == ("group", "G")
+        # Rolling back to 3 from gw3 (mode: cluster) restores group G: gw1 and gw2 off, gw3 on.
+        cli(gw3, "configs", "rollback", "3")
+        wait_applied([gw1, gw2, gw3], committed_revision(gw3), 5)
+        assert not tdc_enabled(gw1) and not tdc_enabled(gw2) and tdc_enabled(gw3)
+        h = history(gw1)
+        assert [(e["number"], e["level"], e["comment"]) for e in h[4:]] == [
+            (5, "cluster", "rollback to 1: undo cluster off"), (6, "group G", "rollback to 3")], h
+        # Entry 5 holds the whole cluster level as it was at 1.
+        assert cli(gw2, "configs", "show", "5").stdout == cli(gw2, "configs", "show", "1").stdout
+        # Used by mail: gw3 journals, group G's machines do not.
+        send(gw3, "hist-gw3")
+        send(gw1, "hist-gw1")
+        wait_for(lambda: delivered(peers, "hist-gw3") and journaled(peers, "hist-gw3"))
+        wait_for(lambda: delivered(peers, "hist-gw1"))
+        mid = mid_of(gw1, "hist-gw1")
+        assert f"generated based on MID {mid} " not in wait_finished(gw1, [mid])
+        assert not journaled(peers, "hist-gw1")
+
+        # Clear errors: an entry that is not kept.
+        r = cli(gw2, "configs", "rollback", "99", check=False)
+        assert r.returncode == 1 and "no configuration history entry 99" in r.stderr, r.stderr
+        r = cli(gw2, "configs", "show", "99", check=False)
+        assert r.returncode == 1 and "no configuration history entry 99" in r.stderr, r.stderr
+    finally:
+        cleanup(gw3, gw2, gw1)
+
+
 def test_etcd_member_loss_and_outage(etcd, peers):
     prefix = f"/t{uuid.uuid4().hex[:8]}/"
     gw1, gw2, gw3 = three(etcd, peers, prefix)
@@ -332,6 +415,10 @@ def test_etcd_member_loss_and_outage(etcd, peers):
         assert time.monotonic() - t0 < 10, "the refusal took too long"
         assert r.returncode == 1, (r.stdout, r.stderr)
         assert "error: cluster configuration store unreachable" in r.stderr, r.stderr
+        # The history is in etcd too: unavailable, with the same clear error.
+        r = cli(gw2, "configs", "list", check=False)
+        assert r.returncode == 1 and "cluster configuration store unreachable" in r.stderr, \
+            r.stderr
         for g in (gw1, gw2, gw3):
             g.wait_log("Cluster configuration store disconnected: ", timeout=20)
         st = cli(gw3, "status").stdout

@@ -80,6 +80,9 @@ def test_webui_cluster_in_chromium():
             log = g.mail_log()
             assert "(machine gw1, by admin: pin TDC on gw1)" in log, log[-3000:]
             assert "(machine gw1, by admin: gw1 off for a test)" in log, log[-3000:]
+            # The history page's two rollbacks, at machine gw1's level, reached both.
+            assert "(machine gw1, by admin: rollback to " in log, log[-3000:]
+            assert ": inherit again)" in log, log[-3000:]
         audit = gw1.mail_log()
         assert "clusterconfig mode machine gw1" in audit
         assert "clusterconfig override threat_defense_connector machine gw1" in audit

@@ -181,6 +181,43 @@ test('Inherit brings gw1 back to the cluster\'s setting', up, async () => {
   await shot('inherited');
 });
 
+// The history is kept in etcd per level (CONTRACT §11): each row names its level, and a rollback
+// restores that level — here machine gw1's, from a page in machine mode.
+async function rollBack(comment, note) {
+  await page.goto(`${URL_BASE}/ui/configs`);
+  const row = page.locator('#history tbody tr', { hasText: comment });
+  assert.equal(await row.count(), 1);
+  assert.equal(await row.locator('td').nth(3).innerText(), 'machine gw1');
+  const number = await row.locator('td').first().innerText();
+  await Promise.all([page.waitForURL(new RegExp(`/ui/configs/${number}/rollback$`)),
+    row.getByText('Roll Back').click()]);
+  assert.match(await page.innerText('main'), /The machine gw1 level is set back to this entry/);
+  await page.fill('#comment', note);
+  await Promise.all([page.waitForURL(new RegExp(`/ui/configs\\?rolledback=${number}$`)),
+    page.click('#confirm_rollback')]);
+  assert.match(await page.innerText('main .notice'), new RegExp(`Rolled back to configuration ${number}`));
+  const newest = page.locator('#history tbody tr').first();
+  assert.equal(await newest.locator('td').nth(3).innerText(), 'machine gw1');
+  assert.equal(await newest.locator('td').nth(4).innerText(), `rollback to ${number}: ${note}`);
+}
+
+test('the history names each commit\'s level; a rollback restores that level', up, async () => {
+  await page.goto(`${URL_BASE}/ui/configs`);
+  assert.deepEqual(await page.locator('#history thead th').allInnerTexts(),
+    ['Number', 'Time (UTC)', 'User', 'Level', 'Comment', '']);
+  await shot('history');
+  // Back to the override that disabled gw1, then back to the entry that removed it.
+  await rollBack('gw1 off for a test', 'redo the test');
+  await page.goto(`${URL_BASE}/ui/tdc`);
+  assert.equal(await origin(), 'Machine: gw1');
+  assert.equal(await page.isChecked('#enabled'), false);
+  assert.equal(await gw2Enabled(), true);
+  await rollBack('back to the cluster', 'inherit again');
+  await page.goto(`${URL_BASE}/ui/tdc`);
+  assert.equal(await origin(), 'Cluster: Test_Cluster');
+  assert.equal(await page.isChecked('#enabled'), true);
+});
+
 test('with the store down a change is refused with 503, shown in the alert', down, async () => {
   await page.goto(`${URL_BASE}/ui/cluster`);
   assert.match(await page.innerText('#connection'), /^disconnected since /);
