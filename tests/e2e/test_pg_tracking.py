@@ -150,6 +150,33 @@ def test_message_on_gw1_found_on_gw2(pg, etcd):
         sink.stop()
 
 
+def test_event_texts_with_backslashes_arrive_unchanged(pg, etcd):
+    """The events go to PostgreSQL by COPY, whose text format gives a backslash a meaning: a
+    sender with a quoted local part (RFC 5321 quoted-pair, `"back\\\\slash"`) must be stored
+    exactly as sent."""
+    sink = Sink().start()
+    g = Gateway(accepted=("example.com",),
+                extra_yaml=tracking_yaml(pg, "gwesc", sink.port, etcd, "/esc/"))
+    sender = '"back\\\\slash"@sender.test'
+    try:
+        g.start()
+        with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+            s.ehlo("client.test")
+            s.sendmail(sender, ["bob@example.com"], "Subject: esc1\r\n\r\nbody\r\n")
+        g.wait_log("Message finished", timeout=30)
+        mid = int(re.search(r"MID (\d+) Subject ", g.mail_log()).group(1))
+        texts = wait_for(lambda: (t := events_by_mid(pg, "gwesc").get(mid)) and
+                         any("received remote SMTP response" in x for x in t) and t,
+                         what="events in PostgreSQL")
+        received = [t for t in texts if t.startswith(f"Message {mid} received from ")]
+        assert received == [f"Message {mid} received from <{sender}> for 1 recipient(s), "
+                            f"{received[0].rsplit(', ', 1)[1]}"], texts
+        assert "\\\\" in received[0]  # two backslashes, as sent
+    finally:
+        g.cleanup()
+        sink.stop()
+
+
 def test_pg_down_buffers_then_exactly_once(pg, etcd):
     sink = Sink().start()
     g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwdown", sink.port, etcd))
