@@ -177,6 +177,58 @@ def test_event_texts_with_backslashes_arrive_unchanged(pg, etcd):
         sink.stop()
 
 
+def shipped_migrations(count):
+    """The first `count` migrations' SQL, as shipped in src/telemetry/pg_tracking.cc."""
+    source = open(os.path.join(os.path.dirname(__file__), "..", "..", "src", "telemetry",
+                               "pg_tracking.cc")).read()
+    blocks = re.findall(r'R"sql\((.*?)\)sql"', source, re.S)
+    assert len(blocks) >= count, blocks
+    return blocks[:count]
+
+
+def test_a_version_2_database_is_migrated_with_its_events(pg, etcd):
+    """Migration 3 regroups the events (one row per message per batch, read through a view of
+    the old shape): a database a version-2 tidegate wrote keeps every event, in order, and the
+    machine goes on numbering after its mark."""
+    t = int(time.time() * 1000) - 60000  # recent: the start's prune keeps them
+    pg.sql("CREATE DATABASE migr OWNER tidegate")
+    pg.sql("SET ROLE tidegate; CREATE TABLE schema_migrations(version integer PRIMARY KEY, "
+           "applied_at timestamptz NOT NULL DEFAULT now()); " + "".join(shipped_migrations(2)) +
+           "INSERT INTO schema_migrations(version) VALUES (1), (2);"
+           "INSERT INTO tracking_messages(machine, mid, received_ms, first_seen_ms, sender, "
+           "sender_key, subject, status) VALUES "
+           f"('gwold', 7, {t}, {t}, 'a@old.test', 'a@old.test', 'old one', 'delivered');"
+           f"INSERT INTO tracking_events VALUES ('gwold', 1, 7, {t}, 'first'), "
+           f"('gwold', 2, 8, {t + 1}, 'another message'), "
+           f"('gwold', 3, 7, {t + 2}, E'back\\\\slash \"q\" and, comma');"
+           "INSERT INTO tracking_marks VALUES ('gwold', 3);", database="migr")
+    sink = Sink().start()
+    g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(
+        pg, "gwold", sink.port, etcd, "/migr/").replace("dbname=tidegate", "dbname=migr"))
+    try:
+        g.start()
+        g.wait_log("Message tracking: PostgreSQL connected, machine gwold", timeout=20)
+        assert pg.sql("SELECT max(version) FROM schema_migrations", database="migr") == [["3"]]
+        assert pg.sql("SELECT seq, mid, time_ms, text FROM tracking_events ORDER BY seq",
+                      database="migr") == [
+            ["1", "7", str(t), "first"], ["2", "8", str(t + 1), "another message"],
+            ["3", "7", str(t + 2), 'back\\slash "q" and, comma']]
+        status, body = g.api("/api/v1/tracking/events?mid=7")
+        assert status == 200, body
+        lines = [e["line"] for e in body["events"]]
+        assert len(lines) == 2 and lines[0].endswith("first") and \
+            lines[1].endswith('back\\slash "q" and, comma'), lines
+        # New events go on after the mark, into the new table.
+        send(g, "after-migration")
+        wait_for(lambda: pg.sql("SELECT count(*) FROM tracking_events WHERE seq > 3",
+                                database="migr")[0][0] != "0", what="new events")
+        assert pg.sql("SELECT count(*) FROM tracking_event_rows WHERE seq <= 3",
+                      database="migr") == [["2"]]  # the old rows, one per message
+    finally:
+        g.cleanup()
+        sink.stop()
+
+
 def test_pg_down_buffers_then_exactly_once(pg, etcd):
     sink = Sink().start()
     g = Gateway(accepted=("example.com",), extra_yaml=tracking_yaml(pg, "gwdown", sink.port, etcd))
