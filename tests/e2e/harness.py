@@ -4,6 +4,7 @@ Starts the real `tidegate` binary with a generated config on loopback ports, gen
 certificates with the openssl CLI, reads the mail log, and inspects the spool through the binary's
 own `spool-dump` command. Every helper has a bounded wait; nothing here sleeps for long.
 """
+import base64
 import hashlib
 import json
 import os
@@ -14,6 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 BIN = os.environ.get("TIDEGATE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tidegate")
@@ -293,6 +296,21 @@ class Gateway(TidegateProcess):
                 return
             time.sleep(0.05)
         raise AssertionError(f"log line containing {needle!r} not seen; log:\n{self.mail_log()}")
+
+    def api(self, path, body=None, method=None):
+        """(status, parsed JSON) of an admin API call with the test's credentials (HTTP Basic);
+        `body` (JSON) makes it a POST unless `method` says otherwise."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.admin_port}{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            method=method or ("GET" if body is None else "POST"),
+            headers={"Content-Type": "application/json",
+                     "Authorization": "Basic " + base64.b64encode(b"admin:test-password").decode()})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def spool_dump(self):
         """Every live message in the spool (gateway must be stopped): list of dicts."""

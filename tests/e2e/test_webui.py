@@ -5,15 +5,13 @@ Delivery Status and the TDC line in Message Tracking; CSRF and login redirects; 
 edit, reorder, delete. Afterwards this file checks what the peers received and the config file.
 Screenshots: tests/out/webui/ (git-ignored)."""
 import os
-import subprocess
 import tempfile
 
+from browser import out_dir, require_browser, run_webui
 from peers import Sink
 from tdc_fixtures import A, B, intake_certs, tdc_gateway
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui")
+OUT = out_dir("webui")
 CUSTOM = "a1b2c3d4-0000-4000-8000-00000000000c@intake.test"
 MESSAGE_ID = "<webui-check@sender.test>"
 
@@ -32,26 +30,17 @@ def policy_tdc(config):
 
 
 def test_webui_in_chromium():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
-    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
-        "playwright-core is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-")
     certs = intake_certs(workdir)
     with Sink() as next_hop, Sink(certs=certs, require_tls=True) as intake, Sink() as dsn:
         g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"]).start()
         try:
-            env = dict(os.environ,
-                       WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
-                       WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-                       SMTP_PORT=str(g.port), CUSTOM_INTAKE=CUSTOM, GLOBAL_INTAKE=A,
-                       MESSAGE_ID=MESSAGE_ID, WEBUI_OUT=os.path.abspath(OUT))
-            run = subprocess.run(["node", "--test", "--test-reporter=spec", "webui.test.mjs"],
-                                 cwd=WEBUI, env=env, capture_output=True, text=True,
-                                 timeout=300)
-            print(run.stdout)
-            print(run.stderr)
-            assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
-                g.mail_log()[-4000:]
+            run_webui("webui.test.mjs", g,
+                      WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                      WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                      SMTP_PORT=str(g.port), CUSTOM_INTAKE=CUSTOM, GLOBAL_INTAKE=A,
+                      MESSAGE_ID=MESSAGE_ID, WEBUI_OUT=OUT)
 
             # The copy went to the address set through the UI, over TLS; the original onwards.
             copies = intake.wait_messages(1)

@@ -9,33 +9,24 @@ post without it is refused; a refused mode change (400) and, with etcd stopped, 
 their logs (the comment reached the cluster's log line on gw1 and gw2). Screenshots:
 tests/out/webui-cluster/ (git-ignored). The pure rendering: src/webui/cluster_page_test.cc."""
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid
 
+from browser import out_dir, require_browser, run_webui
 from etcd import EtcdCluster
 from test_cluster import Peers, cli, committed_revision, machine, tdc_enabled, wait_applied
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui-cluster")
+OUT = out_dir("webui-cluster")
 
 
 def run_browser(phase, gw1, gw2):
-    env = dict(os.environ,
-               WEBUI_URL=f"http://127.0.0.1:{gw1.admin_port}",
-               WEBUI_URL2=f"http://127.0.0.1:{gw2.admin_port}",
-               WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-               WEBUI_OUT=os.path.abspath(OUT), WEBUI_PHASE=phase)
-    run = subprocess.run(["node", "--test", "--test-reporter=spec", "cluster.test.mjs"],
-                         cwd=WEBUI, env=env, capture_output=True, text=True, timeout=300)
-    print(run.stdout)
-    print(run.stderr)
-    assert run.returncode == 0, f"browser test ({phase}) failed (output above); gw1's log:\n" + \
-        gw1.mail_log()[-4000:]
+    run_webui("cluster.test.mjs", gw1, what=f"browser test ({phase})",
+              WEBUI_URL=f"http://127.0.0.1:{gw1.admin_port}",
+              WEBUI_URL2=f"http://127.0.0.1:{gw2.admin_port}",
+              WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+              WEBUI_OUT=OUT, WEBUI_PHASE=phase)
 
 
 def machines(g):
@@ -43,9 +34,7 @@ def machines(g):
 
 
 def test_webui_cluster_in_chromium():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
-    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
-        "playwright-core is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-cl-")
     etcd = EtcdCluster(workdir, members=1).start()
     peers = Peers()

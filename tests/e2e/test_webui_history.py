@@ -4,39 +4,30 @@ abandons them, stages again and commits with a comment (one entry), hits a confl
 committed meanwhile, and rolls back to entry 1. Afterwards this file checks, through the real
 CLI, that the history is exactly those entries and the file is entry 1 again."""
 import json
-import os
 import subprocess
 import tempfile
 
+from browser import out_dir, require_browser, run_webui
 from harness import BIN
 from peers import Sink
 from tdc_fixtures import A, intake_certs, tdc_gateway
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui-history")
+OUT = out_dir("webui-history")
 NEW = "d4d4d4d4-0000-4000-8000-00000000000d@intake.test"
 
 
 def test_webui_staging_and_history_in_chromium():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-hist-")
     certs = intake_certs(workdir)
     with Sink() as next_hop, Sink(certs=certs) as intake, Sink() as dsn:
         g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"]).start()
         try:
             first = open(g.config_path).read()
-            env = dict(os.environ,
-                       WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
-                       WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-                       GLOBAL_INTAKE=A, NEW_INTAKE=NEW, WEBUI_OUT=os.path.abspath(OUT))
-            run = subprocess.run(["node", "--test", "--test-reporter=spec", "history.test.mjs"],
-                                 cwd=WEBUI, env=env, capture_output=True, text=True,
-                                 timeout=300)
-            print(run.stdout)
-            print(run.stderr)
-            assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
-                g.mail_log()[-4000:]
+            run_webui("history.test.mjs", g,
+                      WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                      WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                      GLOBAL_INTAKE=A, NEW_INTAKE=NEW, WEBUI_OUT=OUT)
             r = subprocess.run([BIN, "-c", g.config_path, "configs", "list", "--json"],
                                capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr

@@ -7,39 +7,22 @@ one to dead.example.com whose route is a closed port (the destination goes down)
 (/api/v1/hoststatus, /api/v1/status), the CLI (hoststatus, status) and, in Debian's chromium,
 tests/webui/hoststatus.test.mjs: Delivery Status, the link of each row to its page, the figures
 there, the split and the 404 pages. Screenshots: tests/out/webui-hoststatus/ (git-ignored)."""
-import base64
-import json
-import os
 import smtplib
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
+from browser import out_dir, require_browser, run_webui
 from harness import BIN, free_port
 from peers import Sink
 from tdc_fixtures import intake_certs, tdc_gateway
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui-hoststatus")
-
-
-def api(g, path):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{g.admin_port}{path}",
-        headers={"Authorization": "Basic " + base64.b64encode(b"admin:test-password").decode()})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+OUT = out_dir("webui-hoststatus")
 
 
 def hoststatus(g, domain):
-    status, body = api(g, "/api/v1/hoststatus?domain=" + urllib.parse.quote(domain))
+    status, body = g.api("/api/v1/hoststatus?domain=" + urllib.parse.quote(domain))
     assert status == 200, body
     return body
 
@@ -67,9 +50,7 @@ def wait_for(pred, what, timeout=30):
 
 
 def test_delivery_status_per_host():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
-    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
-        "playwright-core is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-hs-")
     certs = intake_certs(workdir)
     dead_port = free_port()  # nothing listens there: connection refused
@@ -95,7 +76,7 @@ def test_delivery_status_per_host():
                      "the DSN counted")
 
             # --- /api/v1/status: the split adds up, each half equal to what the peers got -----
-            _, status = api(g, "/api/v1/status")
+            _, status = g.api("/api/v1/status")
             c = status["counters"]
             # The DSN to sender.test is mail too.
             assert c["recipients_delivered_mail"] == len(next_hop.messages) + len(dsn.messages) \
@@ -126,7 +107,7 @@ def test_delivery_status_per_host():
             assert d["next_attempt"] is not None and d["next_attempt"] >= now - 5, d
             unknown = hoststatus(g, "nowhere.example.net")
             assert unknown["known"] is False and unknown["status"] == "unknown", unknown
-            code, body = api(g, "/api/v1/hoststatus?domain=" + urllib.parse.quote("<b>x</b>"))
+            code, body = g.api("/api/v1/hoststatus?domain=" + urllib.parse.quote("<b>x</b>"))
             assert code == 400, body
 
             # --- the CLI -------------------------------------------------------------------
@@ -141,18 +122,12 @@ def test_delivery_status_per_host():
             assert "  recipients_delivered_journal" in out and "  recipients_delivered_mail" in out
 
             # --- the Web UI in chromium ----------------------------------------------------
-            env = dict(os.environ,
-                       WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
-                       WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-                       WEBUI_OUT=os.path.abspath(OUT),
-                       NEXT_HOP=f"127.0.0.1:{next_hop.port}", INTAKE=f"127.0.0.1:{intake.port}",
-                       DELIVERED_MAIL=str(c["recipients_delivered_mail"]),
-                       DELIVERED_JOURNAL=str(c["recipients_delivered_journal"]))
-            run = subprocess.run(["node", "--test", "--test-reporter=spec", "hoststatus.test.mjs"],
-                                 cwd=WEBUI, env=env, capture_output=True, text=True, timeout=300)
-            print(run.stdout)
-            print(run.stderr)
-            assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
-                g.mail_log()[-4000:]
+            run_webui("hoststatus.test.mjs", g,
+                      WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                      WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                      WEBUI_OUT=OUT,
+                      NEXT_HOP=f"127.0.0.1:{next_hop.port}", INTAKE=f"127.0.0.1:{intake.port}",
+                      DELIVERED_MAIL=str(c["recipients_delivered_mail"]),
+                      DELIVERED_JOURNAL=str(c["recipients_delivered_journal"]))
         finally:
             g.cleanup()

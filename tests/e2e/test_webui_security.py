@@ -13,12 +13,11 @@ import tempfile
 import threading
 import time
 
+from browser import out_dir, require_browser, run_webui
 from harness import BIN, Gateway, free_port
 from peers import Sink
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui-security")
+OUT = out_dir("webui-security")
 
 POLICIES = """\
 incoming_mail_policies:
@@ -89,9 +88,7 @@ def message(mid, subject: bytes, extra=b""):
 
 
 def test_webui_security_in_chromium():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
-    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
-        "playwright-core is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-sec-")
     rspamd = FakeRspamd()
     dead_clamd = free_port()
@@ -120,19 +117,12 @@ def test_webui_security_in_chromium():
                         message(9003, b"your parcel"))
         g.start()
         try:
-            env = dict(os.environ,
-                       WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
-                       WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-                       RSPAMD_URL=f"http://127.0.0.1:{rspamd.port}",
-                       CLAMD_ADDRESS=f"127.0.0.1:{dead_clamd}",
-                       WEBUI_OUT=os.path.abspath(OUT))
-            run = subprocess.run(["node", "--test", "--test-reporter=spec", "security.test.mjs"],
-                                 cwd=WEBUI, env=env, capture_output=True, text=True,
-                                 timeout=300)
-            print(run.stdout)
-            print(run.stderr)
-            assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
-                g.mail_log()[-4000:]
+            run_webui("security.test.mjs", g,
+                      WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                      WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                      RSPAMD_URL=f"http://127.0.0.1:{rspamd.port}",
+                      CLAMD_ADDRESS=f"127.0.0.1:{dead_clamd}",
+                      WEBUI_OUT=OUT)
 
             # The released message went on to its recipient; the deleted one did not.
             got = next_hop.wait_messages(1)

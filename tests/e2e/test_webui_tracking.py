@@ -5,26 +5,21 @@ no horizontal scroll at 1366 px with a long Message-ID, the details page's deliv
 (DCID, address, port, TLS protocol and cipher) and paging past 200. Screenshots:
 tests/out/webui-tracking/ (git-ignored). Search semantics on both backends:
 test_tracking_search.py."""
-import os
 import smtplib
-import subprocess
 import tempfile
 
+from browser import out_dir, require_browser, run_webui
 from peers import Sink
 from tdc_fixtures import intake_certs, tdc_gateway
 from test_tracking_search import api, wait_for
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui-tracking")
+OUT = out_dir("webui-tracking")
 SUBJECT = "Browser tracking check"
 LONG_ID = "x" * 40 + "." + "y" * 40 + "@a-rather-long-host-name.sender.test"
 
 
 def test_webui_tracking_in_chromium():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
-    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
-        "playwright-core is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-track-")
     certs = intake_certs(workdir)
     with Sink() as next_hop, Sink(certs=certs) as intake, Sink() as dsn:
@@ -45,15 +40,9 @@ def test_webui_tracking_in_chromium():
                                  api(g, {"sender_ip": "127.0.0.7", "include_journal": "1"})[1])
                      and len(api(g, {"sender": "bulk@bulk.test", "limit": 1000})[1]) == 205,
                      what="tracking rows")
-            env = dict(os.environ,
-                       WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
-                       WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-                       WEBUI_OUT=os.path.abspath(OUT), TRACK_SUBJECT=SUBJECT)
-            run = subprocess.run(["node", "--test", "--test-reporter=spec", "tracking.test.mjs"],
-                                 cwd=WEBUI, env=env, capture_output=True, text=True, timeout=300)
-            print(run.stdout)
-            print(run.stderr)
-            assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
-                g.mail_log()[-4000:]
+            run_webui("tracking.test.mjs", g,
+                      WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                      WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                      WEBUI_OUT=OUT, TRACK_SUBJECT=SUBJECT)
         finally:
             g.cleanup()

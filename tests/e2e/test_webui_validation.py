@@ -5,38 +5,22 @@ gateway whose recipient_validation has no method: the lookup test (page and API)
 src/webui/validation_page_test.cc, and the RCPT-time answers with a real slapd by
 test_recipient_validation.py. Afterwards this file checks the config file, check-config and the
 audit line. Screenshots: tests/out/webui-validation/ (git-ignored)."""
-import base64
-import json
 import os
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 
+from browser import out_dir, require_browser, run_webui
 from harness import BIN, Gateway
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEBUI = os.path.join(HERE, "..", "webui")
-OUT = os.path.join(HERE, "..", "out", "webui-validation")
+OUT = out_dir("webui-validation")
 
 
 def api_test(g, address):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{g.admin_port}/api/v1/recipient-validation/test",
-        data=json.dumps({"address": address}).encode(), method="POST",
-        headers={"Content-Type": "application/json",
-                 "Authorization": "Basic " + base64.b64encode(b"admin:test-password").decode()})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return g.api("/api/v1/recipient-validation/test", {"address": address})
 
 
 def test_webui_recipient_validation_in_chromium():
-    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run `make deps`"
-    assert os.path.isdir(os.path.join(WEBUI, "node_modules", "playwright-core")), \
-        "playwright-core is missing: run `make deps`"
+    require_browser()
     workdir = tempfile.mkdtemp(prefix="tidegate-webui-rv-")
     g = Gateway(workdir=workdir, accepted=("example.com", "example.org"),
                 extra_yaml="recipient_validation:\n  always_accept: [\"postmaster@\"]\n")
@@ -50,16 +34,10 @@ def test_webui_recipient_validation_in_chromium():
         assert status == 200, body
         assert body["verdict"] == "accept" and body["validated"] is False, body
 
-        env = dict(os.environ,
-                   WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
-                   WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
-                   WEBUI_OUT=os.path.abspath(OUT))
-        run = subprocess.run(["node", "--test", "--test-reporter=spec", "validation.test.mjs"],
-                             cwd=WEBUI, env=env, capture_output=True, text=True, timeout=300)
-        print(run.stdout)
-        print(run.stderr)
-        assert run.returncode == 0, "browser test failed (output above); gateway log:\n" + \
-            g.mail_log()[-4000:]
+        run_webui("validation.test.mjs", g,
+                  WEBUI_URL=f"http://127.0.0.1:{g.admin_port}",
+                  WEBUI_USER="admin", WEBUI_PASSWORD="test-password",
+                  WEBUI_OUT=OUT)
 
         # Committed through the ConfigEditor, loadable, audited; the refused try left nothing.
         config = open(g.config_path).read()
