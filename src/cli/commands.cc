@@ -774,20 +774,14 @@ int Configs(Api& api, const std::vector<std::string>& args, const CommandOptions
     // Cluster mode: entries name the level they were committed at (a rollback restores it).
     bool levels = false;
     for (const auto& e : *j) levels = levels || e.contains("level");
-    if (levels) {
-      out << fmt::format("{:>6}  {:<20}  {:<16}  {:<20}  {}\n", "Number", "Time (UTC)", "User",
-                         "Level", "Comment");
-    } else {
-      out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", "Number", "Time (UTC)", "User", "Comment");
-    }
+    auto level = [levels](const std::string& text) {
+      return levels ? fmt::format("{:<20}  ", text) : std::string();
+    };
+    out << fmt::format("{:>6}  {:<20}  {:<16}  {}{}\n", "Number", "Time (UTC)", "User",
+                       level("Level"), "Comment");
     for (const auto& e : *j) {
-      if (levels) {
-        out << fmt::format("{:>6}  {:<20}  {:<16}  {:<20}  {}\n", U(e, "number"), S(e, "time"),
-                           S(e, "user"), S(e, "level"), S(e, "comment"));
-      } else {
-        out << fmt::format("{:>6}  {:<20}  {:<16}  {}\n", U(e, "number"), S(e, "time"),
-                           S(e, "user"), S(e, "comment"));
-      }
+      out << fmt::format("{:>6}  {:<20}  {:<16}  {}{}\n", U(e, "number"), S(e, "time"),
+                         S(e, "user"), level(S(e, "level")), S(e, "comment"));
     }
     return kOk;
   }

@@ -205,6 +205,11 @@ std::string OneLine(std::string s) {
   return s;
 }
 
+// The message of every request that etcd did not answer.
+std::string UnreachableText(const std::string& reason) {
+  return "cluster configuration store unreachable: " + OneLine(reason);
+}
+
 // The configuration history's part of a commit transaction (history.h): entry `meta.number`
 // with the snapshot of its level, the oldest kept entry beyond the bound deleted, and (when
 // `guard` is given) the guard that the number is still free.
@@ -594,8 +599,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
   // ---- commits ----
 
   CommitResult Unreachable() const {
-    return CommitResult{CommitResult::Kind::kUnreachable,
-                        "cluster configuration store unreachable: " + disconnect_reason_, 0};
+    return CommitResult{CommitResult::Kind::kUnreachable, UnreachableText(disconnect_reason_), 0};
   }
 
   // Writes `changes` (key → value; nullopt deletes) in one transaction guarded by the base
@@ -645,9 +649,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
       r = co_await etcd_.Txn(std::move(guard), std::move(ops), std::move(otherwise));
       if (!r) {
         co_return CommitResult{CommitResult::Kind::kUnreachable,
-                               "cluster configuration store unreachable: " +
-                                   OneLine(r.error().message),
-                               0};
+                               UnreachableText(r.error().message), 0};
       }
       if (r->succeeded) break;
       std::int64_t now = r->revision;
@@ -753,8 +755,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
     const std::string prefix = HistoryEntriesPrefix(cluster_.etcd.prefix);
     auto r = co_await etcd_.Range(prefix, EtcdClient::PrefixEnd(prefix));
     if (!r) {
-      co_return base::MakeError("cluster configuration store unreachable: " +
-                                OneLine(r.error().message));
+      co_return base::MakeError(UnreachableText(r.error().message));
     }
     std::vector<config::HistoryEntry> out;
     for (const KeyValue& kv : r->kvs) {  // key order is number order
@@ -771,13 +772,11 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
   asio::awaitable<base::Result<std::optional<Kept>>> Find(std::uint64_t number) {
     auto entry = co_await etcd_.Range(HistoryEntryKey(cluster_.etcd.prefix, number), "");
     if (!entry) {
-      co_return base::MakeError("cluster configuration store unreachable: " +
-                                OneLine(entry.error().message));
+      co_return base::MakeError(UnreachableText(entry.error().message));
     }
     auto snapshot = co_await etcd_.Range(HistorySnapshotKey(cluster_.etcd.prefix, number), "");
     if (!snapshot) {
-      co_return base::MakeError("cluster configuration store unreachable: " +
-                                OneLine(snapshot.error().message));
+      co_return base::MakeError(UnreachableText(snapshot.error().message));
     }
     if (entry->kvs.empty() || snapshot->kvs.empty()) co_return std::optional<Kept>();
     auto e = ParseEntryJson(entry->kvs[0].value);
@@ -831,8 +830,7 @@ class Agent::Impl : public std::enable_shared_from_this<Impl> {
     const std::string prefix = MachinesPrefix(cluster_);
     auto r = co_await etcd_.Range(prefix, EtcdClient::PrefixEnd(prefix));
     if (!r) {
-      co_return base::MakeError("cluster configuration store unreachable: " +
-                                OneLine(r.error().message));
+      co_return base::MakeError(UnreachableText(r.error().message));
     }
     std::vector<MachineInfo> out;
     for (const KeyValue& kv : r->kvs) {

@@ -153,19 +153,19 @@ base::Status Gateway::Start() {
   // The configuration history (§12): entry 1 is the configuration at first start; a file
   // changed while the gateway was stopped is recorded as such. In cluster mode the history is
   // kept in etcd per level by the agent (cluster/history.h), not here.
-  if (cluster_) {
-    // nothing on disk
-  } else if (auto history =
-                 config::ConfigHistory::Open(base::JoinPath(cfg->data_dir, "config-history"))) {
-    history_ = std::move(*history);
-    for (const std::string& note : history_->notes()) {
-      log_->Warning("Configuration history: " + note);
+  if (!cluster_) {
+    auto history = config::ConfigHistory::Open(base::JoinPath(cfg->data_dir, "config-history"));
+    if (history) {
+      history_ = std::move(*history);
+      for (const std::string& note : history_->notes()) {
+        log_->Warning("Configuration history: " + note);
+      }
+      RecordHistory(CurrentText(), "file",
+                    !history_->newest() ? "configuration at first start"
+                                        : "configuration file edited by hand (found at start)");
+    } else {
+      log_->Critical("Configuration history unavailable: " + history.error().message);
     }
-    RecordHistory(CurrentText(), "file",
-                  !history_->newest() ? "configuration at first start"
-                                      : "configuration file edited by hand (found at start)");
-  } else {
-    log_->Critical("Configuration history unavailable: " + history.error().message);
   }
 
   spool::Options spool_options;

@@ -367,16 +367,17 @@ void AppendArrayElement(std::string* out, std::string_view v) {
 // One message's events within a batch: one row of tracking_event_rows (migration 3).
 struct EventRow {
   std::uint64_t mid = 0;
-  std::int64_t last_ms = 0;
   std::vector<std::uint64_t> seqs;
   std::vector<std::int64_t> times;
   std::vector<std::string> texts;
 };
 
-// The row in COPY's text format: machine, seq, mid, last_ms, seqs, times, texts.
+// The row in COPY's text format: machine, seq (the first event's), mid, last_ms (the newest
+// event's time), seqs, times, texts.
 void AppendEventRow(std::string* out, std::string_view machine, const EventRow& row) {
   fmt::format_to(std::back_inserter(*out), "{}\t{}\t{}\t{}\t{{{}}}\t{{{}}}\t", machine,
-                 row.seqs.front(), row.mid, row.last_ms, fmt::join(row.seqs, ","),
+                 row.seqs.front(), row.mid,
+                 *std::max_element(row.times.begin(), row.times.end()), fmt::join(row.seqs, ","),
                  fmt::join(row.times, ","));
   std::string texts = "{";
   for (std::size_t i = 0; i < row.texts.size(); ++i) {
@@ -776,15 +777,10 @@ base::Status PgTracking::Impl::ShipBatch(const std::vector<TrackingBuffer::Recor
     }
     if (auto* e = std::get_if<tracking_db::EventChange>(&*change)) {
       auto [it, fresh] = row_of.try_emplace(e->mid, event_rows.size());
-      if (fresh) {
-        event_rows.emplace_back();
-        event_rows.back().mid = e->mid;
-        event_rows.back().last_ms = Ms(e->time);
-      }
+      if (fresh) event_rows.emplace_back().mid = e->mid;
       EventRow& row = event_rows[it->second];
       row.seqs.push_back(rec.seq);
       row.times.push_back(Ms(e->time));
-      row.last_ms = std::max(row.last_ms, row.times.back());
       row.texts.push_back(std::move(e->text));
     } else {
       MergeChange(*change, &merged);
