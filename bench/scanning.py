@@ -20,7 +20,9 @@ Each round measures, on the main point's load (4 KB messages, 20 parallel client
 - the engines alone, on their own protocols, from `--clients` processes: rspamd `POST /checkv2`
   with the headers tidegate sends; clamd `zINSTREAM` in a `zIDSESSION` per client (as tidegate's
   pooled client does); and both per message, one after the other per client (what the gateway asks
-  of the two engines together, on the same two cores);
+  of the two engines together, on the same two cores). Every message is the gateway's form of
+  smtp-source's message with its own number (direct_body, message_for): clamd answers a repeated
+  message from its cache;
 - tidegate end to end (DEFAULT policy: anti-spam and anti-virus on, journaling on) and Postfix with
   both milters, exactly as sidebyside.py runs them (same sinks, probe, checks).
 Then medians, the ratios e2e / engine capacity, and tidegate/Postfix. Exits 1 when a message or a
@@ -29,6 +31,7 @@ journal copy is missing, a system fails, an engine request fails, or a message w
 See docs/PERFORMANCE.md ("Content security (issue 16)"). Needs root (Postfix, cgroups).
 """
 import argparse
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -47,7 +50,7 @@ import engines as fx  # noqa: E402  (the e2e fixtures: Rspamd, Clamd, rspamd_che
 
 CLAMAV_MILTER = shutil.which("clamav-milter") or "/usr/sbin/clamav-milter"
 HELO, SENDER, RCPT = "client.bench.local", "sender@bench.local", "user@example.com"
-GATEWAY_HOSTNAME = "gw.bench.local"  # sidebyside's tidegate `hostname`, sent as `Hostname`
+GATEWAY_HOSTNAME = "gw.bench.local"  # sidebyside's tidegate `hostname` (its Received line's `by`)
 
 
 class RspamdWithMilter(fx.Rspamd):
@@ -131,8 +134,9 @@ ReadTimeout 120
 # --------------------------------------------------------------------------------------------
 
 def _rspamd_one(port, body, i):
+    # Hostname: what the gateway sends (src/scan/stage.cc: it does no PTR lookup, so "unknown").
     r = fx.rspamd_check(port, body, ip="127.0.0.1", helo=HELO, mail_from=SENDER, rcpt=RCPT,
-                        hostname=GATEWAY_HOSTNAME, queue_id=str(i))
+                        hostname="unknown", queue_id=str(i))
     return r.get("action") == "no action"
 
 
@@ -160,11 +164,12 @@ class ClamdSession:
 def _client(job):
     """One load-generator process: `count` messages to rspamd, clamd or both; returns the
     number of requests that did not get a clean verdict."""
-    what, rspamd_port, clamd_port, body, count, base = job
+    what, rspamd_port, clamd_port, template, count, base = job
     bad = 0
     session = ClamdSession(clamd_port) if what in ("clamd", "both") else None
     try:
         for i in range(count):
+            body = message_for(template, base + i)
             if what in ("rspamd", "both"):
                 bad += not _rspamd_one(rspamd_port, body, base + i)
             if session:
@@ -181,20 +186,61 @@ def _join_cgroup(cg):
     cg.adopt([os.getpid()])
 
 
-def direct_body(size):
-    """The message the direct load sends: what the engines get from the gateway in the
-    end-to-end run (smtp-source's header lines, the gateway's Received line, the text)."""
+ID_MARK = b"@@ID@@"
+_RUNS = itertools.count(1)
+
+
+def message_for(template, n):
+    """Message number `n` of the direct load: the template with its MID and Message-Id made
+    unique. Every message must differ, as in the end-to-end run: clamd keeps a cache of the
+    files it found clean (keyed by their hash), so the same bytes sent again are a cache hit
+    without a scan. The first versions of this benchmark sent one message over and over and so
+    measured clamd's cache, not its scans (session 11)."""
+    return template.replace(ID_MARK, str(n).encode())
+
+
+def direct_body(size, workdir):
+    """The message the direct load sends: byte for byte the form the engines get from the
+    gateway in the end-to-end run: smtp-source's own message (captured here from the same
+    smtp-source arguments as the timed runs, sb.run_source) below the trace header lines the
+    gateway prepends (src/inbound/trace_headers.cc: Received with the HELO name, "unknown"
+    reverse DNS, the MID, the first recipient; then X-IronPort-RemoteIP), with a placeholder
+    (ID_MARK) for the MID and in the Message-Id that message_for() numbers. Until session 11 a
+    hand-made body ("La de da" lines) was sent; rspamd scored it with other rules."""
+    from aiosmtpd.controller import Controller
+
+    got = []
+
+    class Capture:
+        async def handle_DATA(self, server, session, envelope):
+            got.append(envelope.original_content)
+            return "250 OK"
+
+    port = sb.free_port()
+    ctl = Controller(Capture(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        rc = sb.run_source(port, 1, 1, size, os.path.join(workdir, "capture-source.log"))
+        deadline = time.time() + 10
+        while not got and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        ctl.stop()
+    if rc != 0 or not got:
+        raise RuntimeError(f"could not capture smtp-source's message (rc {rc})")
     date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
     head = (f"Received: from {HELO} (unknown [127.0.0.1])\r\n"
-            f"\tby {GATEWAY_HOSTNAME} (tidegate) with ESMTP id 0000000001\r\n"
+            f"\tby {GATEWAY_HOSTNAME} (tidegate) with SMTP id @@ID@@\r\n"
             f"\tfor <{RCPT}>; {date}\r\n"
-            f"From: <{SENDER}>\r\nTo: <{RCPT}>\r\nDate: {date}\r\n"
-            f"Message-Id: <0000.0000.0001@{HELO}>\r\n\r\n").encode()
-    line = b"La de da de da. " * 4 + b"\r\n"
-    body = head
-    while len(body) < size:
-        body += line
-    return body
+            "X-IronPort-RemoteIP: 127.0.0.1\r\n").encode()
+    message = got[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    # smtp-source's Message-Id (<pid.session.message@helo>) gets the number as well.
+    start = message.lower().find(b"\nmessage-id: <")
+    if start < 0:
+        raise RuntimeError("smtp-source's message has no Message-Id")
+    start += len(b"\nmessage-id: <")
+    message = message[:start] + ID_MARK + b"." + message[start:]
+    return head + message
 
 
 class CpuBudget:
@@ -242,6 +288,30 @@ class CpuBudget:
             pass
 
 
+def parse_cpu_list(text):
+    """'1' or '0,2-3' -> {1} / {0, 2, 3}."""
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def pin_tasks(pids, cpus):
+    """Every thread of every process in `pids` onto `cpus` (threads and processes they start
+    later inherit it)."""
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:
+                pass
+
+
 class Groups:
     """The cgroups outside the system under test: rspamd (both workers), clamd (with
     clamav-milter), and the direct load generator."""
@@ -274,8 +344,13 @@ class Groups:
 def run_direct(what, pool, clients, rspamd, clamd, groups, body, n):
     """N messages to `what` (rspamd | clamd | both) from `clients` parallel processes."""
     per = [n // clients + (1 if k < n % clients else 0) for k in range(clients)]
-    jobs = [(what, rspamd.port, clamd.port, body, c, 1_000_000 * k) for k, c in enumerate(per)]
-    pool.map(_client, [(what, rspamd.port, clamd.port, body, 5, 0)] * clients)  # warm, connect
+    # Message numbers never repeat within a benchmark (each run and client its own range).
+    run = next(_RUNS) * 1000
+    pool.map(_client, [(what, rspamd.port, clamd.port, body, 5, (run + k) * 1_000_000)
+                       for k in range(clients)])  # warm, connect
+    run = next(_RUNS) * 1000
+    jobs = [(what, rspamd.port, clamd.port, body, c, (run + k) * 1_000_000)
+            for k, c in enumerate(per)]
     cpu0, g0 = sb.cpu_snap(), groups.snap()
     t0 = time.time()
     bad = sum(pool.map(_client, jobs, chunksize=1))
@@ -294,14 +369,14 @@ def run_direct(what, pool, clients, rspamd, clamd, groups, body, n):
 # The systems, with scanning on
 # --------------------------------------------------------------------------------------------
 
-def scanning_systems(rspamd, clamd, milter, concurrency):
+def scanning_systems(rspamd, clamd, milter, concurrency, clamd_concurrency):
     """sidebyside's Tidegate and Postfix, configured to scan with our engines."""
 
     class ScanningTidegate(sb.Tidegate):
         extra_yaml = (f"anti_spam: {{url: 'http://127.0.0.1:{rspamd.port}', timeout: 15s, "
                       f"max_concurrency: {concurrency}, retry_delay: 5s}}\n"
                       f"anti_virus: {{address: '127.0.0.1:{clamd.port}', timeout: 30s, "
-                      f"max_concurrency: {concurrency}, retry_delay: 5s}}\n")
+                      f"max_concurrency: {clamd_concurrency}, retry_delay: 5s}}\n")
         default_policy_yaml = ("    anti_spam: {positive: quarantine, suspect: tag}\n"
                                "    anti_virus: {infected: drop, unscannable: tag}\n")
 
@@ -421,7 +496,22 @@ def main():
     ap.add_argument("--engine-cpus", type=float, default=0.0,
                     help="cap the engines together at this many cores (CFS quota) in every run, "
                          "direct and end to end; 0: no cap")
+    ap.add_argument("--clamd-concurrency", type=int, default=0,
+                    help="tidegate's anti_virus max_concurrency; 0: --sessions")
+    ap.add_argument("--engine-cpu-list", default="",
+                    help="run the engines (both rspamd workers, clamd, clamav-milter) on these "
+                         "CPUs only (e.g. '1') and everything else (the systems, the load rig, "
+                         "the direct load generator) on the others, in every run; '': no pinning")
     args = ap.parse_args()
+    engine_cpus_set = other_cpus = None
+    if args.engine_cpu_list:
+        engine_cpus_set = parse_cpu_list(args.engine_cpu_list)
+        other_cpus = set(os.sched_getaffinity(0)) - engine_cpus_set
+        if not other_cpus or not engine_cpus_set <= set(os.sched_getaffinity(0)):
+            sys.exit(f"scanning.py: --engine-cpu-list {args.engine_cpu_list} must name some, "
+                     f"not all, of the CPUs {sorted(os.sched_getaffinity(0))}")
+        # Everything started from here on inherits the other CPUs; the engines are moved below.
+        os.sched_setaffinity(0, other_cpus)
     if not os.access(CLAMAV_MILTER, os.X_OK) and "postfix" in args.systems:
         sys.exit(f"scanning.py: missing {CLAMAV_MILTER} (make deps: clamav-milter)")
     out, workroot, tls_dir = sb.prepare(args, "scanning.py")
@@ -445,15 +535,20 @@ def main():
         groups.clamd.adopt(fx._group_members(clamd.proc.pid))
         if "postfix" in args.systems:
             milter = ClamavMilter(edir, clamd.port, groups.clamd)
+        if engine_cpus_set:
+            pin_tasks(groups.rspamd.pids() + groups.clamd.pids(), engine_cpus_set)
+            sb.log(f"engines on CPUs {sorted(engine_cpus_set)}, everything else on "
+                   f"{sorted(other_cpus)}")
         if args.engine_cpus > 0:
             budget = CpuBudget(args.engine_cpus)
             budget.adopt(groups.rspamd.pids() + groups.clamd.pids())
             sb.log(f"engines capped at {args.engine_cpus} cores together ({budget.path})")
         sb.log(f"rspamd :{rspamd.port} (milter :{rspamd.milter_port}) clamd :{clamd.port}"
                + (f" clamav-milter :{milter.port}" if milter else ""))
-        tide, post = scanning_systems(rspamd, clamd, milter, args.sessions)
+        tide, post = scanning_systems(rspamd, clamd, milter, args.sessions,
+                                      args.clamd_concurrency or args.sessions)
         order = [{"tidegate": tide, "postfix": post}[s] for s in args.systems.split(",")]
-        body = direct_body(args.size)
+        body = direct_body(args.size, workroot)
         pool = multiprocessing.get_context("fork").Pool(args.sessions, _join_cgroup,
                                                         (groups.loadgen,))
 
@@ -464,6 +559,7 @@ def main():
                                args.direct_n)
                 r["round"] = rnd + 1
                 r["engine_cpus"] = args.engine_cpus
+                r["engine_cpu_list"] = args.engine_cpu_list
                 sb.log(f"round {rnd + 1} direct {what}: " + " ".join(
                     f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in r.items()))
@@ -484,6 +580,7 @@ def main():
                 r["clamav_milter_scans"] = milter.scans() - scans0 - args.warmup
             r["load_avg"] = os.getloadavg()[0]
             r["engine_cpus"] = args.engine_cpus
+            r["engine_cpu_list"] = args.engine_cpu_list
 
         results = sb.run_rounds(args, [(args.size, args.sessions, args.n)], order, tls_dir,
                                 workroot, out, before_round, before_run, after_run)
