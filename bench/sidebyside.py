@@ -487,6 +487,12 @@ def wait_sinks(sinks, targets, timeout):
     return False
 
 
+# Called with "start" and "end" around each run's timed window (from the first timed message to
+# the last delivery), where the system's own CPU is measured: bench/scanning.py measures the
+# engines over the same window.
+WINDOW_HOOKS = []
+
+
 def run_source(port, n, sessions, size, logfile):
     argv = [SMTP_SOURCE, "-4", "-s", str(sessions), "-m", str(n), "-l", str(size),
             "-f", "sender@bench.local", "-t", "user@example.com", "-M", "client.bench.local",
@@ -529,6 +535,8 @@ def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
                 sampling.wait(0.2)
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
+        for hook in WINDOW_HOOKS:
+            hook("start")
         cpu0, cg0 = cpu_snap(), cg.cpu_ns()
         t0 = time.time()
         sampler.start()
@@ -541,6 +549,8 @@ def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
         ok = wait_sinks([nxt, jrn], [want_next, want_jrn], args.timeout)
         t2 = time.time()
         cpu1, cg1 = cpu_snap(), cg.cpu_ns()
+        for hook in WINDOW_HOOKS:
+            hook("end")
         sampling.set()
         sampler.join()
         time.sleep(1.0)  # late arrivals would be duplicates
