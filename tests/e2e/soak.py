@@ -76,7 +76,8 @@ class Settings:
     slow_delay: float = 0.2        # the slow intake's delay before each reply, seconds
     connect_timeout: int = 3       # delivery.connect_timeout (connect and greeting), seconds:
                                    # short, so that a blackholed intake fails (in bulk) often
-    tolerance: float = 0.05        # "within 5%"
+    tolerance: float = 0.05        # "within 5%": throughput within ±5%, p99 at most 1.05×
+    slack: float = 1.0             # TIDEGATE_TIMING_SLACK (sanitizer run), see p99_factor
     rss_bound_mib: float = 32.0    # RSS may not exceed the first healthy block's peak by more
     body_bytes: int = 2000         # approximate size of each original
     # Where the gateway's data_dir lives. tmpfs by default: the comparison is about the event
@@ -92,13 +93,29 @@ class Settings:
 
     def with_env(self):
         """A copy with SOAK_* environment variables applied, and TIDEGATE_TIMING_SLACK (the
-        sanitizer run): the performance tolerance (throughput and p99 ratio) times the slack."""
+        sanitizer run): see throughput_tolerance and p99_factor."""
         values = dict(self.__dict__)
         for name, var in self.ENV.items():
             if os.environ.get(var):
                 values[name] = type(getattr(self, name))(os.environ[var])
-        values["tolerance"] *= timing_slack()
+        values["slack"] = timing_slack()
         return Settings(**values)
+
+    @property
+    def throughput_tolerance(self):
+        """Each fault's throughput within ±this share of healthy's: 5%, times the slack."""
+        return self.tolerance * self.slack
+
+    @property
+    def p99_factor(self):
+        """Each fault's p99 at most this many times healthy's: 1.05, times the slack. A time
+        bound, so it scales like the other timing tests' bounds: the instrumented binary spends
+        about 4× the CPU on each slice of fault handling (the queue manager's 500 µs slices,
+        expiries, retries, TLS), and in the ASan build the faults that cause most of it (slow,
+        blackhole) came out at 1.4–2.1× healthy in CI runs where the release build's soak, with
+        the same code, stayed under 1.05× (docs/RELIABILITY.md). A stall still fails it: one
+        event-loop stall of a connect timeout puts the p99 hundreds of times above healthy."""
+        return (1 + self.tolerance) * self.slack
 
     @property
     def settle(self):
@@ -579,7 +596,7 @@ def run(settings, faults, progress=print):
             r.ratio_lo = r.dot_p99_lo / base.dot_p99_hi
             r.ratio_hi = r.dot_p99_hi / base.dot_p99_lo
         if r is not base:
-            r.z = quantile_test(r.dots, base.dots, factor=1 + settings.tolerance)
+            r.z = quantile_test(r.dots, base.dots, factor=settings.p99_factor)
     n_fault = round(sum(len(r.dots) for r in labels.values() if r is not base) /
                     max(1, len(labels) - 1))
     power = {f"{x:.2f}": simulated_power(base.dots, n_fault, x) for x in (1.10, 1.25)}
@@ -629,7 +646,7 @@ def checks(settings, labels, facts):
     failures = []
     by = {r.name: r for r in labels}
     base = by[BASELINE]
-    tol = settings.tolerance
+    tol = settings.throughput_tolerance
 
     def fail(phase, kind, text):
         failures.append(Failure(phase, kind, text))
@@ -665,7 +682,7 @@ def checks(settings, labels, facts):
                  f"{base.throughput:.2f}/s")
         if r.z > Z_FAIL:
             fail(r.name, "perf", f"p99 {r.dot_p99:.3f} ms is {r.ratio:.3f}× the healthy "
-                 f"{base.dot_p99:.3f} ms: above {1 + tol:.2f}× with significance (quantile "
+                 f"{base.dot_p99:.3f} ms: above {settings.p99_factor:.2f}× with significance (quantile "
                  f"test z = {r.z:.2f} > {Z_FAIL}; 95% bounds of the ratio "
                  f"{r.ratio_lo:.2f}–{r.ratio_hi:.2f})")
     return failures
