@@ -113,8 +113,9 @@ class Settings:
         about 4× the CPU on each slice of fault handling (the queue manager's 500 µs slices,
         expiries, retries, TLS), and in the ASan build the faults that cause most of it (slow,
         blackhole) came out at 1.4–2.1× healthy in CI runs where the release build's soak, with
-        the same code, stayed under 1.05× (docs/RELIABILITY.md). A stall still fails it: one
-        event-loop stall of a connect timeout puts the p99 hundreds of times above healthy."""
+        the same code, stayed under 1.05× (docs/RELIABILITY.md). So in that run only gross stalls
+        fail it (20 ms per failed copy did, 2 ms did not); the 1.05× check is the release
+        build's."""
         return (1 + self.tolerance) * self.slack
 
     @property
