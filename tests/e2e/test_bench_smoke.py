@@ -49,7 +49,8 @@ def test_missing_journal_copies_fail_the_benchmark(tmp_path):
 def test_the_scanning_mode_measures_the_engines_and_scans_every_message(tmp_path):
     r = subprocess.run(
         [sys.executable, SCANNING, "--systems", "tidegate", "--rounds", "1", "-n", "100",
-         "--direct-n", "100", "--warmup", "10", "--settle", "0", "--out", str(tmp_path)],
+         "--direct-n", "100", "--warmup", "10", "--settle", "0", "--engine-warmup", "100",
+         "--out", str(tmp_path)],
         env=dict(os.environ, TIDEGATE_BUILD=BUILD), capture_output=True, text=True,
         timeout=120 * timing_slack())
     assert r.returncode == 0, r.stdout + r.stderr
