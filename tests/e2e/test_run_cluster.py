@@ -168,9 +168,16 @@ def test_make_run_cluster_end_to_end(workdir):
     # Again in the same folder: a fresh cluster (the change above is gone).
     second = Run(workdir, "second")
     try:
+        # The demo waits for each gateway's "revision N loaded from etcd" at start; its agent
+        # logs "applied (...)" a moment later, on its first pass over the store (CI's ASan run
+        # once read the log before that).
+        bootstrap = "(cluster Hosted_Cluster, by gw1: bootstrap from gw1)"
+        deadline = time.time() + 10
+        while bootstrap not in mail_logs(second)["gw3"] and time.time() < deadline:
+            time.sleep(0.1)
         logs = mail_logs(second)
         assert f"by {getpass.getuser()}: maintenance" not in logs["gw3"]
-        assert "(cluster Hosted_Cluster, by gw1: bootstrap from gw1)" in logs["gw3"]
+        assert bootstrap in logs["gw3"], logs["gw3"]
         assert json.loads(cli(second.conf["gw3"], "tdcconfig", "show", "--json"))["enabled"]
     finally:
         second.stop()
