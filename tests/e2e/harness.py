@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import random
 import signal
 import socket
 import subprocess
@@ -49,6 +50,25 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_outside_ephemeral_range():
+    """A 127.0.0.1 TCP port free now and below the kernel's ephemeral range, so that no outgoing
+    connection of another process (a parallel test) can take it as its local port meanwhile: for
+    a peer whose port must be known while nothing listens on it yet (CI's ASan run once found
+    such a port taken, test_metrics)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(10000, max(10001, low))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port between 10000 and {low}")
 
 
 def tcp_open(port, host="127.0.0.1"):

@@ -80,8 +80,9 @@ class Sink:
     """An aiosmtpd server. rcpt_reply(address) / data_reply(envelope) may return an SMTP reply
     string to refuse; `certs` enables STARTTLS (and `require_tls` makes it mandatory)."""
 
-    def __init__(self, rcpt_reply=None, data_reply=None, certs=None, require_tls=False, delay=0):
-        self.port = free_port()
+    def __init__(self, rcpt_reply=None, data_reply=None, certs=None, require_tls=False, delay=0,
+                 port=None):
+        self.port = port or free_port()
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
         self.delay = delay

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from harness import free_port, wait_port
+from harness import free_port, port_outside_ephemeral_range, wait_port
 from peers import Sink
 from tdc_fixtures import intake_certs, tdc_gateway
 
@@ -296,7 +296,8 @@ def test_journal_delay_counts_from_the_original_across_a_restart():
     workdir = tempfile.mkdtemp(prefix="tidegate-metrics-")
     certs = intake_certs(workdir)
     metrics_port = free_port()
-    intake = Sink(certs=certs, require_tls=True)  # its port is known, nothing listens yet
+    # Its port is known, nothing listens yet: a port no outgoing connection can take meanwhile.
+    intake = Sink(certs=certs, require_tls=True, port=port_outside_ephemeral_range())
     with Sink() as next_hop, Sink() as dsn:
         g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"],
                         retry_delay="2s",
