@@ -47,6 +47,7 @@ import sidebyside as sb
 
 sys.path.insert(0, os.path.join(sb.ROOT, "tests", "e2e"))
 import engines as fx  # noqa: E402  (the e2e fixtures: Rspamd, Clamd, rspamd_check)
+from peers import Sink  # noqa: E402
 
 CLAMAV_MILTER = shutil.which("clamav-milter") or "/usr/sbin/clamav-milter"
 HELO, SENDER, RCPT = "client.bench.local", "sender@bench.local", "user@example.com"
@@ -207,33 +208,20 @@ def direct_body(size, workdir):
     reverse DNS, the MID, the first recipient; then X-IronPort-RemoteIP), with a placeholder
     (ID_MARK) for the MID and in the Message-Id that message_for() numbers. Until session 11 a
     hand-made body ("La de da" lines) was sent; rspamd scored it with other rules."""
-    from aiosmtpd.controller import Controller
-
-    got = []
-
-    class Capture:
-        async def handle_DATA(self, server, session, envelope):
-            got.append(envelope.original_content)
-            return "250 OK"
-
-    port = sb.free_port()
-    ctl = Controller(Capture(), hostname="127.0.0.1", port=port)
-    ctl.start()
+    sink = Sink().start()
     try:
-        rc = sb.run_source(port, 1, 1, size, os.path.join(workdir, "capture-source.log"))
-        deadline = time.time() + 10
-        while not got and time.time() < deadline:
-            time.sleep(0.05)
+        rc = sb.run_source(sink.port, 1, 1, size, os.path.join(workdir, "capture-source.log"))
+        got = sink.wait_messages(1, timeout=10) if rc == 0 else []
     finally:
-        ctl.stop()
-    if rc != 0 or not got:
+        sink.stop()
+    if not got:
         raise RuntimeError(f"could not capture smtp-source's message (rc {rc})")
     date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
     head = (f"Received: from {HELO} (unknown [127.0.0.1])\r\n"
             f"\tby {GATEWAY_HOSTNAME} (tidegate) with SMTP id @@ID@@\r\n"
             f"\tfor <{RCPT}>; {date}\r\n"
             "X-IronPort-RemoteIP: 127.0.0.1\r\n").encode()
-    message = got[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    message = got[0].data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     # smtp-source's Message-Id (<pid.session.message@helo>) gets the number as well.
     start = message.lower().find(b"\nmessage-id: <")
     if start < 0:
@@ -370,14 +358,14 @@ def run_direct(what, pool, clients, rspamd, clamd, groups, body, n):
 # The systems, with scanning on
 # --------------------------------------------------------------------------------------------
 
-def scanning_systems(rspamd, clamd, milter, concurrency, clamd_concurrency):
+def scanning_systems(rspamd, clamd, milter, concurrency):
     """sidebyside's Tidegate and Postfix, configured to scan with our engines."""
 
     class ScanningTidegate(sb.Tidegate):
         extra_yaml = (f"anti_spam: {{url: 'http://127.0.0.1:{rspamd.port}', timeout: 15s, "
                       f"max_concurrency: {concurrency}, retry_delay: 5s}}\n"
                       f"anti_virus: {{address: '127.0.0.1:{clamd.port}', timeout: 30s, "
-                      f"max_concurrency: {clamd_concurrency}, retry_delay: 5s}}\n")
+                      f"max_concurrency: {concurrency}, retry_delay: 5s}}\n")
         default_policy_yaml = ("    anti_spam: {positive: quarantine, suspect: tag}\n"
                                "    anti_virus: {infected: drop, unscannable: tag}\n")
 
@@ -500,8 +488,6 @@ def main():
     ap.add_argument("--engine-warmup", type=int, default=20000,
                     help="messages sent to both engines before the first round, not measured "
                          "(rspamd gets faster as it runs); 0: none")
-    ap.add_argument("--clamd-concurrency", type=int, default=0,
-                    help="tidegate's anti_virus max_concurrency; 0: --sessions")
     ap.add_argument("--engine-cpu-list", default="",
                     help="run the engines (both rspamd workers, clamd, clamav-milter) on these "
                          "CPUs only (e.g. '1') and everything else (the systems, the load rig, "
@@ -565,8 +551,7 @@ def main():
             sb.log(f"engines capped at {args.engine_cpus} cores together ({budget.path})")
         sb.log(f"rspamd :{rspamd.port} (milter :{rspamd.milter_port}) clamd :{clamd.port}"
                + (f" clamav-milter :{milter.port}" if milter else ""))
-        tide, post = scanning_systems(rspamd, clamd, milter, args.sessions,
-                                      args.clamd_concurrency or args.sessions)
+        tide, post = scanning_systems(rspamd, clamd, milter, args.sessions)
         order = [{"tidegate": tide, "postfix": post}[s] for s in args.systems.split(",")]
 
         def before_round(rnd):
@@ -587,8 +572,6 @@ def main():
 
         def on_window(edge):
             window[edge] = groups.snap()
-
-        sb.WINDOW_HOOKS.append(on_window)
 
         def before_run():
             window.clear()
@@ -613,7 +596,7 @@ def main():
             r["engine_cpu_list"] = args.engine_cpu_list
 
         results = sb.run_rounds(args, [(args.size, args.sessions, args.n)], order, tls_dir,
-                                workroot, out, before_round, before_run, after_run)
+                                workroot, out, before_round, before_run, after_run, on_window)
     finally:
         if pool:
             pool.terminate()

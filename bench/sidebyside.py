@@ -487,12 +487,6 @@ def wait_sinks(sinks, targets, timeout):
     return False
 
 
-# Called with "start" and "end" around each run's timed window (from the first timed message to
-# the last delivery), where the system's own CPU is measured: bench/scanning.py measures the
-# engines over the same window.
-WINDOW_HOOKS = []
-
-
 def run_source(port, n, sessions, size, logfile):
     argv = [SMTP_SOURCE, "-4", "-s", str(sessions), "-m", str(n), "-l", str(size),
             "-f", "sender@bench.local", "-t", "user@example.com", "-M", "client.bench.local",
@@ -501,7 +495,9 @@ def run_source(port, n, sessions, size, logfile):
         return subprocess.run(argv, stdout=out, stderr=out).returncode
 
 
-def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
+def run_one(system_cls, args, size, sessions, n, tls_dir, workroot, on_window=None):
+    """One timed run. `on_window("start" | "end")` marks the timed window (first timed message
+    to last delivery), where the system's own CPU is measured."""
     workdir = tempfile.mkdtemp(prefix=f"{system_cls.name}-", dir=workroot)
     os.chmod(workdir, 0o755)
     cg = Cgroup(f"bench-{system_cls.name}-{os.getpid()}")
@@ -535,8 +531,8 @@ def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
                 sampling.wait(0.2)
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
-        for hook in WINDOW_HOOKS:
-            hook("start")
+        if on_window:
+            on_window("start")
         cpu0, cg0 = cpu_snap(), cg.cpu_ns()
         t0 = time.time()
         sampler.start()
@@ -549,8 +545,8 @@ def run_one(system_cls, args, size, sessions, n, tls_dir, workroot):
         ok = wait_sinks([nxt, jrn], [want_next, want_jrn], args.timeout)
         t2 = time.time()
         cpu1, cg1 = cpu_snap(), cg.cpu_ns()
-        for hook in WINDOW_HOOKS:
-            hook("end")
+        if on_window:
+            on_window("end")
         sampling.set()
         sampler.join()
         time.sleep(1.0)  # late arrivals would be duplicates
@@ -732,10 +728,11 @@ def prepare(args, prog):
 
 
 def run_rounds(args, points, order, tls_dir, workroot, out, before_round=None, before_run=None,
-               after_run=None):
+               after_run=None, on_window=None):
     """Every point, every system, `args.rounds` times, alternating who goes first; each result
     is appended to out/results.jsonl as it comes. Hooks (bench/scanning.py): `before_round(rnd)`
-    returns more results of its own, `after_run(result, before_run())` adds figures to one."""
+    returns more results of its own, `after_run(result, before_run())` adds figures to one,
+    `on_window` goes to run_one."""
     results = []
     with open(os.path.join(out, "results.jsonl"), "a") as jl:
         for rnd in range(args.rounds):
@@ -750,7 +747,7 @@ def run_rounds(args, points, order, tls_dir, workroot, out, before_round=None, b
                     log(f"round {rnd + 1}/{args.rounds} {cls.name} size={size} "
                         f"sessions={sessions} n={n}")
                     token = before_run() if before_run else None
-                    r = run_one(cls, args, size, sessions, n, tls_dir, workroot)
+                    r = run_one(cls, args, size, sessions, n, tls_dir, workroot, on_window)
                     r["round"] = rnd + 1
                     if after_run:
                         after_run(r, token)
