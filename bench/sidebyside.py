@@ -728,22 +728,26 @@ def prepare(args, prog):
 
 
 def run_rounds(args, points, order, tls_dir, workroot, out, before_round=None, before_run=None,
-               after_run=None, on_window=None):
+               after_run=None, on_window=None, before_system=None):
     """Every point, every system, `args.rounds` times, alternating who goes first; each result
     is appended to out/results.jsonl as it comes. Hooks (bench/scanning.py): `before_round(rnd)`
-    returns more results of its own, `after_run(result, before_run())` adds figures to one,
-    `on_window` goes to run_one."""
+    and `before_system(rnd, name)` (just before each system's run) return more results of their
+    own, `after_run(result, before_run())` adds figures to one, `on_window` goes to run_one."""
     results = []
     with open(os.path.join(out, "results.jsonl"), "a") as jl:
-        for rnd in range(args.rounds):
-            for r in before_round(rnd) if before_round else []:
+        def record(rows):
+            for r in rows:
                 results.append(r)
                 jl.write(json.dumps(r) + "\n")
                 jl.flush()
+
+        for rnd in range(args.rounds):
+            record(before_round(rnd) if before_round else [])
             for size, sessions, n in points:
                 # alternate who goes first, so neither always runs on a warmer machine
                 seq = order if rnd % 2 == 0 else list(reversed(order))
                 for cls in seq:
+                    record(before_system(rnd, cls.name) if before_system else [])
                     log(f"round {rnd + 1}/{args.rounds} {cls.name} size={size} "
                         f"sessions={sessions} n={n}")
                     token = before_run() if before_run else None
@@ -751,9 +755,7 @@ def run_rounds(args, points, order, tls_dir, workroot, out, before_round=None, b
                     r["round"] = rnd + 1
                     if after_run:
                         after_run(r, token)
-                    results.append(r)
-                    jl.write(json.dumps(r) + "\n")
-                    jl.flush()
+                    record([r])
                     log(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in r.items()))
     return results

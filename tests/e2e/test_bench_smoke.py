@@ -66,3 +66,7 @@ def test_the_scanning_mode_measures_the_engines_and_scans_every_message(tmp_path
     assert tidegate[0]["scan_failed"] == 0, tidegate
     assert {x["system"] for x in rows} == {"tidegate", "rspamd-direct", "clamd-direct",
                                            "both-direct"}, rows
+    # the engines' capacity is measured just before the system's run and paired with it
+    assert [x.get("before") for x in rows if x["system"] == "both-direct"] == ["tidegate"], rows
+    assert re.search(r"\| 1 \| tidegate \| \d+ \| \d+ \| \d+ % \|", r.stdout), r.stdout
+    assert re.search(r"\| median \| tidegate \| \| \| \*\*\d+ %\*\*", r.stdout), r.stdout
