@@ -373,8 +373,9 @@ class Groups:
 
     @staticmethod
     def _detail(cg):
-        """(kernel CPU s, context switches) of a group's tasks: where an engine's CPU per message
-        goes besides its own work (the network stack, wake-ups)."""
+        """(kernel CPU s, [sleeps, preemptions]) of a group's threads: where an engine's CPU per
+        message goes besides its own work (the network stack, wake-ups). The switches of a thread
+        that ended between two snapshots drop out of the difference (clamd ends idle threads)."""
         sys_s = 0.0
         try:
             with open(os.path.join(cg.path, "cpuacct.stat")) as f:
