@@ -41,6 +41,9 @@ SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from harness import free_port  # noqa: E402  (ports below the ephemeral range, reserved)
+
 
 def cgroup_root():
     """(directory, v2): where the benchmark makes its cgroups. The cpuacct hierarchy of cgroup v1
@@ -63,12 +66,6 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 def log(msg):
     print(f"# {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listen(port, timeout=20.0):

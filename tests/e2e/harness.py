@@ -5,6 +5,7 @@ certificates with the openssl CLI, reads the mail log, and inspects the spool th
 own `spool-dump` command. Every helper has a bounded wait; nothing here sleeps for long.
 """
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -46,32 +47,55 @@ def interrupt(proc, timeout=60):
         raise AssertionError(f"{proc.args} did not stop on SIGINT")
 
 
+PORT_REGISTRY = os.path.join(tempfile.gettempdir(), "tidegate-test-ports.lock")
+_registry_fd = None
+_reserved = set()
+
+
 def free_port():
-    """A 127.0.0.1 TCP port free now, for a server the test starts next: below the kernel's
-    ephemeral range (port_outside_ephemeral_range)."""
-    return port_outside_ephemeral_range()
+    """A 127.0.0.1 TCP port free now, for a server the test starts next, and reserved for this
+    process until it exits: no other free_port() caller, in this process or in a parallel test,
+    hands it out again, even after the server on it stopped (a gateway killed and restarted on its
+    ports, a sink restarted).
 
+    - The reservation is a POSIX record lock on byte <port> of one file shared by all test
+      processes (PORT_REGISTRY). The kernel drops a process's locks when it exits, so a killed
+      test leaves no stale reservation. The file is opened once per process and never closed:
+      closing any descriptor of it would drop all of this process's locks.
+    - Ports come from below the kernel's ephemeral range, so no outgoing connection of any
+      process can take one as its local port between this call and the server's bind
+      (`bind(0)` hands out ports from that range itself).
 
-def port_outside_ephemeral_range():
-    """A 127.0.0.1 TCP port free now and below the kernel's ephemeral range, so that no outgoing
-    connection of another process (a parallel test) can take it as its local port between this
-    check and the server's bind (`bind(0)` hands out ports from that range itself). CI's ASan
-    run once found such a port taken (test_metrics, EADDRINUSE, session 11); the same may explain
-    two other one-off failures there, unconfirmed: a gateway that exited before listening
-    (test_content_security, session 12) and a reset first connection (test_recipient_validation,
-    session 11)."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        low = int(f.read().split()[0])
+    CI saw both collisions: an ephemeral port taken in test_metrics (EADDRINUSE, session 11), and
+    a kill -9 loop whose restarted gateway found its admin port taken (session 13)."""
+    global _registry_fd
+    if _registry_fd is None:
+        _registry_fd = os.open(PORT_REGISTRY, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    low, high = port_range()
     rng = random.Random()
-    for _ in range(1000):
-        port = rng.randrange(10000, max(10001, low))
+    for _ in range(5000):
+        port = rng.randrange(low, high)
+        if port in _reserved:
+            continue
+        try:
+            fcntl.lockf(_registry_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:
+            continue  # another test process holds it
+        _reserved.add(port)  # kept even if bound elsewhere: no use retrying it later
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    raise AssertionError(f"no free port between 10000 and {low}")
+        return port
+    raise AssertionError(f"no free port in [{low}, {high})")
+
+
+def port_range():
+    """[low, high): where free_port looks, from 10000 up to the kernel's ephemeral range."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    return 10000, max(10001, ephemeral_low)
 
 
 def tcp_open(port, host="127.0.0.1"):
@@ -93,28 +117,14 @@ def udp_free(port):
 
 
 def free_ports(names, udp=()):
-    """{name: port}: distinct 127.0.0.1 ports free now for TCP, those named in `udp` for UDP too
-    (for a demo script's ports: tests/e2e/test_demo_run.py, scripts/run-cluster.py)."""
-    held, ports = [], {}
-    try:
-        for name in names:
-            while True:
-                port = port_outside_ephemeral_range()
-                s = socket.socket()
-                try:
-                    s.bind(("127.0.0.1", port))  # held: the next name gets another port
-                except OSError:
-                    s.close()
-                    continue
-                if name in udp and not udp_free(port):
-                    s.close()
-                    continue
-                held.append(s)
-                ports[name] = port
-                break
-    finally:
-        for s in held:
-            s.close()
+    """{name: port}: distinct 127.0.0.1 ports free now for TCP (free_port), those named in `udp`
+    for UDP too (for a demo script's ports: tests/e2e/test_demo_run.py, scripts/run-cluster.py)."""
+    ports = {}
+    for name in names:
+        port = free_port()
+        while name in udp and not udp_free(port):
+            port = free_port()
+        ports[name] = port
     return ports
 
 

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from harness import free_port, port_outside_ephemeral_range, wait_port
+from harness import free_port, wait_port
 from peers import Sink
 from tdc_fixtures import intake_certs, tdc_gateway
 
@@ -297,7 +297,7 @@ def test_journal_delay_counts_from_the_original_across_a_restart():
     certs = intake_certs(workdir)
     metrics_port = free_port()
     # Its port is known, nothing listens yet: a port no outgoing connection can take meanwhile.
-    intake = Sink(certs=certs, require_tls=True, port=port_outside_ephemeral_range())
+    intake = Sink(certs=certs, require_tls=True, port=free_port())
     with Sink() as next_hop, Sink() as dsn:
         g = tdc_gateway(workdir, intake.port, next_hop.port, dsn.port, certs["ca"],
                         retry_delay="2s",
