@@ -590,8 +590,10 @@ int Gateway::Run() {
   metrics_.reset();
   cluster_.reset();
   if (content_security_) content_security_->worker().join();  // an operator's release in progress
+  // The spool finishes its queued commits first: their callbacks still log through the pipeline,
+  // route and enqueue (a session the drain deadline cut may have left one queued).
+  spool_.reset();
   pipeline_.reset();
-  spool_.reset();  // finishes queued commits (their callbacks may still route and enqueue)
   content_security_.reset();
   queue_.reset();
   tracking_.reset();  // flushes queued tracking writes
