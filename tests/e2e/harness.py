@@ -47,7 +47,9 @@ def interrupt(proc, timeout=60):
         raise AssertionError(f"{proc.args} did not stop on SIGINT")
 
 
-PORT_REGISTRY = os.path.join(tempfile.gettempdir(), "tidegate-test-ports.lock")
+# One per user: a file another user created could not be opened for writing (its mode, or
+# fs.protected_regular in the sticky /tmp).
+PORT_REGISTRY = os.path.join(tempfile.gettempdir(), f"tidegate-test-ports-{os.getuid()}.lock")
 _registry_fd = None
 _reserved = set()
 
@@ -59,9 +61,9 @@ def free_port():
     ports, a sink restarted).
 
     - The reservation is a POSIX record lock on byte <port> of one file shared by all test
-      processes (PORT_REGISTRY). The kernel drops a process's locks when it exits, so a killed
-      test leaves no stale reservation. The file is opened once per process and never closed:
-      closing any descriptor of it would drop all of this process's locks.
+      processes of the user (PORT_REGISTRY). The kernel drops a process's locks when it exits,
+      so a killed test leaves no stale reservation. The file is opened once per process and
+      never closed: closing any descriptor of it would drop all of this process's locks.
     - Ports come from below the kernel's ephemeral range, so no outgoing connection of any
       process can take one as its local port between this call and the server's bind
       (`bind(0)` hands out ports from that range itself).
