@@ -24,8 +24,7 @@ import sys
 import sidebyside as sb
 from scanning import cell, med
 
-sys.path.insert(0, os.path.join(sb.ROOT, "tests", "e2e"))
-from postgres import Postgres  # noqa: E402
+from postgres import Postgres  # tests/e2e, on the path through sidebyside
 
 
 def systems(pg):

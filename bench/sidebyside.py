@@ -41,6 +41,8 @@ SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 
+# The e2e fixtures, for this script and for the benchmarks that import it (scanning.py,
+# pg_tracking.py, validation.py).
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from harness import free_port  # noqa: E402  (ports below the ephemeral range, reserved)
 

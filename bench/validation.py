@@ -27,8 +27,7 @@ import sys
 
 import sidebyside as sb
 
-sys.path.insert(0, os.path.join(sb.ROOT, "tests", "e2e"))
-from slapd import Slapd  # noqa: E402
+from slapd import Slapd  # tests/e2e, on the path through sidebyside
 
 
 def systems(slapd):

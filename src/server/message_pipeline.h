@@ -9,8 +9,7 @@
 // log lines, tracking rows, counters), hands the messages to the delivery engine, and lets the
 // session answer 250.
 // Thread-safety: Accept() may be called from any thread; callbacks run on the spool's thread.
-// Lifetime: the commit callbacks use the pipeline, so it must outlive the spool's queued commits:
-// destroy the Spool (which finishes them) before the pipeline (Gateway::Run).
+// Lifetime: the commit callbacks use the pipeline, so it must outlive the Spool (spool.h).
 #pragma once
 
 #include <functional>

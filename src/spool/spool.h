@@ -10,6 +10,9 @@
 // borrowed and must outlive it. Thread-safety: every public method may be called from any thread,
 // except that TakeRecovered() is meant to be called once, right after Open(). Callbacks run on the
 // commit thread: they must be short (post to your own executor) and must not call the destructor.
+// Lifetime: the destructor still runs every queued request's callback, so what a callback uses
+// must outlive the Spool (its owner destroys the Spool first: Gateway::Run), or the callback
+// touches only what does and reaches its object through a liveness flag (QueueManager, ScanStage).
 #pragma once
 
 #include <cstdint>

@@ -5,9 +5,9 @@ lets test_kill9_loop restart a killed gateway on its ports while other tests run
 
 Each check narrows the range free_port looks in (harness.port_range) to the one port in question,
 so the answer does not depend on luck."""
+import os
 import subprocess
 import sys
-import os
 
 import pytest
 
