@@ -123,9 +123,12 @@ bench-cluster: deps build
 	/usr/bin/python3 bench/cluster_propagation.py $(BENCH_CLUSTER_ARGS)
 
 # The same with content security on (issue 16): rspamd and clamd alone, tidegate scanning with
-# both, Postfix with rspamd's milter and clamav-milter; about 10 minutes. Debian's python3: it
-# imports the e2e engine fixtures (tests/e2e/engines.py, which need python3-aiosmtpd).
-BENCH_SCANNING_ARGS ?= --rounds 3 -n 2000 --direct-n 2000 --settle 30 --settle-tidegate 5
+# both, Postfix with rspamd's milter and clamav-milter; about 12 minutes. The engines get half of
+# a CPU of their own, one the spool disk's interrupts do not reach (docs/PERFORMANCE.md, "Session
+# 14"). Debian's python3: it imports the e2e engine fixtures (tests/e2e/engines.py, which need
+# python3-aiosmtpd).
+BENCH_SCANNING_ARGS ?= --rounds 7 -n 2000 --direct-n 2000 --settle 10 --settle-tidegate 5 \
+	--engine-cpus 0.5 --engine-cpu-list auto
 bench-scanning: deps build
 	/usr/bin/python3 bench/scanning.py $(BENCH_SCANNING_ARGS)
 

@@ -30,9 +30,13 @@ Then medians, the ratios e2e / engine capacity (the median of the paired ratios 
 issue 16's target), and tidegate/Postfix. Exits 1 when a message or a journal copy is missing, a
 system fails, an engine request fails, or a message was not scanned.
 
-`--engine-cpu-list 1 --engine-cpus 0.5` gives the engines half of CPU 1 and nothing else: every
-other process runs on the other CPUs, and so does the kernel's work for the systems' disk writes
-(KernelWorkElsewhere).
+`--engine-cpu-list auto --engine-cpus 0.5` gives the engines half of one CPU and nothing else:
+every other process runs on the other CPUs, and so does the kernel's work for the systems' disk
+writes (KernelWorkElsewhere); `auto` picks a CPU that the spool disk's interrupts do not land on
+(engine_cpus_for; sessions 12-13 named CPU 1, which takes them on this machine).
+`--perf DIR` profiles every CPU over each "both" run and each system's timed window.
+bench/paired_ratios.py pools the paired ratios of several runs; bench/engine_neighbour.py
+measures what a relaying gateway beside the engines alone costs them.
 
 See docs/PERFORMANCE.md ("Content security (issue 16)"). Needs root (Postfix, cgroups).
 """
@@ -291,6 +295,74 @@ def parse_cpu_list(text):
     return cpus
 
 
+def disk_of(path):
+    """/sys/devices/... of the disk (not the partition) that holds `path`."""
+    dev = os.stat(path).st_dev
+    block = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    if not os.path.isdir(os.path.join(block, "queue")):  # a partition: its disk
+        block = os.path.dirname(block)
+    return block
+
+
+def disk_irq_cpus(path):
+    """({cpu}, [irq]): the CPUs that take the interrupts of the disk holding `path` (each
+    interrupt's effective affinity), found through the disk's PCI device (`msi_irqs`); the
+    virtio device's configuration interrupt (`*-config`) is left out. ((), []) when not found
+    (no PCI device, no MSI)."""
+    names = {}
+    try:
+        with open("/proc/interrupts") as f:
+            for line in f:
+                irq, _, rest = line.partition(":")
+                if irq.strip().isdigit():
+                    names[irq.strip()] = rest.split()[-1] if rest.split() else ""
+    except OSError:
+        return set(), []
+    d = disk_of(path)
+    while d.startswith("/sys/devices/") and not os.path.isdir(os.path.join(d, "msi_irqs")):
+        d = os.path.dirname(d)
+    if not os.path.isdir(os.path.join(d, "msi_irqs")):
+        return set(), []
+    cpus, irqs = set(), []
+    for irq in sorted(os.listdir(os.path.join(d, "msi_irqs")), key=int):
+        if names.get(irq, "").endswith("-config"):
+            continue
+        try:
+            with open(f"/proc/irq/{irq}/effective_affinity_list") as f:
+                cpus |= parse_cpu_list(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        irqs.append(f"{irq} ({names.get(irq, '?')})")
+    return cpus, irqs
+
+
+def engine_cpus_for(text, path):
+    """--engine-cpu-list: ({engine cpus}, {other cpus}, note). 'auto': the highest-numbered CPU
+    that takes none of the interrupts of the disk holding `path` (the systems' spools). Session
+    14: that disk's interrupt (virtio1-req.0) lands on CPU 1 here, and its affinity is managed
+    by the kernel (it cannot be moved): with the engines on CPU 1, every fsync of the system
+    under test interrupted them (2-3 interrupts per engine message beside a relaying gateway,
+    against none on CPU 0), which the direct load never does."""
+    mine = set(os.sched_getaffinity(0))
+    irq_cpus, irqs = disk_irq_cpus(path)
+    if text == "auto":
+        free = sorted(mine - irq_cpus)
+        if not free or len(mine) < 2:
+            sys.exit(f"--engine-cpu-list auto: every CPU {sorted(mine)} takes the disk's "
+                     f"interrupts ({', '.join(irqs)}); name the engines' CPUs")
+        engines = {free[-1]}
+    else:
+        engines = parse_cpu_list(text)
+    other = mine - engines
+    if not other or not engines <= mine:
+        sys.exit(f"--engine-cpu-list {text} must name some, not all, of the CPUs {sorted(mine)}")
+    note = (f"the disk's interrupts {', '.join(irqs)} land on CPUs {sorted(irq_cpus)}"
+            if irqs else "the disk's interrupts: not found")
+    if engines & irq_cpus:
+        note += " - ON THE ENGINES' CPUS (--engine-cpu-list auto avoids them)"
+    return engines, other, note
+
+
 def threads(pids):
     """The thread ids of every process in `pids` (those gone meanwhile skipped)."""
     for pid in pids:
@@ -311,6 +383,33 @@ def pin_tasks(pids, cpus):
             pass
 
 
+class PerfRecorder:
+    """--perf DIR: a CPU profile of every CPU (`perf record -e cpu-clock -a`) over each "both"
+    run and each system's timed window, one file per run (DIR/r<round>-<run>.data), to compare
+    where the engines (`perf report --cpu 1`) and the rest spend their CPU under each load
+    (`perf report -i FILE --sort comm,dso,sym`). A diagnostic: perf's own sampling costs a
+    little CPU, in every run alike, and it needs a moment to start (the first few hundred
+    milliseconds of a run may be missing)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.proc = None
+
+    def start(self, label):
+        self.stop()
+        out = os.path.join(self.dir, f"{label}.data")
+        self.proc = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000",
+                                      "-a", "-o", out],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(2)  # SIGINT: perf writes its file and exits
+            self.proc.wait(30)
+            self.proc = None
+
+
 class KernelWorkElsewhere:
     """The kernel's work for the systems' disk writes, off the engines' CPUs (with
     --engine-cpu-list), restored on close().
@@ -322,17 +421,14 @@ class KernelWorkElsewhere:
     which ran on the engines' CPU: the system's disk work cost the engines CPU and their caches.
     Here the unbound workqueues get the other CPUs (/sys/devices/virtual/workqueue/cpumask) and
     the spool's disk completes each request on the CPU that submitted it (queue/rq_affinity = 2;
-    its interrupt's affinity is managed by the kernel and cannot be moved). Both are global
+    its interrupt's affinity is managed by the kernel and cannot be moved: `--engine-cpu-list
+    auto` puts the engines where it does not land, engine_cpus_for). Both are global
     settings; a benchmark killed with SIGKILL leaves them set (the log names them)."""
 
     def __init__(self, cpus, path):
         self.saved = []
         self._set("/sys/devices/virtual/workqueue/cpumask", f"{sum(1 << c for c in cpus):x}")
-        dev = os.stat(path).st_dev
-        block = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
-        if not os.path.isdir(os.path.join(block, "queue")):  # a partition: its disk's queue
-            block = os.path.dirname(block)
-        self._set(os.path.join(block, "queue", "rq_affinity"), "2")
+        self._set(os.path.join(disk_of(path), "queue", "rq_affinity"), "2")
 
     def _set(self, path, value):
         try:
@@ -415,6 +511,88 @@ class Groups:
         for cg in (self.rspamd, self.clamd, self.loadgen):
             cg.kill_all()
             cg.remove()
+
+
+class EngineRig:
+    """The engines of a benchmark and what surrounds them, undone by close(): the CPU layout
+    (--engine-cpu-list: this process and all it starts later on the other CPUs, the kernel's
+    disk work there too), rspamd (normal worker + milter proxy) and clamd in cgroups of their
+    own (`groups`), clamd's temporary folder, the warm-up and the CPU budget. Used by this
+    benchmark and bench/engine_neighbour.py."""
+
+    def __init__(self, workroot, cpu_list, clamd_tmp_parent):
+        self.workroot = workroot
+        self.groups = Groups()
+        self.rspamd = self.clamd = self.kernel_work = self.budget = self.tmp = None
+        self.cpus = self.other_cpus = None
+        self.cpu_list = cpu_list
+        self.clamd_tmp_parent = clamd_tmp_parent
+        self.edir = os.path.join(workroot, "engines")
+        os.makedirs(self.edir)
+        os.chmod(self.edir, 0o755)
+        if cpu_list:
+            self.cpus, self.other_cpus, note = engine_cpus_for(cpu_list, workroot)
+            sb.log(f"engines on CPUs {sorted(self.cpus)}; {note}")
+            self.cpu_list = ",".join(str(c) for c in sorted(self.cpus))
+            # Everything started from here on inherits the other CPUs; pin() moves the engines.
+            os.sched_setaffinity(0, self.other_cpus)
+
+    def start(self):
+        if self.other_cpus:
+            self.kernel_work = KernelWorkElsewhere(self.other_cpus, self.workroot)
+        sb.log("starting rspamd (normal + milter proxy worker) and clamd")
+        self.rspamd = RspamdWithMilter(self.edir).start()
+        if self.clamd_tmp_parent:
+            # clamd spools every stream to a file in its TemporaryDirectory: on another
+            # filesystem than the systems' spools, or it shares their fsyncs' journal.
+            self.tmp = tempfile.mkdtemp(prefix="clamd-tmp-", dir=self.clamd_tmp_parent)
+            os.chmod(self.tmp, 0o777)
+            os.makedirs(os.path.join(self.edir, "clamd"))
+            os.symlink(self.tmp, os.path.join(self.edir, "clamd", "tmp"))
+        self.clamd = fx.Clamd(self.edir).start()
+        self.groups.rspamd.adopt(fx._group_members(self.rspamd.proc.pid))
+        self.groups.clamd.adopt(fx._group_members(self.clamd.proc.pid))
+        return self
+
+    def pin(self):
+        """Every engine process so far (clamav-milter too, in groups.clamd) onto its CPUs."""
+        if self.cpus:
+            pin_tasks(self.groups.rspamd.pids() + self.groups.clamd.pids(), self.cpus)
+            sb.log(f"engines on CPUs {sorted(self.cpus)}, everything else on "
+                   f"{sorted(self.other_cpus)}")
+
+    def warm(self, pool, clients, body, n):
+        # rspamd gets faster as it runs (session 11: 2.1 ms per message in the first rounds,
+        # 1.3-1.6 after some 40,000 messages, under either load): without a warm-up the first
+        # rounds measure a cold engine, and unequally (the direct load comes first in each
+        # round). Not measured; before the CPU budget, so it is quick.
+        t = time.time()
+        w = run_direct("both", pool, clients, self.rspamd, self.clamd, self.groups, body, n)
+        sb.log(f"engine warm-up: {n} messages to both engines in {time.time() - t:.0f} s "
+               f"(rspamd {w['rspamd_cpu_ms_per_msg']:.2f} ms/msg, "
+               f"clamd {w['clamd_cpu_ms_per_msg']:.2f}; not measured)")
+        if w["bad"]:
+            raise RuntimeError(f"engine warm-up: {w['bad']} requests failed")
+
+    def cap(self, cores):
+        if cores > 0:
+            self.budget = CpuBudget(cores)
+            self.budget.adopt(self.groups.rspamd.pids() + self.groups.clamd.pids())
+            sb.log(f"engines capped at {cores} cores together ({self.budget.path})")
+
+    def close(self, keep=False):
+        if self.budget:
+            self.budget.close()
+        for e in (self.clamd, self.rspamd):
+            if e:
+                e.close()
+        self.groups.close()
+        if self.kernel_work:
+            self.kernel_work.close()
+        if not keep:
+            shutil.rmtree(self.edir, ignore_errors=True)
+        if self.tmp:  # on /dev/shm: gone only when removed
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def run_direct(what, pool, clients, rspamd, clamd, groups, body, n):
@@ -605,74 +783,45 @@ def main():
     ap.add_argument("--engine-cpu-list", default="",
                     help="run the engines (both rspamd workers, clamd, clamav-milter) on these "
                          "CPUs only (e.g. '1') and everything else (the systems, the load rig, "
-                         "the direct load generator) on the others, in every run; '': no pinning")
+                         "the direct load generator) on the others, in every run; 'auto': the "
+                         "last CPU that takes none of the spool disk's interrupts "
+                         "(engine_cpus_for); '': no pinning")
+    ap.add_argument("--perf", default="",
+                    help="a folder: profile every CPU with perf over each \"both\" run and each "
+                         "system's timed window (PerfRecorder)")
     args = ap.parse_args()
-    engine_cpus_set = other_cpus = None
-    if args.engine_cpu_list:
-        engine_cpus_set = parse_cpu_list(args.engine_cpu_list)
-        other_cpus = set(os.sched_getaffinity(0)) - engine_cpus_set
-        if not other_cpus or not engine_cpus_set <= set(os.sched_getaffinity(0)):
-            sys.exit(f"scanning.py: --engine-cpu-list {args.engine_cpu_list} must name some, "
-                     f"not all, of the CPUs {sorted(os.sched_getaffinity(0))}")
-        # Everything started from here on inherits the other CPUs; the engines are moved below.
-        os.sched_setaffinity(0, other_cpus)
     if not os.access(CLAMAV_MILTER, os.X_OK) and "postfix" in args.systems:
         sys.exit(f"scanning.py: missing {CLAMAV_MILTER} (make deps: clamav-milter)")
     out, workroot, tls_dir = sb.prepare(args, "scanning.py")
-    groups = Groups()
-    edir = os.path.join(workroot, "engines")
-    os.makedirs(edir)
-    os.chmod(edir, 0o755)
-    rspamd = clamd = milter = pool = budget = kernel_work = None
+    rig = EngineRig(workroot, args.engine_cpu_list, args.clamd_tmp)
+    args.engine_cpu_list = rig.cpu_list
+    groups = rig.groups
+    milter = pool = perf = None
     try:
-        if other_cpus:
-            kernel_work = KernelWorkElsewhere(other_cpus, workroot)
-        sb.log("starting rspamd (normal + milter proxy worker) and clamd")
-        rspamd = RspamdWithMilter(edir).start()
-        if args.clamd_tmp:
-            # clamd spools every stream to a file in its TemporaryDirectory: on another
-            # filesystem than the systems' spools, or it shares their fsyncs' journal.
-            tmp = tempfile.mkdtemp(prefix="clamd-tmp-", dir=args.clamd_tmp)
-            os.chmod(tmp, 0o777)
-            os.makedirs(os.path.join(edir, "clamd"))
-            os.symlink(tmp, os.path.join(edir, "clamd", "tmp"))
-        clamd = fx.Clamd(edir).start()
-        groups.rspamd.adopt(fx._group_members(rspamd.proc.pid))
-        groups.clamd.adopt(fx._group_members(clamd.proc.pid))
+        rspamd, clamd = rig.start().rspamd, rig.clamd
         if "postfix" in args.systems:
-            milter = ClamavMilter(edir, clamd.port, groups.clamd)
-        if engine_cpus_set:
-            pin_tasks(groups.rspamd.pids() + groups.clamd.pids(), engine_cpus_set)
-            sb.log(f"engines on CPUs {sorted(engine_cpus_set)}, everything else on "
-                   f"{sorted(other_cpus)}")
+            milter = ClamavMilter(rig.edir, clamd.port, groups.clamd)
+        rig.pin()
         body = direct_body(args.size, workroot)
         pool = multiprocessing.get_context("fork").Pool(args.sessions, _join_cgroup,
                                                         (groups.loadgen,))
         if args.engine_warmup:
-            # rspamd gets faster as it runs (session 11: 2.1 ms per message in the first
-            # rounds, 1.3-1.6 after some 40,000 messages, under either load): without a warm-up
-            # the first rounds measure a cold engine, and unequally (the direct load comes
-            # first in each round). Not measured; before the CPU budget, so it is quick.
-            t = time.time()
-            w = run_direct("both", pool, args.sessions, rspamd, clamd, groups, body,
-                           args.engine_warmup)
-            sb.log(f"engine warm-up: {args.engine_warmup} messages to both engines in "
-                   f"{time.time() - t:.0f} s (rspamd {w['rspamd_cpu_ms_per_msg']:.2f} ms/msg, "
-                   f"clamd {w['clamd_cpu_ms_per_msg']:.2f}; not measured)")
-            if w["bad"]:
-                raise RuntimeError(f"engine warm-up: {w['bad']} requests failed")
-        if args.engine_cpus > 0:
-            budget = CpuBudget(args.engine_cpus)
-            budget.adopt(groups.rspamd.pids() + groups.clamd.pids())
-            sb.log(f"engines capped at {args.engine_cpus} cores together ({budget.path})")
+            rig.warm(pool, args.sessions, body, args.engine_warmup)
+        rig.cap(args.engine_cpus)
         sb.log(f"rspamd :{rspamd.port} (milter :{rspamd.milter_port}) clamd :{clamd.port}"
                + (f" clamav-milter :{milter.port}" if milter else ""))
         tide, post = scanning_systems(rspamd, clamd, milter, args.sessions)
         order = [{"tidegate": tide, "postfix": post}[s] for s in args.systems.split(",")]
 
+        perf = PerfRecorder(args.perf) if args.perf else None
+
         def direct(rnd, what, before=None):
+            if perf and what == "both":
+                perf.start(f"r{rnd + 1}-both-before-{before}")
             r = run_direct(what, pool, args.sessions, rspamd, clamd, groups, body,
                            args.direct_n)
+            if perf:
+                perf.stop()
             r["round"] = rnd + 1
             r["engine_cpus"] = args.engine_cpus
             r["engine_cpu_list"] = args.engine_cpu_list
@@ -685,7 +834,10 @@ def main():
         def before_round(rnd):
             return [direct(rnd, what) for what in ("rspamd", "clamd")]
 
+        running = {"label": ""}
+
         def before_system(rnd, name):
+            running["label"] = f"r{rnd + 1}-{name}"
             # "both" just before each system's run, so that each end-to-end figure has the
             # engines' capacity of the same minute beside it (session 12: a system that ran
             # after the other system's run, minutes after the round's only "both", was compared
@@ -696,6 +848,10 @@ def main():
 
         def on_window(edge):
             window[edge] = groups.snap()
+            if perf and edge == "start":
+                perf.start(running["label"])
+            elif perf:
+                perf.stop()
 
         def before_run():
             window.clear()
@@ -727,16 +883,9 @@ def main():
             pool.terminate()
         if milter:
             milter.stop()
-        if budget:
-            budget.close()
-        for e in (clamd, rspamd):
-            if e:
-                e.close()
-        groups.close()
-        if kernel_work:
-            kernel_work.close()
-        if not args.keep:
-            shutil.rmtree(edir, ignore_errors=True)
+        if perf:
+            perf.stop()
+        rig.close(args.keep)
     rc = sb.finish(out, results, summarize(results))
     bad = unscanned(results)
     for r in bad:

@@ -70,3 +70,36 @@ def test_the_scanning_mode_measures_the_engines_and_scans_every_message(tmp_path
     assert [x.get("before") for x in rows if x["system"] == "both-direct"] == ["tidegate"], rows
     assert re.search(r"\| 1 \| tidegate \| \d+ \| \d+ \| \d+ % \|", r.stdout), r.stdout
     assert re.search(r"\| median \| tidegate \| \| \| \*\*\d+ %\*\*", r.stdout), r.stdout
+
+
+def test_the_neighbour_experiment_runs_the_engines_beside_a_relaying_gateway(tmp_path):
+    """bench/engine_neighbour.py (session 14): the direct load, idle and beside tidegate
+    relaying; a relay that delivers nothing fails it."""
+    r = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(BENCH), "engine_neighbour.py"),
+         "--rounds", "1", "--direct-n", "100", "--engine-warmup", "100", "--engine-cpus", "0",
+         "--engine-cpu-list", "", "--rate", "20", "--out", str(tmp_path)],
+        env=dict(os.environ, TIDEGATE_BUILD=BUILD), capture_output=True, text=True,
+        timeout=120 * timing_slack())
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted(x["mode"] for x in rows) == ["idle", "relay"], rows
+    assert all(x["bad"] == 0 for x in rows), rows
+    assert [x for x in rows if x["mode"] == "relay"][0]["relay_msgs_per_s"] > 0, rows
+    assert re.search(r"\| median \| \| \| \*\*\d+ %\*\*", r.stdout), r.stdout
+
+
+def test_paired_ratios_pools_runs_with_a_distribution_free_interval():
+    """bench/paired_ratios.py on session 12's and 13's four pinned runs (28 rounds): the figures
+    docs/PERFORMANCE.md quotes. For 28 rounds the 95 % interval of the median is the 9th to the
+    20th value (session 13 quoted the 10th and 19th: 91 % coverage)."""
+    results = os.path.join(os.path.dirname(BENCH), "results", "2026-12-06-scanning-session1")
+    files = [results + s for s in ("2-pinned-paired-a.jsonl", "2-pinned-paired-b.jsonl",
+                                   "2-pinned-paired-c.jsonl", "3-fresh-clone.jsonl")]
+    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(BENCH), "paired_ratios.py"),
+                        *files], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "pooled: 28 rounds, median 93.3 %, 18 of 28 at or above 90 %" in r.stdout, r.stdout
+    assert "89.7–96.3 % (order statistics 9 and 20, coverage 96.4 %)" in r.stdout, r.stdout
+    assert "its lower end is below the target" in r.stdout, r.stdout
+    assert "p = 0.092" in r.stdout, r.stdout
