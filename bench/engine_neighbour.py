@@ -45,19 +45,12 @@ while True:
 
 
 def interrupts(cpus):
-    """{source: count} of the hardware interrupts and IPIs taken on `cpus` so far
-    (/proc/interrupts; sources by name: `virtio1-req.0`, `CAL`, ...)."""
-    with open("/proc/interrupts") as f:
-        header = f.readline().split()
-        columns = [header.index(f"CPU{c}") for c in sorted(cpus) if f"CPU{c}" in header]
-        out = {}
-        for line in f:
-            irq, _, rest = line.partition(":")
-            fields = rest.split()
-            counts = [int(fields[i]) for i in columns if i < len(fields) and fields[i].isdigit()]
-            name = fields[-1] if irq.strip().isdigit() and fields else irq.strip()
-            out[name] = out.get(name, 0) + sum(counts)
-        return out
+    """{name: count} of the hardware interrupts and IPIs taken on `cpus` so far
+    (`virtio1-req.0`, `CAL`, ...)."""
+    out = {}
+    for _, name, counts in sc.proc_interrupts():
+        out[name] = out.get(name, 0) + sum(counts.get(c, 0) for c in cpus)
+    return out
 
 
 def busiest_interrupts(before, after, n, top=4):

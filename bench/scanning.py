@@ -304,20 +304,32 @@ def disk_of(path):
     return block
 
 
+def proc_interrupts():
+    """/proc/interrupts as [(source, name, {cpu: count})]: a numbered interrupt's source is its
+    number and its name the last column (`virtio1-req.0`); the kernel's own (`LOC`, `CAL`, ...)
+    are named by their source. [] when it cannot be read."""
+    try:
+        with open("/proc/interrupts") as f:
+            cpus = [int(c[3:]) for c in f.readline().split()]
+            out = []
+            for line in f:
+                source, _, rest = line.partition(":")
+                fields = rest.split()
+                source = source.strip()
+                counts = {cpu: int(v) for cpu, v in zip(cpus, fields) if v.isdigit()}
+                name = fields[-1] if source.isdigit() and fields else source
+                out.append((source, name, counts))
+            return out
+    except (OSError, ValueError):
+        return []
+
+
 def disk_irq_cpus(path):
     """({cpu}, [irq]): the CPUs that take the interrupts of the disk holding `path` (each
     interrupt's effective affinity), found through the disk's PCI device (`msi_irqs`); the
     virtio device's configuration interrupt (`*-config`) is left out. ((), []) when not found
     (no PCI device, no MSI)."""
-    names = {}
-    try:
-        with open("/proc/interrupts") as f:
-            for line in f:
-                irq, _, rest = line.partition(":")
-                if irq.strip().isdigit():
-                    names[irq.strip()] = rest.split()[-1] if rest.split() else ""
-    except OSError:
-        return set(), []
+    names = {source: name for source, name, _ in proc_interrupts() if source.isdigit()}
     d = disk_of(path)
     while d.startswith("/sys/devices/") and not os.path.isdir(os.path.join(d, "msi_irqs")):
         d = os.path.dirname(d)
